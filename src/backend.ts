@@ -1,0 +1,100 @@
+// Picks the TensorFlow.js backend: tensorflow (tfjs-node-gpu, then tfjs-node: optional dependencies that only
+// install where libtensorflow can be downloaded) → wasm (XNNPACK + SIMD, the default on CPU machines) → cpu
+// (pure JS, the slow oracle). `@tensorflow/tfjs` (not tfjs-core alone) is imported so gradients are registered.
+// See ../shared/research/engine.md §1 and §2 for why this order and why every import error is caught.
+import * as tf from "@tensorflow/tfjs";
+
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendChoice = BackendName | "auto";
+export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const satisfies readonly BackendChoice[];
+
+export interface BackendInfo {
+  /** The tfjs backend that runs (tf.getBackend()). */
+  readonly name: BackendName;
+  /** Which package provides it, e.g. "@tensorflow/tfjs-node-gpu". */
+  readonly provider: string;
+  /** For tensorflow: whether a GPU is visible; for wasm: whether the SIMD binary is used. */
+  readonly detail: string;
+  /** Why faster backends were skipped (for the run's provenance). */
+  readonly skipped: readonly string[];
+}
+
+let current: BackendInfo | undefined;
+
+/** Initialise and select a backend. `auto` falls through tensorflow → wasm → cpu; a named backend fails clearly. */
+export async function initBackend(choice: BackendChoice = "auto"): Promise<BackendInfo> {
+  if (current && (choice === "auto" || choice === current.name)) return current;
+  const order: BackendName[] = choice === "auto" ? ["tensorflow", "wasm", "cpu"] : [choice];
+  const skipped: string[] = [];
+  for (const name of order) {
+    const r = await tryBackend(name);
+    if (typeof r === "string") {
+      skipped.push(`${name}: ${r}`);
+      continue;
+    }
+    current = { ...r, skipped };
+    return current;
+  }
+  throw new Error(
+    `backend "${choice}" is not available (${skipped.join("; ")}). ` +
+      (choice === "tensorflow"
+        ? "Install @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8) or @tensorflow/tfjs-node, or use --backend auto."
+        : "Use --backend auto to pick the fastest available one."),
+  );
+}
+
+/** The backend selected by initBackend (throws if none was initialised). */
+export function backendInfo(): BackendInfo {
+  if (!current) throw new Error("initBackend() has not been called");
+  return current;
+}
+
+async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, "skipped"> | string> {
+  try {
+    if (name === "tensorflow") {
+      for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+        try {
+          await import(pkg);
+        } catch (e) {
+          // Not installed (ERR_MODULE_NOT_FOUND) or installed without its native addon (plain Error): both mean "no".
+          if (pkg.endsWith("tfjs-node")) return `not installed (${firstLine(e)})`;
+          continue;
+        }
+        if (!(await tf.setBackend("tensorflow"))) return `${pkg} loaded but setBackend("tensorflow") failed`;
+        await tf.ready();
+        const gpu = pkg.endsWith("-gpu") ? "gpu build" : "cpu build";
+        return { name, provider: pkg, detail: gpu };
+      }
+      return "not installed";
+    }
+    if (name === "wasm") {
+      const wasm = await import("@tensorflow/tfjs-backend-wasm");
+      void wasm;
+      if (!(await tf.setBackend("wasm"))) return `setBackend("wasm") failed`;
+      await tf.ready();
+      const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+      return { name, provider: "@tensorflow/tfjs-backend-wasm", detail: simd ? "simd" : "no-simd" };
+    }
+    if (!(await tf.setBackend("cpu"))) return `setBackend("cpu") failed`;
+    await tf.ready();
+    return { name, provider: "@tensorflow/tfjs-backend-cpu", detail: "js" };
+  } catch (e) {
+    return firstLine(e);
+  }
+}
+
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split("\n")[0] ?? "error";
+}
+
+/** Which backends can initialise here (for `list`). Leaves the first available one selected. */
+export async function probeBackends(): Promise<{ name: BackendName; available: boolean; detail: string }[]> {
+  const out: { name: BackendName; available: boolean; detail: string }[] = [];
+  for (const name of ["tensorflow", "wasm", "cpu"] as const) {
+    const r = await tryBackend(name);
+    out.push(typeof r === "string" ? { name, available: false, detail: r } : { name, available: true, detail: `${r.provider} (${r.detail})` });
+  }
+  const first = out.find((b) => b.available);
+  if (first) await initBackend(first.name);
+  return out;
+}

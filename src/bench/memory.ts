@@ -1,0 +1,27 @@
+// Memory model of a LoRA training step, to judge the measured peak RSS (issue 7: peak ≤ 1.5× fp32 weights +
+// activations). Weights are what the decoder holds: every frozen tensor in fp32 plus its pre-transposed lm_head copy
+// [d, V] (src/models/decoder.ts keeps both layouts). Activations are an estimate of what autodiff keeps for the
+// backward, counted per token and layer from the decoder's ops (below); it is an estimate, not a measurement.
+import type { ModelConfig } from "../models/model-config.ts";
+import { parameterCount } from "../models/model-config.ts";
+import { lmHeadChunkRows } from "../train/loss.ts";
+
+/** Bytes of fp32 weights the decoder holds (the checkpoint's tensors + the transposed lm_head). */
+export function decoderWeightBytes(c: ModelConfig): number {
+  return 4 * (parameterCount(c) + c.vocabSize * c.hiddenSize);
+}
+
+/**
+ * Estimated bytes saved for the backward of one step over B×T tokens with LoRA rank r on `nTargets` of the seven
+ * projections. Per token and layer (floats): 2 RMSNorm inputs + outputs (4d), q/k/v before and after RoPE
+ * (2·(H + 2·KV)·hd), attention probabilities and scores (2·H·T), attention output (H·hd), gate, up, SiLU(gate) and
+ * the product (4·ffn), residuals (2d), LoRA inputs' mids (2·r per adapted module). Plus the final norm (2d) and one
+ * lm_head chunk of logits recomputed in the backward (3·chunk·V: logits, softmax, gradient).
+ */
+export function activationBytesEstimate(c: ModelConfig, B: number, T: number, r: number, nTargets: number): number {
+  const N = B * T;
+  const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  const perTokenLayer = 4 * c.hiddenSize + 2 * qkv + 2 * c.numHeads * T + c.numHeads * c.headDim + 4 * c.intermediateSize + 2 * c.hiddenSize + 2 * r * nTargets;
+  const chunk = Math.min(N, lmHeadChunkRows(c.vocabSize));
+  return 4 * (N * c.numLayers * perTokenLayer + N * 2 * c.hiddenSize + 3 * chunk * c.vocabSize);
+}

@@ -1,0 +1,37 @@
+// Progress display and Ctrl-C handling shared by `train` and `sweep`: the first SIGINT asks the running step to
+// finish and checkpoint (the run ends "interrupted" and resumes with the same command); a second one exits at once.
+import type { StepProgress } from "../train/recipe.ts";
+
+export function installInterruptHandler(): { signal: AbortSignal; dispose: () => void } {
+  const ctl = new AbortController();
+  const onSig = () => {
+    if (ctl.signal.aborted) {
+      console.error("\nsecond interrupt: exiting now (the last checkpoint is kept)");
+      process.exit(130);
+    }
+    console.error("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)");
+    ctl.abort();
+  };
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
+  return {
+    signal: ctl.signal,
+    dispose: () => {
+      process.off("SIGINT", onSig);
+      process.off("SIGTERM", onSig);
+    },
+  };
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+export function formatProgressLine(runId: string, p: StepProgress): string {
+  const eta = p.step > 0 ? (p.elapsedSeconds / p.step) * (p.totalSteps - p.step) : NaN;
+  return `${runId}  step ${p.step}/${p.totalSteps}  loss ${p.loss.toFixed(4)}  ${Math.round(p.tokensPerSec)} tok/s  ETA ${formatDuration(eta)}`;
+}

@@ -1,0 +1,25 @@
+// `report <experiment>`: regenerate reports/<experiment>/ (tables, figures, index.html) from results/ only.
+// Works while a sweep is still running; prints what is missing instead of failing.
+import type { CommandModule } from "yargs";
+
+export const reportCommand: CommandModule = {
+  command: "report <experiment>",
+  describe: "regenerate tables and plots of an experiment from results/ (no models needed)",
+  builder: (y) =>
+    y
+      .positional("experiment", { type: "string", demandOption: true, describe: "experiment name (folder under results/)" })
+      .option("reports-dir", { type: "string", default: "reports", describe: "where report folders are written" })
+      .option("plots", { type: "boolean", default: true, describe: "render figures (--no-plots: tables only)" }),
+  handler: async (argv) => {
+    const { renderReport } = await import("../report/index.ts");
+    const t0 = Date.now();
+    const res = await renderReport({
+      experiment: String(argv.experiment),
+      resultsDir: String(argv["results-dir"] ?? "results"),
+      reportsDir: String(argv["reports-dir"] ?? "reports"),
+      noPlots: argv.plots === false,
+    });
+    for (const w of res.warnings) console.warn(`warning: ${w}`);
+    console.log(`report: ${res.tables.length} tables, ${res.plots.length} figures in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${res.dir}/index.html`);
+  },
+};

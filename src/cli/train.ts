@@ -1,0 +1,70 @@
+// `train`: one LoRA run into --out (config.json, metrics.jsonl, adapter/ in PEFT format, checkpoint/, summary.json).
+// Rerunning the same command resumes from the checkpoint; a different config in the same folder is refused.
+import * as path from "node:path";
+import type { CommandModule } from "yargs";
+import { parseOverrides, resolveRunConfig, mergeConfig, type DeepPartial, type RunConfig } from "../config.ts";
+import { OPTIMIZER_NAMES } from "../optim/types.ts";
+import { configHash, assertSameConfig, type Cell } from "../sweep.ts";
+import { runTraining } from "../train/recipe.ts";
+import { asList } from "./common.ts";
+import { installInterruptHandler, formatProgressLine } from "./progress.ts";
+
+interface TrainArgs {
+  model: string; task?: string; data?: string; optimizer: string; steps?: number; "batch-size"?: number; out: string;
+  "init-adapter"?: string; shuffle: boolean; set?: string[]; backend: string; "data-dir"?: string; seed?: number;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: "train",
+  describe: "train one LoRA adapter (resumable) and write it in PEFT format",
+  builder: (y) =>
+    y
+      .option("model", { type: "string", demandOption: true, describe: "local HF folder or hub id" })
+      .option("task", { type: "string", describe: "training task (lm-eval name), e.g. arc_easy" })
+      .option("data", { type: "string", describe: "JSONL of {context, continuation} to train on instead of a task" })
+      .option("optimizer", { choices: OPTIMIZER_NAMES, default: "adamw" })
+      .option("steps", { type: "number", describe: "optimizer steps (train.steps)" })
+      .option("batch-size", { type: "number", describe: "examples per step (train.batchSize)" })
+      .option("out", { type: "string", demandOption: true, describe: "run folder to write" })
+      .option("init-adapter", { type: "string", describe: "start from this PEFT adapter folder instead of random init" })
+      .option("shuffle", { type: "boolean", default: true, describe: "shuffle the training data (--no-shuffle keeps file order)" })
+      .option("set", { type: "string", array: true, describe: "config override key=value (repeatable), e.g. --set optimizer.lr=2e-4" })
+      .check((a) => {
+        if (!a.task && !a.data) throw new Error("give --task T or --data F.jsonl");
+        if (a.task && a.data) throw new Error("give either --task or --data, not both");
+        return true;
+      }) as never,
+  handler: async (a) => {
+    const cli: DeepPartial<RunConfig> = {
+      model: a.model,
+      task: a.task ?? null,
+      data: a.data ? path.resolve(a.data) : null,
+      backend: a.backend as RunConfig["backend"],
+      optimizer: { name: a.optimizer as RunConfig["optimizer"]["name"] },
+      train: { shuffle: a.shuffle, ...(a.steps !== undefined ? { steps: a.steps } : {}), ...(a["batch-size"] !== undefined ? { batchSize: a["batch-size"] } : {}) },
+      ...(a["data-dir"] ? { dataDir: a["data-dir"] } : {}),
+      ...(a.seed !== undefined ? { seed: a.seed } : {}),
+    };
+    const cfg = resolveRunConfig(mergeConfig<Record<string, unknown>>(cli as Record<string, unknown>, parseOverrides(asList(a.set))));
+    const dir = path.resolve(a.out);
+    const hash = configHash(cfg);
+    const cell: Cell = { runId: path.basename(dir), configHash: hash, config: cfg, coords: {} };
+    assertSameConfig(dir, cell);
+    const { signal, dispose } = installInterruptHandler();
+    const tty = process.stderr.isTTY;
+    const summary = await runTraining(cfg, {
+      experiment: "train", runId: cell.runId, configHash: hash, dir, signal,
+      ...(a["init-adapter"] ? { initAdapter: path.resolve(a["init-adapter"]) } : {}),
+      log: (m) => console.error(m),
+      onStep: (p) => {
+        const line = formatProgressLine(cell.runId, p);
+        if (tty) process.stderr.write(`\r${line}\x1b[K`);
+        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 20)) === 0) console.error(line);
+      },
+    });
+    dispose();
+    if (tty) process.stderr.write("\n");
+    console.log(JSON.stringify({ status: summary.status, dir, steps: summary.stepsCompleted, final: summary.final, error: summary.error }, null, 2));
+    if (summary.status !== "success") process.exitCode = summary.status === "interrupted" ? 130 : 1;
+  },
+};

@@ -1,0 +1,247 @@
+// RunConfig: everything one training/evaluation run depends on. DEFAULT_RUN_CONFIG is the only place a default
+// lives; experiments and `--set key=value` override only what differs. Unknown keys and wrong types fail before any
+// tensor is allocated (zod, strict objects), with the offending key path in the message.
+import { z } from "zod";
+import { OPTIMIZER_NAMES } from "./optim/types.ts";
+import { BACKEND_CHOICES } from "./backend.ts";
+
+export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+const probability = z.number().min(0).lt(1);
+
+export const OptimizerConfigSchema = z
+  .object({
+    name: z.enum(OPTIMIZER_NAMES),
+    /** Peak learning rate η (the schedule scales it). */
+    lr: z.number().positive(),
+    /** Decoupled weight decay w, as torch.optim.AdamW. */
+    weightDecay: z.number().min(0),
+    betas: z.tuple([probability, probability]),
+    eps: z.number().positive(),
+    /** Stable-LoRA shrink ratio λ ∈ [0, 1): A ← (1−λ)A before each step until ‖A‖/n < ‖B‖/m. */
+    lambda: probability,
+    /** Stable-LoRA: false = the paper's "w/o stability condition" ablation (shrink forever). */
+    stopCondition: z.boolean(),
+    /** LoRA+: lr_B = lrRatio · lr_A. */
+    lrRatio: z.number().positive(),
+    /** Riemannian: damping δ in (BᵀB + δI)⁻¹ and (AAᵀ + δI)⁻¹. */
+    delta: z.number().min(0),
+    /** LoRA-RITE: clip_unmagnified_grad: scale all unmagnified gradients by c/N when their global norm N > c (0 = off). */
+    clipUnmagnifiedGrad: z.number().min(0),
+    /** LoRA-RITE: update_skipping: zero one factor's unmagnified gradient when its RMS exceeds this (0 = off). */
+    updateSkipping: z.number().min(0),
+    /** LoRA-RITE: update_capping: scale each factor's update down to this RMS (0 = off). */
+    updateCapping: z.number().min(0),
+    /** LoRA-RITE: the port's apply_escape (add the "escaped mass" ρ as isotropic damping; port default false). */
+    applyEscape: z.boolean(),
+  })
+  .strict();
+export type OptimizerConfig = z.infer<typeof OptimizerConfigSchema>;
+
+export const LoraConfigSchema = z
+  .object({
+    r: z.number().int().positive(),
+    alpha: z.number().positive(),
+    targets: z.array(z.enum(LORA_TARGETS)).nonempty(),
+    dropout: probability,
+    /** rsLoRA: scaling = alpha/√r instead of alpha/r. */
+    rslora: z.boolean(),
+  })
+  .strict();
+export type LoraConfig = z.infer<typeof LoraConfigSchema>;
+
+export const TrainConfigSchema = z
+  .object({
+    steps: z.number().int().min(0),
+    batchSize: z.number().int().positive(),
+    /** Examples longer than this are truncated from the left of the context (the continuation is kept). */
+    maxSeqLen: z.number().int().positive(),
+    warmupSteps: z.number().int().min(0),
+    schedule: z.enum(["constant", "linear", "cosine"]),
+    /** Global gradient-norm clipping of the raw LoRA gradients (0 = off), as HF Trainer's max_grad_norm. */
+    maxGradNorm: z.number().min(0),
+    shuffle: z.boolean(),
+    /** Training documents to use (seeded subsample; null = all). */
+    limit: z.number().int().positive().nullable(),
+    logEvery: z.number().int().positive(),
+    /** Write a resumable checkpoint every N steps (0 = only at the end). */
+    checkpointEvery: z.number().int().min(0),
+  })
+  .strict();
+
+export const EvalConfigSchema = z
+  .object({
+    /** Tasks to evaluate after training (empty = the training task, when it has an evaluation split). */
+    tasks: z.array(z.string()),
+    /** Evaluation documents per task (seeded subsample; null = all). */
+    limit: z.number().int().positive().nullable(),
+    /** Evaluate every N steps during training (0 = only at the end). */
+    everySteps: z.number().int().min(0),
+    batchSize: z.number().int().positive(),
+    /** Override the task's default evaluation split. */
+    split: z.string().nullable(),
+    numFewshot: z.number().int().min(0),
+    maxNewTokens: z.number().int().positive(),
+  })
+  .strict();
+
+export const StabilityConfigSchema = z
+  .object({
+    /** Compute δ1/δ2/δ3 on the fixed probe batch every N steps (0 = off). */
+    probeEvery: z.number().int().min(0),
+    /** Examples in the probe batch. */
+    probeBatchSize: z.number().int().positive(),
+  })
+  .strict();
+
+export const RunConfigSchema = z
+  .object({
+    /** Local folder (config.json + *.safetensors + tokenizer.json) or a hub id such as "Qwen/Qwen2-0.5B". */
+    model: z.string().min(1),
+    /** Training task (lm-eval name) or null when `data` is given. */
+    task: z.string().nullable(),
+    /** A JSONL file of {context, continuation} lines to train on, instead of a task. */
+    data: z.string().nullable(),
+    /** Where task datasets live. */
+    dataDir: z.string(),
+    seed: z.number().int().min(0),
+    backend: z.enum(BACKEND_CHOICES),
+    lora: LoraConfigSchema,
+    optimizer: OptimizerConfigSchema,
+    train: TrainConfigSchema,
+    eval: EvalConfigSchema,
+    stability: StabilityConfigSchema,
+  })
+  .strict();
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+export const DEFAULT_RUN_CONFIG: RunConfig = {
+  model: "Qwen/Qwen2-0.5B",
+  task: null,
+  data: null,
+  dataDir: "datasets",
+  seed: 0,
+  backend: "auto",
+  lora: { r: 8, alpha: 16, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false },
+  optimizer: {
+    name: "adamw",
+    lr: 1e-4,
+    weightDecay: 0.01,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    lambda: 5e-4, // the official example.py value
+    stopCondition: true,
+    lrRatio: 16, // LoRA+ authors' recommended 2^4
+    delta: 1e-6, // Riemannian official default
+    clipUnmagnifiedGrad: 1, // LoRA-RITE port defaults
+    updateSkipping: 1,
+    updateCapping: 0,
+    applyEscape: false,
+  },
+  train: {
+    steps: 100,
+    batchSize: 8,
+    maxSeqLen: 256,
+    warmupSteps: 0,
+    schedule: "linear",
+    maxGradNorm: 1,
+    shuffle: true,
+    limit: null,
+    logEvery: 1,
+    checkpointEvery: 50,
+  },
+  eval: { tasks: [], limit: null, everySteps: 0, batchSize: 16, split: null, numFewshot: 0, maxNewTokens: 256 },
+  stability: { probeEvery: 10, probeBatchSize: 4 },
+};
+
+export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** Deep-merge `patch` into `base` (arrays and scalars replace). Unknown keys are kept so validation can reject them. */
+export function mergeConfig<T>(base: T, patch: DeepPartial<T> | Record<string, unknown> | undefined): T {
+  if (patch === undefined) return structuredClone(base);
+  const out: Record<string, unknown> = structuredClone(base) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = isPlainObject(cur) && isPlainObject(v) ? mergeConfig(cur, v) : structuredClone(v);
+  }
+  return out as T;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** Error for bad configuration: the message names the key and the fix. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parse `key=value` overrides (`--set optimizer.lr=2e-4`). The value is JSON when it parses as JSON, otherwise a
+ * string; a comma list is accepted where the default is an array of strings (`lora.targets=q_proj,v_proj`).
+ * Unknown keys are errors here; types are checked by validateRunConfig.
+ */
+export function parseOverrides(pairs: readonly string[], reference: unknown = DEFAULT_RUN_CONFIG): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`--set "${pair}": expected key=value, e.g. --set optimizer.lr=2e-4`);
+    const key = pair.slice(0, eq).trim();
+    const raw = pair.slice(eq + 1).trim();
+    const path = key.split(".");
+    let ref: unknown = reference;
+    for (const p of path) {
+      if (!isPlainObject(ref) || !(p in ref)) {
+        throw new ConfigError(`--set ${key}: unknown key "${key}". Known keys: ${listKeys(reference).join(", ")}`);
+      }
+      ref = ref[p];
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = Array.isArray(ref) && typeof ref[0] === "string" ? raw.split(",").map((s) => s.trim()).filter(Boolean) : raw;
+    }
+    if (Array.isArray(ref) && typeof value === "string" && typeof ref[0] === "string") value = value.split(",").map((s) => s.trim()).filter(Boolean);
+    let node = patch;
+    for (const p of path.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]!] = value;
+  }
+  return patch;
+}
+
+/** All dotted keys of a config object (for error messages and `list`). */
+export function listKeys(obj: unknown, prefix = ""): string[] {
+  if (!isPlainObject(obj)) return [prefix];
+  return Object.entries(obj).flatMap(([k, v]) => listKeys(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** Validate a fully merged config: types (zod) and cross-field rules. Returns the typed config or throws ConfigError. */
+export function validateRunConfig(candidate: unknown, source = "config"): RunConfig {
+  const parsed = RunConfigSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const msgs = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`invalid ${source}:\n  ${msgs.join("\n  ")}`);
+  }
+  const c = parsed.data;
+  const errs: string[] = [];
+  if (c.train.warmupSteps > c.train.steps && c.train.steps > 0) errs.push(`train.warmupSteps (${c.train.warmupSteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (c.eval.everySteps > 0 && c.train.steps > 0 && c.eval.everySteps > c.train.steps) errs.push(`eval.everySteps (${c.eval.everySteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (new Set(c.lora.targets).size !== c.lora.targets.length) errs.push(`lora.targets has duplicates: ${c.lora.targets.join(",")}`);
+  if (errs.length) throw new ConfigError(`invalid ${source}:\n  ${errs.join("\n  ")}`);
+  return c;
+}
+
+/** DEFAULT_RUN_CONFIG ⊕ each patch in order, then validation. */
+export function resolveRunConfig(...patches: (DeepPartial<RunConfig> | Record<string, unknown> | undefined)[]): RunConfig {
+  let c: RunConfig = DEFAULT_RUN_CONFIG;
+  for (const p of patches) c = mergeConfig<RunConfig>(c, p);
+  return validateRunConfig(c);
+}
+
+/** LoRA scaling s: alpha/r, or alpha/√r with rsLoRA. */
+export function loraScaling(lora: Pick<LoraConfig, "alpha" | "r" | "rslora">): number {
+  return lora.rslora ? lora.alpha / Math.sqrt(lora.r) : lora.alpha / lora.r;
+}

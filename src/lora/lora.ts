@@ -1,0 +1,149 @@
+// LoRA adapters on the decoder's linear layers (Hu et al. 2021; PEFT's LoraLayer): W = W0 + s·B·A with A [r, in],
+// B [out, r], s = alpha/r (alpha/√r with rsLoRA). PEFT init: A ~ kaiming_uniform(a=√5) = U(−1/√in, 1/√in) drawn
+// from the run's seeded Rng, B = 0, float32 Variables named `<module>.lora_A.weight` / `.lora_B.weight`.
+// The forward (dropout on the LoRA branch only) lives in src/models/decoder.ts; this file makes, loads and saves pairs.
+import * as tf from "@tensorflow/tfjs";
+import { LORA_TARGETS, loraScaling, type LoraConfig, type LoraTarget } from "../config.ts";
+import type { Decoder } from "../models/decoder.ts";
+import type { ModelConfig } from "../models/model-config.ts";
+import type { LoraPair } from "../optim/types.ts";
+import type { Rng } from "../util/rng.ts";
+import { readPeftAdapter, writePeftAdapter, type AdapterTensors } from "./peft-format.ts";
+
+export interface LoraModule {
+  /** HF module path, e.g. "model.layers.0.self_attn.q_proj". */
+  readonly module: string;
+  readonly inDim: number;
+  readonly outDim: number;
+}
+
+/** The adapted modules for these targets, in layer order then q,k,v,o,gate,up,down (the order init draws in). */
+export function loraModules(config: ModelConfig, targets: readonly LoraTarget[]): LoraModule[] {
+  const d = config.hiddenSize;
+  const qOut = config.numHeads * config.headDim;
+  const kvOut = config.numKvHeads * config.headDim;
+  const dims: Record<LoraTarget, [number, number]> = {
+    q_proj: [d, qOut],
+    k_proj: [d, kvOut],
+    v_proj: [d, kvOut],
+    o_proj: [qOut, d],
+    gate_proj: [d, config.intermediateSize],
+    up_proj: [d, config.intermediateSize],
+    down_proj: [config.intermediateSize, d],
+  };
+  for (const t of targets) if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new Error(`unknown LoRA target "${t}"; choose from ${LORA_TARGETS.join(", ")}`);
+  const out: LoraModule[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const t of LORA_TARGETS) {
+      if (!targets.includes(t)) continue;
+      const kind = t === "gate_proj" || t === "up_proj" || t === "down_proj" ? "mlp" : "self_attn";
+      const [inDim, outDim] = dims[t];
+      out.push({ module: `model.layers.${i}.${kind}.${t}`, inDim, outDim });
+    }
+  }
+  return out;
+}
+
+/** One pair from explicit values (row-major A [r, in], B [out, r]); zeros where a value array is not given. */
+export function createLoraPair(m: LoraModule, r: number, scaling: number, values: { A?: Float32Array; B?: Float32Array } = {}): LoraPair {
+  const A = tf.variable(tf.tensor2d(values.A ?? new Float32Array(r * m.inDim), [r, m.inDim]), true, `${m.module}.lora_A.weight`);
+  const B = tf.variable(tf.tensor2d(values.B ?? new Float32Array(m.outDim * r), [m.outDim, r]), true, `${m.module}.lora_B.weight`);
+  return { module: m.module, A, B, scaling, inDim: m.inDim, outDim: m.outDim, r };
+}
+
+/** Fresh pairs with PEFT's init, attached to the decoder (replacing any attached before). Returns them. */
+export function injectLora(decoder: Decoder, lora: LoraConfig, rng: Rng): LoraPair[] {
+  const scaling = loraScaling(lora);
+  const pairs: LoraPair[] = [];
+  try {
+    for (const m of loraModules(decoder.config, lora.targets)) {
+      const bound = 1 / Math.sqrt(m.inDim);
+      const A = new Float32Array(lora.r * m.inDim);
+      for (let i = 0; i < A.length; i++) A[i] = (2 * rng.uniform() - 1) * bound;
+      pairs.push(createLoraPair(m, lora.r, scaling, { A }));
+    }
+  } catch (e) {
+    disposePairs(pairs);
+    throw e;
+  }
+  disposePairs(decoder.removeLora());
+  decoder.attachLora(pairs, { dropout: lora.dropout });
+  return pairs;
+}
+
+export function disposePairs(pairs: readonly LoraPair[]): void {
+  for (const p of pairs) {
+    p.A.dispose();
+    p.B.dispose();
+  }
+}
+
+/** Copy a PEFT adapter's values into existing pairs; modules, ranks and shapes must match exactly. */
+export function loadAdapterInto(pairs: readonly LoraPair[], dir: string): void {
+  const { tensors } = readPeftAdapter(dir);
+  const byModule = new Map(tensors.map((t) => [t.module, t]));
+  const ours = new Set(pairs.map((p) => p.module));
+  const extra = tensors.filter((t) => !ours.has(t.module)).map((t) => t.module);
+  const missing = pairs.filter((p) => !byModule.has(p.module)).map((p) => p.module);
+  if (extra.length || missing.length) {
+    throw new Error(
+      `${dir}: the adapter's modules do not match this run's LoRA targets` +
+        (missing.length ? `; missing: ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}` : "") +
+        (extra.length ? `; not targeted here: ${extra.slice(0, 3).join(", ")}${extra.length > 3 ? ", …" : ""}` : "") +
+        ` (set lora.targets to the adapter's target_modules)`,
+    );
+  }
+  for (const p of pairs) {
+    const t = byModule.get(p.module)!;
+    for (const [name, v, want] of [["lora_A", t.A, [p.r, p.inDim]], ["lora_B", t.B, [p.outDim, p.r]]] as const) {
+      if (v.shape[0] !== want[0] || v.shape[1] !== want[1]) {
+        throw new Error(`${dir}: ${p.module}.${name} has shape [${v.shape.join(", ")}], expected [${want.join(", ")}] (lora.r = ${p.r})`);
+      }
+    }
+    tf.tidy(() => {
+      p.A.assign(tf.tensor2d(t.A.data, t.A.shape));
+      p.B.assign(tf.tensor2d(t.B.data, t.B.shape));
+    });
+  }
+}
+
+/** Read a PEFT adapter folder into new pairs attached to the decoder (its r, alpha, rsLoRA and modules). */
+export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
+  const { config, tensors } = readPeftAdapter(dir);
+  const scaling = loraScaling({ r: config.r, alpha: config.lora_alpha, rslora: config.use_rslora });
+  const known = new Map(loraModules(decoder.config, LORA_TARGETS).map((m) => [m.module, m]));
+  const pairs: LoraPair[] = [];
+  try {
+    for (const t of tensors) {
+      const m = known.get(t.module);
+      if (!m) throw new Error(`${dir}: adapter module "${t.module}" is not a linear layer of this model (${decoder.config.modelType}, ${decoder.config.numLayers} layers)`);
+      if (t.A.shape[1] !== m.inDim || t.B.shape[0] !== m.outDim) {
+        throw new Error(`${dir}: ${t.module}: lora_A [${t.A.shape.join(", ")}] / lora_B [${t.B.shape.join(", ")}] do not fit the layer [out ${m.outDim}, in ${m.inDim}]; was the adapter trained on another model?`);
+      }
+      pairs.push(createLoraPair(m, config.r, scaling, { A: t.A.data, B: t.B.data }));
+    }
+  } catch (e) {
+    disposePairs(pairs);
+    throw e;
+  }
+  disposePairs(decoder.removeLora());
+  decoder.attachLora(pairs, { dropout: config.lora_dropout });
+  return pairs;
+}
+
+/** Write the pairs as a PEFT adapter folder (adapter_config.json + adapter_model.safetensors, float32). */
+export function saveAdapter(
+  pairs: readonly LoraPair[],
+  dir: string,
+  meta: { baseModel: string | null; lora: Pick<LoraConfig, "alpha" | "dropout" | "rslora"> },
+): void {
+  if (pairs.length === 0) throw new Error(`saveAdapter(${dir}): no LoRA pairs to save`);
+  const r = pairs[0]!.r;
+  const targets = [...new Set(pairs.map((p) => p.module.split(".").pop()!))];
+  const tensors: AdapterTensors[] = pairs.map((p) => ({
+    module: p.module,
+    A: { shape: [p.r, p.inDim], data: p.A.dataSync() as Float32Array },
+    B: { shape: [p.outDim, p.r], data: p.B.dataSync() as Float32Array },
+  }));
+  writePeftAdapter(dir, { r, lora_alpha: meta.lora.alpha, lora_dropout: meta.lora.dropout, target_modules: targets, use_rslora: meta.lora.rslora, base_model_name_or_path: meta.baseModel }, tensors);
+}

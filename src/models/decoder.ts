@@ -1,0 +1,360 @@
+// The Llama/Qwen2 decoder, top to bottom as in transformers' LlamaForCausalLM / Qwen2ForCausalLM:
+// embedding → L × (RMSNorm → attention (RoPE, GQA, causal) → residual → RMSNorm → SwiGLU MLP → residual)
+// → final RMSNorm → lm_head (tied: the embedding matrix). Base weights are frozen float32 tf.Tensors (not Variables);
+// LoRA pairs (src/lora/lora.ts) are attached per module: y = x·W0ᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ.
+// Products follow engine.md §2.4 (2-D, no transpose flags, explicit transposes in custom gradients); GQA folds the
+// G query heads that share a KV head into the row axis, so attention needs no tile or gather.
+import * as tf from "@tensorflow/tfjs";
+import type { LoraPair } from "../optim/types.ts";
+import type { ModelConfig } from "./model-config.ts";
+import { constLeftMatMul, frozenLinear, matMul2 } from "./linear.ts";
+import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+
+export interface ForwardOptions {
+  hooks?: {
+    /** Called with each LoRA module's input x [B·T, in] (before dropout); tf.keep() what you need. */
+    onLoraInput?: (module: string, x: tf.Tensor2D) => void;
+  };
+  /** Enables LoRA dropout (the only stochastic part). */
+  training?: boolean;
+  /** Seed of this step's dropout masks (each module derives its own). */
+  dropoutSeed?: number;
+}
+
+/** Per-layer keys and values of the tokens seen so far, [B, KV, S, hd] each (see src/models/generate.ts). */
+export interface KvCache {
+  /** Tokens already in the cache (= the position of the next token). */
+  length: number;
+  readonly k: (tf.Tensor4D | null)[];
+  readonly v: (tf.Tensor4D | null)[];
+  dispose(): void;
+}
+
+export interface Decoder {
+  readonly config: ModelConfig;
+  /** The attached LoRA pairs (empty for the base model), in layer then q,k,v,o,gate,up,down order. */
+  readonly lora: readonly LoraPair[];
+  /** LoRA dropout probability applied in training mode. */
+  readonly loraDropout: number;
+  /** Frozen lm_head in both layouts: weightT [d, V] for the forward, weight [V, d] for the backward (tied: embedding). */
+  readonly lmHead: { readonly weightT: tf.Tensor2D; readonly weight: tf.Tensor2D };
+  /** Replace the attached LoRA pairs (the decoder then owns them and disposes them with itself). */
+  attachLora(pairs: readonly LoraPair[], opts?: { dropout?: number }): void;
+  /** Remove the LoRA pairs and hand them back to the caller (who disposes them). */
+  removeLora(): LoraPair[];
+  /** logits [B, T, V] (float32) for int32 ids [B, T]. Materialises B·T·V floats: prefer hidden() + logits(). */
+  forward(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /** Hidden states after the final RMSNorm, [B, T, d]. */
+  hidden(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /** lm_head on selected rows: h [M, d] → logits [M, V]. */
+  logits(h: tf.Tensor2D): tf.Tensor2D;
+  /** An empty KV cache for step(). */
+  newCache(): KvCache;
+  /** Run the new tokens ids [B, T] after the cached ones; appends their keys/values; returns hidden [B, T, d]. */
+  step(ids: tf.Tensor2D, cache: KvCache): tf.Tensor3D;
+  /** Free every weight and the attached LoRA variables. */
+  dispose(): void;
+}
+
+/** Supplies one tensor by its HF name in HF layout (linear weights [out, in]); the decoder takes ownership. */
+export type WeightSource = (name: string, shape: readonly number[]) => tf.Tensor;
+
+export class WeightShapeError extends Error {
+  override name = "WeightShapeError";
+}
+
+interface Linear {
+  readonly module: string;
+  /** [in, out] */
+  readonly Wt: tf.Tensor2D;
+  /** [out] */
+  readonly bias?: tf.Tensor1D;
+}
+
+interface Layer {
+  readonly inputNorm: tf.Tensor1D; // [d]
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
+  readonly postNorm: tf.Tensor1D; // [d]
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
+}
+
+interface Weights {
+  readonly embed: tf.Tensor2D; // [V, d]
+  readonly layers: Layer[];
+  readonly finalNorm: tf.Tensor1D; // [d]
+  readonly lmHeadW: tf.Tensor2D; // [V, d] (tied: the embedding itself)
+  readonly lmHeadWt: tf.Tensor2D; // [d, V]
+  readonly R: tf.Tensor2D; // rotate_half permutation [hd, hd]
+  readonly owned: tf.Tensor[];
+}
+
+/** Take every weight from the source in checkpoint order (one at a time), check shapes, pre-transpose linears. */
+function loadWeights(c: ModelConfig, source: WeightSource): Weights {
+  const owned: tf.Tensor[] = [];
+  const take = (name: string, shape: readonly number[]): tf.Tensor => {
+    const t = source(name, shape);
+    if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
+      t.dispose();
+      throw new WeightShapeError(`tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`);
+    }
+    const f = t.dtype === "float32" ? t : tf.cast(t, "float32");
+    if (f !== t) t.dispose();
+    owned.push(f);
+    return f;
+  };
+  const vector = (name: string, n: number) => take(name, [n]) as tf.Tensor1D;
+  const linear = (module: string, inDim: number, outDim: number, hasBias: boolean): Linear => {
+    const W = take(`${module}.weight`, [outDim, inDim]);
+    const Wt = tf.transpose(W) as tf.Tensor2D; // [in, out]
+    owned.splice(owned.indexOf(W), 1, Wt);
+    W.dispose();
+    return { module, Wt, bias: hasBias ? vector(`${module}.bias`, outDim) : undefined };
+  };
+  const d = c.hiddenSize;
+  const qOut = c.numHeads * c.headDim;
+  const kvOut = c.numKvHeads * c.headDim;
+  try {
+    const embed = take("model.embed_tokens.weight", [c.vocabSize, d]) as tf.Tensor2D;
+    const layers: Layer[] = [];
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      layers.push({
+        inputNorm: vector(`${p}.input_layernorm.weight`, d),
+        q: linear(`${p}.self_attn.q_proj`, d, qOut, c.qkvBias),
+        k: linear(`${p}.self_attn.k_proj`, d, kvOut, c.qkvBias),
+        v: linear(`${p}.self_attn.v_proj`, d, kvOut, c.qkvBias),
+        o: linear(`${p}.self_attn.o_proj`, qOut, d, c.oBias),
+        postNorm: vector(`${p}.post_attention_layernorm.weight`, d),
+        gate: linear(`${p}.mlp.gate_proj`, d, c.intermediateSize, c.mlpBias),
+        up: linear(`${p}.mlp.up_proj`, d, c.intermediateSize, c.mlpBias),
+        down: linear(`${p}.mlp.down_proj`, c.intermediateSize, d, c.mlpBias),
+      });
+    }
+    const finalNorm = vector("model.norm.weight", d);
+    const lmHeadW = c.tieWordEmbeddings ? embed : (take("lm_head.weight", [c.vocabSize, d]) as tf.Tensor2D);
+    const lmHeadWt = tf.transpose(lmHeadW) as tf.Tensor2D;
+    const R = rotateHalfMatrix(c.headDim);
+    owned.push(lmHeadWt, R);
+    return { embed, layers, finalNorm, lmHeadW, lmHeadWt, R, owned };
+  } catch (e) {
+    for (const t of owned) t.dispose();
+    throw e;
+  }
+}
+
+/** Build the decoder from HF-named weights. A Map is consumed (its tensors are owned, transposed or disposed). */
+export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor> | WeightSource): Decoder {
+  const source: WeightSource =
+    typeof weights === "function"
+      ? weights
+      : (name, shape) => {
+          const t = weights.get(name);
+          if (!t) throw new WeightShapeError(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
+          weights.delete(name);
+          return t;
+        };
+  const c = config;
+  const d = c.hiddenSize;
+  const { embed, layers, finalNorm, lmHeadW, lmHeadWt, R, owned } = loadWeights(c, source);
+  const invFreq = ropeInvFreq(c);
+  const G = c.numHeads / c.numKvHeads;
+  let lora = new Map<string, LoraPair>();
+  let loraDropout = 0;
+  let moduleIndex = new Map<string, number>();
+
+  function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
+    // transformers' LlamaRMSNorm in float32: w · x / sqrt(mean(x²) + eps)
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), c.rmsNormEps))), w);
+  }
+
+  function project(x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
+    const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
+    const pair = lora.get(lin.module);
+    if (!pair) return y;
+    opts.hooks?.onLoraInput?.(lin.module, x);
+    let xd = x;
+    if (opts.training && loraDropout > 0) {
+      xd = tf.dropout(x, loraDropout, undefined, (opts.dropoutSeed ?? 0) * 4099 + (moduleIndex.get(lin.module) ?? 0)) as tf.Tensor2D;
+    }
+    const mid = tf.mul(matMul2(xd, tf.transpose(pair.A) as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // [N, r]
+    return tf.add(y, matMul2(mid, tf.transpose(pair.B) as tf.Tensor2D)); // [N, out]
+  }
+
+  /** Additive causal mask [T·G, S] for query rows ordered (t, g) at positions offset+t over S = offset+T keys. */
+  function causalMask(T: number, offset: number): tf.Tensor2D {
+    const S = offset + T;
+    const m = new Float32Array(T * G * S);
+    for (let t = 0; t < T; t++) for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * S + offset + t + 1, (t * G + g + 1) * S);
+    return tf.tensor2d(m, [T * G, S]);
+  }
+
+  interface Ctx {
+    B: number;
+    T: number;
+    offset: number;
+    cos: tf.Tensor3D;
+    sin: tf.Tensor3D;
+    mask: tf.Tensor2D | null;
+    opts: ForwardOptions;
+  }
+
+  function attention(x: tf.Tensor2D, l: Layer, ctx: Ctx, past: { k: tf.Tensor4D; v: tf.Tensor4D } | null): { out: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const { B, T } = ctx;
+    const H = c.numHeads, KV = c.numKvHeads, hd = c.headDim;
+    const q = project(x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
+    const k = project(x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
+    const v = project(x, l.v, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
+    const qr = applyRope(q, ctx.cos, ctx.sin, R);
+    const kr = applyRope(k, ctx.cos, ctx.sin, R);
+    // Fold the G query heads of each KV head into rows: head h = kv·G + g, rows ordered (t, g).
+    const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
+    let kh = tf.transpose(kr, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+    let vh = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+    if (past) {
+      kh = tf.concat([past.k, kh], 2);
+      vh = tf.concat([past.v, vh], 2);
+    }
+    let scores = tf.mul(tf.matMul(qh, tf.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(hd)); // [B, KV, T·G, S]
+    if (ctx.mask) scores = tf.add(scores, ctx.mask);
+    const probs = tf.softmax(scores); // over keys
+    const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
+    const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
+    return { out: project(merged, l.o, ctx.opts), k: kh, v: vh };
+  }
+
+  function mlp(x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tensor2D {
+    const gate = project(x, l.gate, opts); // [N, ffn]
+    const up = project(x, l.up, opts);
+    return project(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), l.down, opts); // SiLU(gate)·up → [N, d]
+  }
+
+  /** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
+  function run(ids: tf.Tensor2D, offset: number, cache: KvCache | null, opts: ForwardOptions): { h: tf.Tensor2D; ks: tf.Tensor4D[]; vs: tf.Tensor4D[] } {
+    const [B, T] = ids.shape;
+    if (offset + T > c.maxPositionEmbeddings) {
+      throw new RangeError(`sequence of ${offset + T} tokens exceeds max_position_embeddings ${c.maxPositionEmbeddings} of this model`);
+    }
+    const idsI = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
+    let x = tf.gather(embed, idsI.reshape([B * T])) as tf.Tensor2D; // [N, d], not differentiated
+    const { cos, sin } = ropeTables(invFreq, offset, T);
+    const ctx: Ctx = { B, T, offset, cos, sin, mask: T > 1 ? causalMask(T, offset) : null, opts };
+    const ks: tf.Tensor4D[] = [];
+    const vs: tf.Tensor4D[] = [];
+    layers.forEach((l, i) => {
+      const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
+      const a = attention(rmsNorm(x, l.inputNorm), l, ctx, past);
+      ks.push(a.k);
+      vs.push(a.v);
+      x = tf.add(x, a.out);
+      x = tf.add(x, mlp(rmsNorm(x, l.postNorm), l, opts));
+    });
+    return { h: rmsNorm(x, finalNorm), ks, vs };
+  }
+
+  function checkIds(ids: tf.Tensor): asserts ids is tf.Tensor2D {
+    if (ids.rank !== 2) throw new Error(`decoder: ids must be [B, T], got shape [${ids.shape.join(", ")}]`);
+  }
+
+  const decoder: Decoder = {
+    config: c,
+    get lora() {
+      return [...lora.values()];
+    },
+    get loraDropout() {
+      return loraDropout;
+    },
+    lmHead: { weightT: lmHeadWt, weight: lmHeadW },
+    attachLora(pairs, opts = {}) {
+      const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
+      const next = new Map<string, LoraPair>();
+      for (const p of pairs) {
+        if (!known.has(p.module)) throw new Error(`LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`);
+        if (next.has(p.module)) throw new Error(`LoRA module "${p.module}" given twice`);
+        next.set(p.module, p);
+      }
+      lora = next;
+      moduleIndex = new Map([...next.keys()].map((m, i) => [m, i]));
+      loraDropout = opts.dropout ?? 0;
+    },
+    removeLora() {
+      const pairs = [...lora.values()];
+      lora = new Map();
+      moduleIndex = new Map();
+      return pairs;
+    },
+    hidden(ids, opts = {}) {
+      checkIds(ids);
+      return tf.tidy(() => {
+        const [B, T] = ids.shape;
+        return run(ids, 0, null, opts).h.reshape([B, T, d]) as tf.Tensor3D;
+      });
+    },
+    forward(ids, opts = {}) {
+      checkIds(ids);
+      return tf.tidy(() => {
+        const [B, T] = ids.shape;
+        const h = run(ids, 0, null, opts).h;
+        return decoder.logits(h).reshape([B, T, c.vocabSize]) as tf.Tensor3D;
+      });
+    },
+    logits(h) {
+      return frozenLinear(h, lmHeadWt); // [M, V]
+    },
+    newCache() {
+      const cache: KvCache = {
+        length: 0,
+        k: layers.map(() => null),
+        v: layers.map(() => null),
+        dispose() {
+          for (const t of [...cache.k, ...cache.v]) t?.dispose();
+          cache.k.fill(null);
+          cache.v.fill(null);
+          cache.length = 0;
+        },
+      };
+      return cache;
+    },
+    step(ids, cache) {
+      checkIds(ids);
+      const [B, T] = ids.shape;
+      const out = tf.tidy(() => {
+        const r = run(ids, cache.length, cache, {});
+        return [r.h.reshape([B, T, d]), ...r.ks, ...r.vs];
+      });
+      const L = layers.length;
+      for (let i = 0; i < L; i++) {
+        cache.k[i]?.dispose();
+        cache.v[i]?.dispose();
+        // kept: step() may run inside the caller's tf.tidy, and the cache outlives it
+        cache.k[i] = tf.keep(out[1 + i] as tf.Tensor4D);
+        cache.v[i] = tf.keep(out[1 + L + i] as tf.Tensor4D);
+      }
+      cache.length += T;
+      return out[0] as tf.Tensor3D;
+    },
+    dispose() {
+      for (const t of owned) t.dispose();
+      owned.length = 0;
+      for (const p of lora.values()) {
+        p.A.dispose();
+        p.B.dispose();
+      }
+      lora = new Map();
+    },
+  };
+  return decoder;
+}
+
+/** Rows of h [N, d] selected by index (a one-hot selection product, differentiable on wasm): → [M, d]. */
+export function selectRows(h: tf.Tensor2D, rows: ArrayLike<number>): tf.Tensor2D {
+  const N = h.shape[0];
+  const M = rows.length;
+  const S = new Float32Array(M * N);
+  for (let m = 0; m < M; m++) S[m * N + rows[m]!] = 1;
+  return tf.tidy(() => constLeftMatMul(tf.tensor2d(S, [M, N]), h));
+}

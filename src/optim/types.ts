@@ -1,0 +1,50 @@
+// The contract between the LoRA layers, the training loop and every optimizer. Optimizers receive explicit
+// (A, B) pairs and never pair tensors by name substitution or list order (../shared/research/baselines.md §1.4).
+import type * as tf from "@tensorflow/tfjs";
+
+export const OPTIMIZER_NAMES = ["adamw", "lora-plus", "riemannian", "lora-rite", "stable-lora"] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+
+/** One adapted module: W = W0 + scaling · B·A. Variable names are PEFT's: `<module>.lora_A.weight`. */
+export interface LoraPair {
+  /** HF module path, e.g. "model.layers.3.self_attn.q_proj". */
+  readonly module: string;
+  /** [r, inDim], float32, trainable. */
+  readonly A: tf.Variable;
+  /** [outDim, r], float32, trainable. */
+  readonly B: tf.Variable;
+  readonly scaling: number;
+  readonly inDim: number;
+  readonly outDim: number;
+  readonly r: number;
+}
+
+/** Gradients of the loss for each pair, keyed by the variables' names (tf.variableGrads' output). */
+export type LoraGrads = tf.NamedTensorMap;
+
+/**
+ * What an optimizer reports after a step, for metrics.jsonl. `scalars` are logged as `optim/<key>`;
+ * `modules` holds per-module values (e.g. Stable-LoRA's stop step, null while still shrinking).
+ */
+export interface StepStats {
+  readonly scalars: Readonly<Record<string, number>>;
+  readonly modules?: Readonly<Record<string, Readonly<Record<string, number | null>>>>;
+}
+
+/** Serialisable optimizer state: tensors (moments, bases) plus JSON (step count, flags). */
+export interface OptimizerState {
+  readonly tensors: Readonly<Record<string, tf.Tensor>>;
+  readonly json: unknown;
+}
+
+export interface LoraOptimizer {
+  readonly name: OptimizerName;
+  /** One update of every pair with the already-scheduled learning rate. Runs its own tf.tidy. */
+  step(grads: LoraGrads, lr: number): StepStats;
+  /** Copies of the state for a checkpoint (the caller disposes the tensors). */
+  getState(): OptimizerState;
+  /** Restore from getState()'s output (tensors are copied; the caller keeps ownership of its tensors). */
+  setState(state: OptimizerState): void;
+  /** Free every tensor the optimizer owns. */
+  dispose(): void;
+}

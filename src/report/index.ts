@@ -1,0 +1,185 @@
+// renderReport: results/<experiment>/ → reports/<experiment>/ (README.md, index.html, tables/*.md|csv,
+// plots/*.vl.json|svg|png). Reads only the results folder, never models or optimizers; safe to call while a sweep
+// is still writing (unfinished runs show as running, unreadable lines are skipped and listed as warnings).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { writeFileAtomic } from "../results.ts";
+import { loadExperiment } from "./load.ts";
+import { describeRuns } from "./axes.ts";
+import type { RunAxes } from "./axes.ts";
+import { buildBlocks, overheadRows, pairedVsAdamw, stabilityRows } from "./aggregate.ts";
+import type { Block } from "./aggregate.ts";
+import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, slug, stabilityTable, toCsv, toMarkdown } from "./tables.ts";
+import type { ReportTable } from "./tables.ts";
+import { accuracyPoints, accuracyVsSteps, deltaRatioSeries, lossSeries, normSeries, spectrumSeries, stopGrid, widthStudy } from "./series.ts";
+import { accuracySpec, accuracyVsStepsSpec, colorScale, deltaRatioSpec, lossSpec, normsSpec, overheadSpec, spectrumSpec, stopHeatmapSpec, widthSpec } from "./plots.ts";
+import type { OverheadDatum, VlSpec } from "./plots.ts";
+import { renderPlot } from "./render-plot.ts";
+import { paperOverhead } from "./paper.ts";
+import { provenanceOf, renderHtml, renderReadme } from "./page.ts";
+import type { PageFigure } from "./page.ts";
+
+export interface RenderReportOptions {
+  experiment: string;
+  resultsDir: string;
+  reportsDir: string;
+  /** Skip the figures (tables only; fast). Default false. */
+  noPlots?: boolean;
+  /** Timestamp written into the page (tests pass a fixed one). */
+  now?: Date;
+}
+
+export interface RenderReportResult {
+  /** reports/<experiment>, absolute. */
+  dir: string;
+  /** What is missing or could not be read (also listed at the top of the page). */
+  warnings: string[];
+  tables: string[];
+  plots: string[];
+}
+
+/** Per model, stability plots are drawn per training task when there are at most this many tasks; else pooled. */
+const MAX_TASK_GROUPS = 3;
+
+export async function renderReport(opts: RenderReportOptions): Promise<RenderReportResult> {
+  const exp = loadExperiment(opts.resultsDir, opts.experiment);
+  const dir = path.resolve(opts.reportsDir, opts.experiment);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const sub of ["tables", "plots"]) fs.rmSync(path.join(dir, sub), { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, "tables"), { recursive: true });
+
+  for (const r of exp.runs) r.metrics(); // read now, so corrupt lines show up in the warnings below
+  const axes = describeRuns(exp.runs);
+  const blocks = buildBlocks(axes);
+
+  // Tables
+  const accuracy = accuracyTables(blocks);
+  const pairs = pairedVsAdamw(blocks);
+  const stab = stabilityRows(blocks);
+  const over = overheadRows(blocks);
+  const width = widthStudy(axes.runs);
+  const gammaTable: ReportTable | null = width.fits.length
+    ? {
+        id: "width-gamma",
+        title: "Width study: fitted γ (slope of log rms(δ) on log n)",
+        header: ["optimizer", "term", "γ̂", "runs"],
+        rows: width.fits.map((f) => [{ text: f.series }, { text: f.term }, { text: f.gamma.toFixed(3), kind: "num" }, { text: String(f.points), kind: "num" }]),
+        notes: ["Theory (paper.md §2.5): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes."],
+        csv: width.fits.map((f) => ({ series: f.series, term: f.term, gamma: f.gamma, intercept: f.intercept, runs: f.points })),
+      }
+    : null;
+  const resultsRel = path.relative(dir, exp.dir) || ".";
+  const runList = runListTable(axes, resultsRel.split(path.sep).join("/"));
+  const sections = [
+    { title: "Accuracy", intro: "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.", tables: accuracy },
+    { title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
+    { title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
+    { title: "Overhead", tables: over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)) ? [overheadTable(over)] : [] },
+    { title: "Width study", tables: gammaTable ? [gammaTable] : [] },
+  ];
+  const tableIds: string[] = [];
+  for (const t of [...sections.flatMap((s) => s.tables), runList]) {
+    fs.writeFileSync(path.join(dir, "tables", `${t.id}.md`), `# ${t.title}\n\n${toMarkdown(t)}`);
+    fs.writeFileSync(path.join(dir, "tables", `${t.id}.csv`), toCsv(t.csv));
+    tableIds.push(t.id);
+  }
+  fs.writeFileSync(path.join(dir, "tables", "all-metrics.csv"), toCsv(allMetricsCsv(axes)));
+
+  // Figures
+  const warnings: string[] = [...exp.warnings];
+  const figures: PageFigure[] = [];
+  if (!opts.noPlots) {
+    for (const job of plotJobs(axes.runs, blocks, over, width)) {
+      try {
+        const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
+        figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.svg, section: job.section });
+      } catch (e) {
+        warnings.push(`plot ${job.name} could not be rendered: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  // What is missing
+  for (const r of exp.runs) for (const w of r.warnings) warnings.push(`${r.runId}: ${w}`);
+  const counts: Record<string, number> = { runs: exp.runs.length };
+  for (const r of exp.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  if (exp.exists && exp.runs.length && !exp.runs.some((r) => r.status === "success")) warnings.push("no run has finished successfully yet: the tables have no values");
+  for (const r of exp.runs) if (r.status === "failed" || r.status === "diverged" || r.status === "interrupted") warnings.push(`${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
+
+  const page = {
+    experiment: opts.experiment,
+    generatedAt: (opts.now ?? new Date()).toISOString(),
+    resultsDirRel: resultsRel,
+    counts,
+    warnings,
+    sections,
+    figures,
+    runList,
+    provenance: provenanceOf(exp.runs),
+  };
+  writeFileAtomic(path.join(dir, "index.html"), renderHtml(page));
+  writeFileAtomic(path.join(dir, "README.md"), renderReadme(page));
+  return { dir, warnings, tables: tableIds, plots: figures.map((f) => f.name) };
+}
+
+interface PlotJob {
+  name: string;
+  title: string;
+  caption: string;
+  section: string;
+  spec: VlSpec;
+}
+
+/** Which figures this experiment's data supports, one job per figure. */
+export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], over: ReturnType<typeof overheadRows>, width: ReturnType<typeof widthStudy>): PlotJob[] {
+  const jobs: PlotJob[] = [];
+  const scale = colorScale(blocks.flatMap((b) => b.rows.map((r) => ({ label: r.label, optimizer: r.optimizer }))));
+  for (const block of blocks) {
+    const modelRuns = runs.filter((r) => r.model === block.model && r.run.status !== "invalid");
+    const mslug = slug(block.model);
+    const groups: { key: string; where: string; runs: RunAxes[] }[] =
+      block.trainTasks.length <= MAX_TASK_GROUPS
+        ? block.trainTasks.map((t) => ({ key: block.trainTasks.length > 1 ? `${mslug}--${slug(t)}` : mslug, where: `${block.model}, trained on ${t}`, runs: modelRuns.filter((r) => r.task === t) }))
+        : [{ key: mslug, where: `${block.model}, all ${block.trainTasks.length} training tasks pooled`, runs: modelRuns }];
+    for (const g of groups) {
+      const section = g.where;
+      const loss = lossSeries(g.runs);
+      if (loss.length) jobs.push({ name: `loss--${g.key}`, title: `Training loss — ${g.where}`, caption: "Training loss per step (bucket means), mean over seeds with min–max band.", section, spec: lossSpec(loss, scale, g.where) });
+      const norms = normSeries(g.runs);
+      if (norms.length) jobs.push({ name: `norms--${g.key}`, title: `‖A‖_F and ‖B‖_F — ${g.where}`, caption: "The paper's Figure 2: under AdamW ‖A‖_F stays near its initial value while ‖B‖_F grows from 0; Stable-LoRA shrinks A early.", section, spec: normsSpec(norms, scale, g.where) });
+      const dr = deltaRatioSeries(g.runs);
+      if (dr.length) jobs.push({ name: `delta-ratio--${g.key}`, title: `δ1/δ2 — ${g.where}`, caption: "rms(δ1)/rms(δ2) on the probe batch: ≫ 1 means the B-update through A dominates the feature update.", section, spec: deltaRatioSpec(dr, scale, g.where) });
+      const stops = stopGrid(g.runs);
+      if (stops.length) jobs.push({ name: `stop-steps--${g.key}`, title: `Stable-LoRA stop steps — ${g.where}`, caption: "Step at which each module stopped shrinking A (median over seeds); grey = never stopped.", section, spec: stopHeatmapSpec(stops, g.where) });
+      const spec = spectrumSeries(g.runs);
+      if (spec.length) jobs.push({ name: `spectrum--${g.key}`, title: `ΔW singular values — ${g.where}`, caption: "Singular values of the learned update ΔW = s·B·A (log scale).", section, spec: spectrumSpec(spec, scale, g.where) });
+    }
+    const metricTitle = metricAxisTitle(block);
+    const acc = accuracyPoints(modelRuns, block.metrics);
+    if (acc.length) jobs.push({ name: `accuracy--${mslug}`, title: `Final accuracy — ${block.model}`, caption: `Final evaluation per task (${Object.entries(block.metrics).map(([t, m]) => `${t}: ${m}`).join(", ")}).`, section: `${block.model}: accuracy`, spec: accuracySpec(acc, scale, block.model, metricTitle) });
+    const stepsVary = new Set(modelRuns.map((r) => r.config.train.steps)).size > 1;
+    const vs = accuracyVsSteps(modelRuns, block.metrics, stepsVary);
+    const distinctSteps = new Set(vs.map((p) => p.step)).size;
+    if (distinctSteps >= 2) jobs.push({ name: `accuracy-vs-steps--${mslug}`, title: `Accuracy against training steps — ${block.model}`, caption: stepsVary ? "Each point: final evaluation of runs trained for that many steps." : "Periodic evaluations during training.", section: `${block.model}: accuracy`, spec: accuracyVsStepsSpec(vs, scale, block.model, metricTitle) });
+  }
+  if (width.fits.length) jobs.push({ name: "width-gamma", title: "δ terms against width", caption: "Quickstart width study: slopes estimate γ[δ_i]; 0 = stable in width.", section: "Width study", spec: widthSpec(width.points, width.fits, "random-init models of increasing width") });
+  const od: OverheadDatum[] = over.filter((o) => Number.isFinite(o.stepTimePct)).flatMap((o) => {
+    const p = paperOverhead(o.model, o.optimizer);
+    const name = over.some((x) => x.model !== o.model) ? `${o.label} (${slug(o.model)})` : o.label;
+    return [
+      { series: name, optimizer: o.optimizer, quantity: "median step time", pct: o.stepTimePct, paper: p ? p.value : null },
+      ...(Number.isFinite(o.peakRssPct) ? [{ series: name, optimizer: o.optimizer, quantity: "peak RSS", pct: o.peakRssPct, paper: null }] : []),
+    ];
+  });
+  if (od.some((d) => d.optimizer !== "adamw")) {
+    const oscale = colorScale(od.map((d) => ({ label: d.series, optimizer: d.optimizer })));
+    jobs.push({ name: "overhead", title: "Overhead relative to AdamW", caption: "Median step time and peak resident memory relative to AdamW.", section: "Overhead", spec: overheadSpec(od, oscale, [...new Set(over.map((o) => o.model))].join(", ")) });
+  }
+  return jobs;
+}
+
+function metricAxisTitle(block: Block): string {
+  const ms = [...new Set(Object.values(block.metrics))];
+  return ms.length === 1 ? `${ms[0]} (%)` : "accuracy / exact match (%)";
+}
+

@@ -1,0 +1,241 @@
+// Vega-Lite specs for the report's figures: factor norms (the paper's Figure 2), δ1/δ2 ratio, stop-step heatmap,
+// loss, accuracy by optimizer, accuracy vs steps, the quickstart width study (γ slopes), ΔW spectra and overhead.
+// One colour per optimizer everywhere (Okabe–Ito, colour-blind safe); variants of one optimizer get shades of it.
+import type { AccuracyPoint, BandPoint, StopCell, WidthFit, WidthPoint } from "./series.ts";
+
+export type VlSpec = Record<string, unknown>;
+
+export const FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
+
+export const OPTIMIZER_COLORS: Record<string, string> = {
+  adamw: "#0072B2",
+  "lora-plus": "#E69F00",
+  riemannian: "#009E73",
+  "lora-rite": "#CC79A7",
+  "stable-lora": "#D55E00",
+};
+const OTHER_COLOR = "#555555";
+
+export interface SeriesInfo {
+  label: string;
+  optimizer: string;
+}
+
+/** Colour scale for series labels: each optimizer's colour; its 2nd, 3rd, … variants darker/lighter shades. */
+export function colorScale(series: readonly SeriesInfo[]): { domain: string[]; range: string[] } {
+  const seen = new Map<string, number>();
+  const domain: string[] = [];
+  const range: string[] = [];
+  for (const s of series) {
+    if (domain.includes(s.label)) continue;
+    const i = seen.get(s.optimizer) ?? 0;
+    seen.set(s.optimizer, i + 1);
+    domain.push(s.label);
+    range.push(shade(OPTIMIZER_COLORS[s.optimizer] ?? OTHER_COLOR, i));
+  }
+  return { domain, range };
+}
+
+/** Variant i of a colour: 0 = itself, then alternately darker and lighter in growing steps. */
+export function shade(hex: string, i: number): string {
+  if (i === 0) return hex;
+  const amount = Math.min(0.6, 0.22 * Math.ceil(i / 2)) * (i % 2 ? -1 : 1);
+  const c = [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+  const mixed = c.map((v) => Math.round(amount < 0 ? v * (1 + amount) : v + (255 - v) * amount));
+  return `#${mixed.map((v) => v.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const CONFIG = {
+  font: FONT,
+  background: "white",
+  padding: 12,
+  title: { fontSize: 15, anchor: "start", subtitleFontSize: 11, subtitleColor: "#555", offset: 10 },
+  axis: { labelFontSize: 11, titleFontSize: 12, labelOverlap: "parity", gridColor: "#e8e8e8", titlePadding: 8 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320, symbolStrokeWidth: 2.5 },
+  header: { labelFontSize: 12, titleFontSize: 12, labelFontWeight: "bold" },
+  view: { stroke: "#cccccc" },
+};
+
+function base(title: string, subtitle: string, data: unknown[]): VlSpec {
+  return { $schema: "https://vega.github.io/schema/vega-lite/v6.json", title: { text: title, subtitle }, data: { values: data }, config: CONFIG };
+}
+
+function colorEnc(scale: ReturnType<typeof colorScale>, title = "optimizer", legend = true) {
+  return { field: "series", type: "nominal", scale, title, ...(legend ? {} : { legend: null }) };
+}
+
+/** Mean line with a shaded min–max band across seeds. */
+function bandLayers(scale: ReturnType<typeof colorScale>, x: VlSpec, yTitle: string, yScale: VlSpec = { zero: false }): VlSpec[] {
+  return [
+    { mark: { type: "area", opacity: 0.2 }, encoding: { x, y: { field: "lo", type: "quantitative", title: yTitle, scale: yScale }, y2: { field: "hi" }, color: colorEnc(scale, "optimizer", false) } },
+    { mark: { type: "line", strokeWidth: 2 }, encoding: { x, y: { field: "mean", type: "quantitative", title: yTitle, scale: yScale }, color: colorEnc(scale) } },
+  ];
+}
+
+const STEP_X = { field: "step", type: "quantitative", title: "training step (optimizer updates)" };
+
+/** Figure 2: ‖A‖_F (top) and ‖B‖_F (bottom) against step, one column per module type. */
+export function normsSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  return {
+    ...base("LoRA factor norms ‖A‖_F and ‖B‖_F during training", `${where} — mean over modules of each type; line = mean, band = min–max over seeds (cf. the paper's Figure 2)`, data),
+    facet: { row: { field: "factor", type: "nominal", title: null, sort: ["‖A‖_F", "‖B‖_F"] }, column: { field: "module", type: "nominal", title: "module type" } },
+    spec: { width: 280, height: 170, layer: bandLayers(scale, STEP_X, "Frobenius norm (unitless)") },
+    resolve: { scale: { y: "independent" } },
+  };
+}
+
+/** rms(δ1)/rms(δ2) against step, log y; 1 = balanced A and B contributions. */
+export function deltaRatioSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  return {
+    ...base("Feature-update balance rms(δ1) / rms(δ2)", `${where} — probe steps; geometric mean over modules; band = min–max over seeds; dashed = 1`, data),
+    facet: { column: { field: "module", type: "nominal", title: "module type" } },
+    spec: {
+      width: 300,
+      height: 200,
+      layer: [
+        ...bandLayers(scale, STEP_X, "rms(δ1) / rms(δ2) (ratio, log scale)", { type: "log" }),
+        { mark: { type: "rule", strokeDash: [4, 4], color: "#888" }, encoding: { y: { datum: 1 } } },
+      ],
+    },
+  };
+}
+
+export function lossSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  return {
+    ...base("Training loss", `${where} — mean over steps in each bucket; line = mean, band = min–max over seeds`, data),
+    width: 520,
+    height: 260,
+    layer: bandLayers(scale, STEP_X, "cross-entropy (nats / token)"),
+  };
+}
+
+/** Stop step per layer × module type for Stable-LoRA (grey = never stopped). */
+export function stopHeatmapSpec(data: StopCell[], where: string): VlSpec {
+  const layers = new Set(data.map((d) => d.layer)).size;
+  const modules = new Set(data.map((d) => d.module)).size;
+  const cellH = Math.max(12, Math.min(24, Math.floor(420 / Math.max(1, layers))));
+  const withText = layers * modules <= 200;
+  const maxStep = Math.max(1, ...data.map((d) => d.stopStep ?? 0));
+  const enc = { x: { field: "module", type: "nominal", title: "module type", axis: { labelAngle: 0 } }, y: { field: "layer", type: "ordinal", title: "layer", sort: "ascending" } };
+  return {
+    ...base("Stable-LoRA stop step per layer and module", `${where} — step at which ‖A‖/n < ‖B‖/m first held; median over seeds; grey = never stopped`, data.map((d) => ({ ...d, label: d.stopStep === null ? "never" : String(Math.round(d.stopStep)) }))),
+    facet: { column: { field: "series", type: "nominal", title: null } },
+    spec: {
+      width: Math.max(120, 70 * modules),
+      height: cellH * layers,
+      encoding: enc,
+      layer: [
+        { transform: [{ filter: "datum.stopStep === null" }], mark: { type: "rect", color: "#d9d9d9" } },
+        { transform: [{ filter: "datum.stopStep !== null" }], mark: { type: "rect" }, encoding: { color: { field: "stopStep", type: "quantitative", title: "stop step", scale: { scheme: "viridis", reverse: true } } } },
+        ...(withText
+          ? [{ mark: { type: "text", fontSize: 10 }, encoding: { text: { field: "label" }, color: { condition: { test: `datum.stopStep !== null && datum.stopStep > ${maxStep * 0.55}`, value: "white" }, value: "black" } } }]
+          : []),
+      ],
+    },
+  };
+}
+
+/** ΔW = s·B·A singular values σ_i, log y. */
+export function spectrumSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  const x = { field: "step", type: "quantitative", title: "index i (descending)", axis: { tickMinStep: 1, format: "d" } };
+  return {
+    ...base("Singular values of ΔW = s·B·A after training", `${where} — mean over modules of each type; band = min–max over seeds`, data),
+    facet: { column: { field: "module", type: "nominal", title: "module type" } },
+    spec: { width: 260, height: 200, layer: [...bandLayers(scale, x, "σ_i (log scale)", { type: "log" }), { mark: { type: "point", filled: true, size: 30 }, encoding: { x, y: { field: "mean", type: "quantitative" }, color: colorEnc(scale, "optimizer", false) } }] },
+  };
+}
+
+/** Final accuracy per optimizer and task: seeds as dots, mean as a large dot, error bar = mean ± std. */
+export function accuracySpec(data: AccuracyPoint[], scale: ReturnType<typeof colorScale>, where: string, metricTitle: string): VlSpec {
+  const x = { field: "series", type: "nominal", title: null, axis: { labels: false, ticks: false }, scale: { domain: scale.domain.filter((d) => data.some((p) => p.series === d)) } };
+  const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
+  return {
+    ...base("Final accuracy by optimizer", `${where} — small dots = seeds, large dot = mean, bar = mean ± std`, data),
+    facet: { field: "task", type: "nominal", title: null, sort: [...new Set(data.map((d) => d.task))] },
+    columns: 3,
+    spec: {
+      width: Math.max(160, 40 * new Set(data.map((d) => d.series)).size),
+      height: 200,
+      layer: [
+        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale, "optimizer", false) } },
+        { mark: { type: "point", opacity: 0.55, size: 30 }, encoding: { x, y, color: colorEnc(scale, "optimizer", false), xOffset: { field: "seed", type: "nominal" } } },
+        { mark: { type: "point", filled: true, size: 90 }, encoding: { x, y: { ...y, aggregate: "mean" }, color: colorEnc(scale) } },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+}
+
+/** Accuracy against training steps (GSM8K after MetaMathQA, or periodic evaluations). */
+export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typeof colorScale>, where: string, metricTitle: string): VlSpec {
+  const x = { field: "step", type: "quantitative", title: "training steps" };
+  const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
+  return {
+    ...base("Accuracy against training steps", `${where} — line = mean over seeds, bar = mean ± std`, data),
+    facet: { field: "task", type: "nominal", title: null },
+    columns: 3,
+    spec: {
+      width: 300,
+      height: 210,
+      layer: [
+        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale, "optimizer", false) } },
+        { mark: { type: "line", strokeWidth: 2, point: { filled: true, size: 50 } }, encoding: { x, y: { ...y, aggregate: "mean" }, color: colorEnc(scale) } },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+}
+
+/** Quickstart: rms(δ_i) against width n, log–log, with least-squares lines; the slope estimates γ[δ_i]. */
+export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string): VlSpec {
+  const termColors = { domain: ["δ1", "δ2", "δ3"], range: ["#D55E00", "#0072B2", "#009E73"] };
+  const widths = points.map((p) => p.width);
+  const lo = Math.min(...widths);
+  const hi = Math.max(...widths);
+  const lines = fits.flatMap((f) => [lo, hi].map((w) => ({ series: f.series, term: f.term, width: w, value: 10 ** (f.intercept + f.gamma * Math.log10(w)), kind: "fit" })));
+  const labels = fits.map((f) => ({ series: f.series, term: f.term, width: hi, value: 10 ** (f.intercept + f.gamma * Math.log10(hi)), text: `γ̂=${f.gamma.toFixed(2)}` }));
+  const x = { field: "width", type: "quantitative", title: "width n (hidden size, log scale)", scale: { type: "log", nice: false, padding: 12 }, axis: { values: [...new Set(widths)].sort((a, b) => a - b), format: "d" } };
+  const y = { field: "value", type: "quantitative", title: "rms of δ term (log scale)", scale: { type: "log" } };
+  const color = { field: "term", type: "nominal", scale: termColors, title: "term" };
+  return {
+    ...base("Feature-update terms against width (γ estimates)", `${where} — each dot = one run (geometric mean over modules and probe steps); lines = least-squares fit of log rms on log n, slope = γ̂`, []),
+    data: { values: [...points.map((p) => ({ ...p, kind: "run" })), ...lines, ...labels.map((l) => ({ ...l, kind: "label" }))] },
+    facet: { column: { field: "series", type: "nominal", title: null } },
+    spec: {
+      width: 280,
+      height: 240,
+      layer: [
+        { transform: [{ filter: "datum.kind === 'fit'" }], mark: { type: "line", strokeDash: [5, 3], strokeWidth: 1.5 }, encoding: { x, y, color, detail: { field: "term" } } },
+        { transform: [{ filter: "datum.kind === 'run'" }], mark: { type: "point", filled: true, size: 50 }, encoding: { x, y, color } },
+        { transform: [{ filter: "datum.kind === 'label'" }], mark: { type: "text", align: "left", dx: 6, fontSize: 11 }, encoding: { x, y, color: { ...color, legend: null }, text: { field: "text" } } },
+      ],
+    },
+  };
+}
+
+export interface OverheadDatum {
+  series: string;
+  optimizer: string;
+  quantity: string;
+  pct: number;
+  paper: number | null;
+}
+
+/** Step time and peak memory relative to AdamW (%), paper values as diamonds. */
+export function overheadSpec(data: OverheadDatum[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  const x = { field: "series", type: "nominal", title: null, axis: { labelAngle: -25, labelLimit: 160 }, scale: { domain: scale.domain.filter((d) => data.some((p) => p.series === d)) } };
+  return {
+    ...base("Overhead relative to AdamW", `${where} — bars = ours; ◆ = paper (Qwen2-0.5B on HellaSwag, training time)`, data),
+    facet: { column: { field: "quantity", type: "nominal", title: null } },
+    spec: {
+      width: Math.max(200, 55 * scale.domain.length),
+      height: 200,
+      layer: [
+        { mark: { type: "bar" }, encoding: { x, y: { field: "pct", type: "quantitative", title: "change vs AdamW (%)" }, color: colorEnc(scale) } },
+        { transform: [{ filter: "datum.paper !== null" }], mark: { type: "point", shape: "diamond", filled: true, size: 80, color: "black" }, encoding: { x, y: { field: "paper", type: "quantitative" } } },
+        { mark: { type: "rule", color: "#666" }, encoding: { y: { datum: 0 } } },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+}

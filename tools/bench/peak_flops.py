@@ -1,0 +1,34 @@
+#!/usr/bin/python3
+# The machine's fp32 matmul peak for `run.ts bench`'s MFU column: median of 7 sgemm 2048³ through torch.matmul
+# (OpenBLAS), with all cores (torch threads = cpu count, OpenBLAS pool 1) and with one core. Follows
+# ../shared/research/engine.md §4 (163.7 GFLOP/s on 2 cores, 85.3 on one, on the project's machine).
+# Usage: /usr/bin/python3 tools/bench/peak_flops.py [N]; prints {"allCores": GFLOP/s, "oneCore": GFLOP/s, "blas": ...}.
+import os
+import sys
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_peer import detect_blas  # noqa: E402
+
+
+def gflops(n, threads):
+    torch.set_num_threads(threads)
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    a @ b
+    ts = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(ts) / 1e9
+
+
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 2048
+print(json.dumps({"allCores": gflops(n, os.cpu_count() or 1), "oneCore": gflops(n, 1), "blas": detect_blas()[0], "n": n}))
