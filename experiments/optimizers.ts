@@ -12,7 +12,7 @@ export const PAPER_LAMBDAS = [5e-4, 1e-3, 2e-3, 5e-3] as const;
 export function paperOptimizerGrid(lrs: readonly number[] = PAPER_LRS, lambdas: readonly number[] = PAPER_LAMBDAS): Opt[] {
   const out: Opt[] = [];
   for (const lr of lrs) {
-    out.push({ name: "adamw", lr }, { name: "lora-plus", lr }, { name: "riemannian", lr }, { name: "lora-rite", lr });
+    out.push({ name: "adamw", lr }, { name: "lora-plus", lr }, { name: "riemannian", lr }, { name: "lora-rite", lr, eps: 1e-6 });
     for (const lambda of lambdas) out.push({ name: "stable-lora", lr, lambda });
   }
   return out;
@@ -24,7 +24,7 @@ export function allOptimizers(lr: number, lambda = 5e-3): Opt[] {
     { name: "adamw", lr },
     { name: "lora-plus", lr },
     { name: "riemannian", lr },
-    { name: "lora-rite", lr },
+    { name: "lora-rite", lr, eps: 1e-6 }, // the RITE port's default eps
     { name: "stable-lora", lr, lambda },
   ];
 }

@@ -21,7 +21,7 @@ export const table2Gsm8k: Experiment = {
         { name: "adamw", lr: 2e-4 },
         { name: "lora-plus", lr: 2e-4 },
         { name: "riemannian", lr: 2e-4 },
-        { name: "lora-rite", lr: 2e-4 },
+        { name: "lora-rite", lr: 2e-4, eps: 1e-6 },
         { name: "stable-lora", lr: 2e-4, lambda: 1e-3 },
       ],
     },

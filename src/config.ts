@@ -81,8 +81,10 @@ export const EvalConfigSchema = z
     batchSize: z.number().int().positive(),
     /** Override the task's default evaluation split. */
     split: z.string().nullable(),
-    numFewshot: z.number().int().min(0),
-    maxNewTokens: z.number().int().positive(),
+    /** Few-shot examples (null = the task's default: 0, or 5 for gsm8k_lm_eval). */
+    numFewshot: z.number().int().min(0).nullable(),
+    /** Generation budget for generate_until tasks (null = the task's default). */
+    maxNewTokens: z.number().int().positive().nullable(),
   })
   .strict();
 
@@ -151,7 +153,7 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
     logEvery: 1,
     checkpointEvery: 50,
   },
-  eval: { tasks: [], limit: null, everySteps: 0, batchSize: 16, split: null, numFewshot: 0, maxNewTokens: 256 },
+  eval: { tasks: [], limit: null, everySteps: 0, batchSize: 16, split: null, numFewshot: null, maxNewTokens: null },
   stability: { probeEvery: 10, probeBatchSize: 4 },
 };
 

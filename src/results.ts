@@ -34,8 +34,10 @@ export interface MetricsRecord {
   step: number;
   loss: number;
   lr: number;
-  /** Tokens (context + continuation, padding excluded) processed in this step's batch. */
+  /** Token positions processed in this step's batch (B·T, padding included). */
   tokens: number;
+  /** Continuation tokens the loss averaged over. */
+  lossTokens: number;
   tokensPerSec: number;
   stepSeconds: number;
   gradNorm: number;

@@ -7,7 +7,6 @@ import { LORA_TARGETS } from "../config.ts";
 import { createCharTokenizer } from "../models/char-tokenizer.ts";
 import { generateGreedy, generateGreedyNoCache } from "../models/generate.ts";
 import { readModelConfig, type ModelConfig } from "../models/model-config.ts";
-import { createLanguageModel } from "../eval/model-lm.ts";
 import type { LoglikelihoodRequest } from "../eval/types.ts";
 import { benchOptimizerStep } from "../optim/bench.ts";
 import { OPTIMIZER_NAMES, type OptimizerName } from "../optim/types.ts";
@@ -225,6 +224,7 @@ async function measureScore(c: BenchCase, B: number, steps: number): Promise<Bod
   try {
     const tok = createCharTokenizer();
     if (m.decoder.config.vocabSize < tok.vocabSize) throw new Error(`eval-score: model vocab ${m.decoder.config.vocabSize} < char tokenizer's ${tok.vocabSize}`);
+    const { createLanguageModel } = await import("../eval/model-lm.ts"); // loaded only by this case
     const lm = createLanguageModel(m.decoder, tok, { batchSize: B });
     const n = 4 * B * 2; // 8 questions × 4 choices per repetition at B = 8
     const reqs = randomRequests(n, c.seqLen - 16, 16);

@@ -74,6 +74,8 @@ export interface BenchRow extends CaseResult {
   /** gflops / the machine's measured fp32 peak (OpenBLAS sgemm, all cores). */
   mfu?: number;
   pytorch?: PeerResult | { status: "skipped" | "failed"; reason: string };
+  /** 1-minute load average before and after our part of the case: above the core count, other work competed. */
+  loadAverage?: [number, number];
 }
 
 export interface BenchMachine {

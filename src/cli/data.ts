@@ -62,7 +62,7 @@ const listDataCommand: CommandModule = {
     for (const name of names) {
       const task = getTask(name);
       const lines: string[] = [];
-      for (const split of ["train", "validation", "test"] as const) {
+      for (const split of task.outputType === "train_only" ? (["train"] as const) : (["train", "validation", "test"] as const)) {
         try {
           const { files, note } = locateSplit(task, split, dataDir);
           const n = (await loadDocs(task, split, dataDir)).docs.length;

@@ -46,14 +46,19 @@ export function loraModules(config: ModelConfig, targets: readonly LoraTarget[])
 
 /** One pair from explicit values (row-major A [r, in], B [out, r]); zeros where a value array is not given. */
 export function createLoraPair(m: LoraModule, r: number, scaling: number, values: { A?: Float32Array; B?: Float32Array } = {}): LoraPair {
-  const A = tf.variable(tf.tensor2d(values.A ?? new Float32Array(r * m.inDim), [r, m.inDim]), true, `${m.module}.lora_A.weight`);
-  const B = tf.variable(tf.tensor2d(values.B ?? new Float32Array(m.outDim * r), [m.outDim, r]), true, `${m.module}.lora_B.weight`);
+  // tf.variable shares the initial tensor's data; tidy frees the initial tensor objects.
+  const [A, B] = tf.tidy(() => [
+    tf.variable(tf.tensor2d(values.A ?? new Float32Array(r * m.inDim), [r, m.inDim]), true, `${m.module}.lora_A.weight`),
+    tf.variable(tf.tensor2d(values.B ?? new Float32Array(m.outDim * r), [m.outDim, r]), true, `${m.module}.lora_B.weight`),
+  ]) as [tf.Variable, tf.Variable];
   return { module: m.module, A, B, scaling, inDim: m.inDim, outDim: m.outDim, r };
 }
 
 /** Fresh pairs with PEFT's init, attached to the decoder (replacing any attached before). Returns them. */
 export function injectLora(decoder: Decoder, lora: LoraConfig, rng: Rng): LoraPair[] {
   const scaling = loraScaling(lora);
+  // Variable names are global in tfjs: free the previous pairs before making ones with the same names.
+  disposePairs(decoder.removeLora());
   const pairs: LoraPair[] = [];
   try {
     for (const m of loraModules(decoder.config, lora.targets)) {
@@ -66,7 +71,6 @@ export function injectLora(decoder: Decoder, lora: LoraConfig, rng: Rng): LoraPa
     disposePairs(pairs);
     throw e;
   }
-  disposePairs(decoder.removeLora());
   decoder.attachLora(pairs, { dropout: lora.dropout });
   return pairs;
 }
@@ -112,9 +116,12 @@ export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
   const { config, tensors } = readPeftAdapter(dir);
   const scaling = loraScaling({ r: config.r, alpha: config.lora_alpha, rslora: config.use_rslora });
   const known = new Map(loraModules(decoder.config, LORA_TARGETS).map((m) => [m.module, m]));
+  disposePairs(decoder.removeLora());
   const pairs: LoraPair[] = [];
   try {
-    for (const t of tensors) {
+    const rank = new Map([...known.keys()].map((k, i) => [k, i]));
+    const ordered = [...tensors].sort((a, b) => (rank.get(a.module) ?? -1) - (rank.get(b.module) ?? -1)); // layer, then q…down
+    for (const t of ordered) {
       const m = known.get(t.module);
       if (!m) throw new Error(`${dir}: adapter module "${t.module}" is not a linear layer of this model (${decoder.config.modelType}, ${decoder.config.numLayers} layers)`);
       if (t.A.shape[1] !== m.inDim || t.B.shape[0] !== m.outDim) {
@@ -126,7 +133,6 @@ export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
     disposePairs(pairs);
     throw e;
   }
-  disposePairs(decoder.removeLora());
   decoder.attachLora(pairs, { dropout: config.lora_dropout });
   return pairs;
 }

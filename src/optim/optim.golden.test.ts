@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { createOptimizer } from "./index.ts";
 import { GoldenProblem, disposePairs, loadGolden, relErr } from "./testing.ts";
+import type { StepStats } from "./types.ts";
 
 const golden = loadGolden();
 
@@ -19,7 +20,7 @@ for (const c of golden.cases) {
     const problem = new GoldenProblem(golden);
     const pairs = problem.pairs(c.init);
     const opt = createOptimizer(c.config, pairs);
-    const stats = [];
+    const stats: StepStats[] = [];
     for (let k = 0; k < c.lrs.length; k++) {
       const { loss, grads } = problem.grads(pairs);
       assert.ok(Math.abs(loss - c.losses[k]!) <= 1e-4 * Math.abs(c.losses[k]!), `${c.name} step ${k + 1}: loss ${loss} vs reference ${c.losses[k]}`);

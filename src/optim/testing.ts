@@ -7,9 +7,12 @@ import type { LoraPair, OptimizerName } from "./types.ts";
 
 let counter = 0;
 
-/** A pair with fresh, uniquely named variables `<module>#k.lora_A.weight` initialised from the given values. */
-export function makePair(module: string, A: tf.Tensor2D | number[][], B: tf.Tensor2D | number[][], scaling = 1): LoraPair {
-  const k = counter++;
+/**
+ * A pair with variables named `<module>#<id>.lora_A.weight` / `.lora_B.weight` (id: a fresh counter unless given, so
+ * a test can re-create the same names after disposing, as a resumed run does), initialised from the given values.
+ */
+export function makePair(module: string, A: tf.Tensor2D | number[][], B: tf.Tensor2D | number[][], scaling = 1, id?: string): LoraPair {
+  const k = id ?? String(counter++);
   const a = A instanceof tf.Tensor ? A : tf.tensor2d(A);
   const b = B instanceof tf.Tensor ? B : tf.tensor2d(B);
   const pair: LoraPair = {

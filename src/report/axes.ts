@@ -71,7 +71,13 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
 
   const flat = withConfig.map((r) => relevantLeaves(r.config));
   const allKeys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
-  const varying = allKeys.filter((k) => k !== "optimizer.name" && new Set(flat.map((f) => f[k] ?? "∅")).size > 1);
+  // An optimizer-specific key (λ, lrRatio, …) varies only if it takes two values among that optimizer's runs.
+  const varying = allKeys.filter((k) => {
+    if (k === "optimizer.name") return false;
+    const owner = OPTIMIZER_SPECIFIC[k.split(".").pop()!];
+    const vals = flat.filter((_, i) => !k.startsWith("optimizer.") || !owner || withConfig[i]!.config.optimizer.name === owner).map((f) => f[k] ?? "∅");
+    return new Set(vals).size > 1;
+  });
 
   const taskOf = (c: RunConfig) => c.task ?? (c.data ? path.basename(c.data).replace(/\.jsonl?$/, "") : "—");
   const evalTasksOf = (r: LoadedRun & { config: RunConfig }) => {

@@ -118,7 +118,7 @@ export function loadRun(dir: string): LoadedRun {
  * model string such as "random:llama:d=128:L=2:…", then "hidden<n>" / "-d<n>" in the model string.
  */
 export function hiddenSizeOf(config: RunConfig | null, summary: RunSummary | null): number | null {
-  const fromSummary = (summary as { model?: { hiddenSize?: unknown } } | null)?.model?.hiddenSize;
+  const fromSummary: unknown = summary?.model?.hiddenSize;
   if (typeof fromSummary === "number" && fromSummary > 0) return fromSummary;
   const m = config?.model ?? "";
   const match = /(?:^|[:,/_-])(?:d|hidden|hiddenSize|width)[=_]?(\d+)(?=$|[:,/_-])/i.exec(m);

@@ -39,9 +39,11 @@ h3 { font-size: 15px; margin: 22px 0 6px; }
 nav a { margin-right: 14px; }
 table.report { border-collapse: collapse; margin: 8px 0 4px; font-variant-numeric: tabular-nums; }
 table.report caption { text-align: left; font-weight: bold; padding: 4px 0; }
-table.report th, table.report td { border: 1px solid var(--line); padding: 4px 9px; text-align: right; white-space: nowrap; }
+table.report th, table.report td { border: 1px solid var(--line); padding: 4px 9px; text-align: left; vertical-align: top; }
+table.report td.num, table.report td.pos, table.report td.neg, table.report td.missing, table.report td.failed, table.report td.running { text-align: right; white-space: nowrap; }
+table.report td.text { max-width: 640px; font-size: 12.5px; }
 table.report th { background: var(--bg-alt); }
-table.report td.rowhead, table.report th:first-child { text-align: left; }
+table.report td.rowhead { white-space: nowrap; }
 table.report tbody tr:nth-child(even) { background: #fbfbfc; }
 td.missing { color: #9aa0a6; font-style: italic; } td.failed { color: var(--neg); } td.running { color: #8a6d00; }
 td.pos { color: var(--pos); } td.neg { color: var(--neg); }

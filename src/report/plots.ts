@@ -51,23 +51,47 @@ const CONFIG = {
   padding: 12,
   title: { fontSize: 15, anchor: "start", subtitleFontSize: 11, subtitleColor: "#555", offset: 10 },
   axis: { labelFontSize: 11, titleFontSize: 12, labelOverlap: "parity", gridColor: "#e8e8e8", titlePadding: 8 },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320, symbolStrokeWidth: 2.5 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320, symbolType: "stroke", symbolOpacity: 1, symbolStrokeWidth: 3, symbolSize: 220 },
   header: { labelFontSize: 12, titleFontSize: 12, labelFontWeight: "bold" },
   view: { stroke: "#cccccc" },
 };
 
 function base(title: string, subtitle: string, data: unknown[]): VlSpec {
-  return { $schema: "https://vega.github.io/schema/vega-lite/v6.json", title: { text: title, subtitle }, data: { values: data }, config: CONFIG };
+  return { $schema: "https://vega.github.io/schema/vega-lite/v6.json", title: { text: title, subtitle: wrap(subtitle, 95) }, data: { values: data }, config: CONFIG };
 }
 
-function colorEnc(scale: ReturnType<typeof colorScale>, title = "optimizer", legend = true) {
-  return { field: "series", type: "nominal", scale, title, ...(legend ? {} : { legend: null }) };
+/**
+ * Break a subtitle into lines of at most `width` characters. Headless vega has no canvas to measure text and
+ * over-estimates long lines (0.8 em per character), which would pad the figure with blank space on the right.
+ */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function colorEnc(scale: ReturnType<typeof colorScale>, title = "optimizer") {
+  return { field: "series", type: "nominal", scale, title };
+}
+
+/** The global colour scale restricted to the series present in `data` (legends list only what is drawn). */
+export function subsetScale(scale: ReturnType<typeof colorScale>, data: readonly { series: string }[]): ReturnType<typeof colorScale> {
+  const present = new Set(data.map((d) => d.series));
+  const keep = scale.domain.map((d, i) => [d, scale.range[i]!] as const).filter(([d]) => present.has(d));
+  return { domain: keep.map(([d]) => d), range: keep.map(([, r]) => r) };
 }
 
 /** Mean line with a shaded min–max band across seeds. */
 function bandLayers(scale: ReturnType<typeof colorScale>, x: VlSpec, yTitle: string, yScale: VlSpec = { zero: false }): VlSpec[] {
   return [
-    { mark: { type: "area", opacity: 0.2 }, encoding: { x, y: { field: "lo", type: "quantitative", title: yTitle, scale: yScale }, y2: { field: "hi" }, color: colorEnc(scale, "optimizer", false) } },
+    { mark: { type: "area", opacity: 0.2 }, encoding: { x, y: { field: "lo", type: "quantitative", title: yTitle, scale: yScale }, y2: { field: "hi" }, color: colorEnc(scale) } },
     { mark: { type: "line", strokeWidth: 2 }, encoding: { x, y: { field: "mean", type: "quantitative", title: yTitle, scale: yScale }, color: colorEnc(scale) } },
   ];
 }
@@ -76,16 +100,18 @@ const STEP_X = { field: "step", type: "quantitative", title: "training step (opt
 
 /** Figure 2: ‖A‖_F (top) and ‖B‖_F (bottom) against step, one column per module type. */
 export function normsSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  scale = subsetScale(scale, data);
   return {
     ...base("LoRA factor norms ‖A‖_F and ‖B‖_F during training", `${where} — mean over modules of each type; line = mean, band = min–max over seeds (cf. the paper's Figure 2)`, data),
     facet: { row: { field: "factor", type: "nominal", title: null, sort: ["‖A‖_F", "‖B‖_F"] }, column: { field: "module", type: "nominal", title: "module type" } },
     spec: { width: 280, height: 170, layer: bandLayers(scale, STEP_X, "Frobenius norm (unitless)") },
-    resolve: { scale: { y: "independent" } },
+    resolve: { scale: { y: "independent" }, axis: { x: "independent" } },
   };
 }
 
 /** rms(δ1)/rms(δ2) against step, log y; 1 = balanced A and B contributions. */
 export function deltaRatioSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  scale = subsetScale(scale, data);
   return {
     ...base("Feature-update balance rms(δ1) / rms(δ2)", `${where} — probe steps; geometric mean over modules; band = min–max over seeds; dashed = 1`, data),
     facet: { column: { field: "module", type: "nominal", title: "module type" } },
@@ -101,6 +127,7 @@ export function deltaRatioSpec(data: BandPoint[], scale: ReturnType<typeof color
 }
 
 export function lossSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  scale = subsetScale(scale, data);
   return {
     ...base("Training loss", `${where} — mean over steps in each bucket; line = mean, band = min–max over seeds`, data),
     width: 520,
@@ -137,16 +164,18 @@ export function stopHeatmapSpec(data: StopCell[], where: string): VlSpec {
 
 /** ΔW = s·B·A singular values σ_i, log y. */
 export function spectrumSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  scale = subsetScale(scale, data);
   const x = { field: "step", type: "quantitative", title: "index i (descending)", axis: { tickMinStep: 1, format: "d" } };
   return {
     ...base("Singular values of ΔW = s·B·A after training", `${where} — mean over modules of each type; band = min–max over seeds`, data),
     facet: { column: { field: "module", type: "nominal", title: "module type" } },
-    spec: { width: 260, height: 200, layer: [...bandLayers(scale, x, "σ_i (log scale)", { type: "log" }), { mark: { type: "point", filled: true, size: 30 }, encoding: { x, y: { field: "mean", type: "quantitative" }, color: colorEnc(scale, "optimizer", false) } }] },
+    spec: { width: 260, height: 200, layer: [...bandLayers(scale, x, "σ_i (log scale)", { type: "log" }), { mark: { type: "point", filled: true, size: 30 }, encoding: { x, y: { field: "mean", type: "quantitative" }, color: colorEnc(scale) } }] },
   };
 }
 
 /** Final accuracy per optimizer and task: seeds as dots, mean as a large dot, error bar = mean ± std. */
 export function accuracySpec(data: AccuracyPoint[], scale: ReturnType<typeof colorScale>, where: string, metricTitle: string): VlSpec {
+  scale = subsetScale(scale, data);
   const x = { field: "series", type: "nominal", title: null, axis: { labels: false, ticks: false }, scale: { domain: scale.domain.filter((d) => data.some((p) => p.series === d)) } };
   const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
   return {
@@ -157,8 +186,8 @@ export function accuracySpec(data: AccuracyPoint[], scale: ReturnType<typeof col
       width: Math.max(160, 40 * new Set(data.map((d) => d.series)).size),
       height: 200,
       layer: [
-        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale, "optimizer", false) } },
-        { mark: { type: "point", opacity: 0.55, size: 30 }, encoding: { x, y, color: colorEnc(scale, "optimizer", false), xOffset: { field: "seed", type: "nominal" } } },
+        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale) } },
+        { mark: { type: "point", opacity: 0.55, size: 30 }, encoding: { x, y, color: colorEnc(scale), xOffset: { field: "seed", type: "nominal" } } },
         { mark: { type: "point", filled: true, size: 90 }, encoding: { x, y: { ...y, aggregate: "mean" }, color: colorEnc(scale) } },
       ],
     },
@@ -168,17 +197,22 @@ export function accuracySpec(data: AccuracyPoint[], scale: ReturnType<typeof col
 
 /** Accuracy against training steps (GSM8K after MetaMathQA, or periodic evaluations). */
 export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typeof colorScale>, where: string, metricTitle: string): VlSpec {
-  const x = { field: "step", type: "quantitative", title: "training steps" };
+  scale = subsetScale(scale, data);
+  // Series are shifted sideways by up to ±1.5% of the step range so their error bars do not overlap.
+  const maxStep = Math.max(1, ...data.map((d) => d.step));
+  const k = scale.domain.length;
+  const jittered = data.map((d) => ({ ...d, x: d.step + (scale.domain.indexOf(d.series) - (k - 1) / 2) * (k > 1 ? (0.03 * maxStep) / (k - 1) : 0) }));
+  const x = { field: "x", type: "quantitative", title: "training steps" };
   const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
   return {
-    ...base("Accuracy against training steps", `${where} — line = mean over seeds, bar = mean ± std`, data),
+    ...base("Accuracy against training steps", `${where} — line = mean over seeds, bar = mean ± std (series shifted slightly sideways)`, jittered),
     facet: { field: "task", type: "nominal", title: null },
     columns: 3,
     spec: {
       width: 300,
       height: 210,
       layer: [
-        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale, "optimizer", false) } },
+        { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, y, color: colorEnc(scale) } },
         { mark: { type: "line", strokeWidth: 2, point: { filled: true, size: 50 } }, encoding: { x, y: { ...y, aggregate: "mean" }, color: colorEnc(scale) } },
       ],
     },
@@ -193,12 +227,14 @@ export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string)
   const lo = Math.min(...widths);
   const hi = Math.max(...widths);
   const lines = fits.flatMap((f) => [lo, hi].map((w) => ({ series: f.series, term: f.term, width: w, value: 10 ** (f.intercept + f.gamma * Math.log10(w)), kind: "fit" })));
-  const labels = fits.map((f) => ({ series: f.series, term: f.term, width: hi, value: 10 ** (f.intercept + f.gamma * Math.log10(hi)), text: `γ̂=${f.gamma.toFixed(2)}` }));
+  // Slopes listed in each panel's top-left corner (pixel positions, scale: null), so labels never collide.
+  const terms = ["δ1", "δ2", "δ3"];
+  const labels = fits.map((f) => ({ series: f.series, term: f.term, px: 8, py: 14 + 16 * terms.indexOf(f.term), text: `${f.term}: γ̂ = ${f.gamma >= 0 ? "+" : "−"}${Math.abs(f.gamma).toFixed(2)}` }));
   const x = { field: "width", type: "quantitative", title: "width n (hidden size, log scale)", scale: { type: "log", nice: false, padding: 12 }, axis: { values: [...new Set(widths)].sort((a, b) => a - b), format: "d" } };
   const y = { field: "value", type: "quantitative", title: "rms of δ term (log scale)", scale: { type: "log" } };
   const color = { field: "term", type: "nominal", scale: termColors, title: "term" };
   return {
-    ...base("Feature-update terms against width (γ estimates)", `${where} — each dot = one run (geometric mean over modules and probe steps); lines = least-squares fit of log rms on log n, slope = γ̂`, []),
+    ...base("Feature-update terms against width (γ estimates)", `${where} — each dot = one run (geometric mean over modules and probe steps); dashed lines = least-squares fit of log rms on log n; slope γ̂ (0 = stable in width)`, []),
     data: { values: [...points.map((p) => ({ ...p, kind: "run" })), ...lines, ...labels.map((l) => ({ ...l, kind: "label" }))] },
     facet: { column: { field: "series", type: "nominal", title: null } },
     spec: {
@@ -207,7 +243,7 @@ export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string)
       layer: [
         { transform: [{ filter: "datum.kind === 'fit'" }], mark: { type: "line", strokeDash: [5, 3], strokeWidth: 1.5 }, encoding: { x, y, color, detail: { field: "term" } } },
         { transform: [{ filter: "datum.kind === 'run'" }], mark: { type: "point", filled: true, size: 50 }, encoding: { x, y, color } },
-        { transform: [{ filter: "datum.kind === 'label'" }], mark: { type: "text", align: "left", dx: 6, fontSize: 11 }, encoding: { x, y, color: { ...color, legend: null }, text: { field: "text" } } },
+        { transform: [{ filter: "datum.kind === 'label'" }], mark: { type: "text", align: "left", baseline: "middle", fontSize: 12, fontWeight: "bold" }, encoding: { x: { field: "px", type: "quantitative", scale: null }, y: { field: "py", type: "quantitative", scale: null }, color, text: { field: "text" } } },
       ],
     },
   };
@@ -223,15 +259,16 @@ export interface OverheadDatum {
 
 /** Step time and peak memory relative to AdamW (%), paper values as diamonds. */
 export function overheadSpec(data: OverheadDatum[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
-  const x = { field: "series", type: "nominal", title: null, axis: { labelAngle: -25, labelLimit: 160 }, scale: { domain: scale.domain.filter((d) => data.some((p) => p.series === d)) } };
+  scale = subsetScale(scale, data);
+  const x = { field: "series", type: "nominal", title: null, axis: { labelAngle: -25, labelLimit: 180, labelOverlap: false }, scale: { domain: scale.domain } };
   return {
     ...base("Overhead relative to AdamW", `${where} — bars = ours; ◆ = paper (Qwen2-0.5B on HellaSwag, training time)`, data),
     facet: { column: { field: "quantity", type: "nominal", title: null } },
     spec: {
-      width: Math.max(200, 55 * scale.domain.length),
+      width: Math.max(200, 80 * scale.domain.length),
       height: 200,
       layer: [
-        { mark: { type: "bar" }, encoding: { x, y: { field: "pct", type: "quantitative", title: "change vs AdamW (%)" }, color: colorEnc(scale) } },
+        { mark: { type: "bar" }, encoding: { x, y: { field: "pct", type: "quantitative", title: "change vs AdamW (%)", axis: { format: "+.1f" } }, color: { ...colorEnc(scale), legend: { symbolType: "square" } } } },
         { transform: [{ filter: "datum.paper !== null" }], mark: { type: "point", shape: "diamond", filled: true, size: 80, color: "black" }, encoding: { x, y: { field: "paper", type: "quantitative" } } },
         { mark: { type: "rule", color: "#666" }, encoding: { y: { datum: 0 } } },
       ],

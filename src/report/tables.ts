@@ -271,7 +271,7 @@ export function runListTable(axes: ExperimentAxes, runsRelDir: string): ReportTa
       { text: a ? (OPTIMIZER_LABELS[a.optimizer] ?? a.optimizer) : "?" },
       { text: a ? String(a.seed) : "?", kind: "num" },
       { text: steps === null ? "—" : `${steps}${a ? ` / ${a.config.train.steps}` : ""}`, kind: "num" },
-      { text: note },
+      { text: note, kind: "text" },
     ]);
     csv.push({ run_id: run.runId, status: run.status, model: a?.model ?? null, task: a?.task ?? null, optimizer: a?.optimizer ?? null, seed: a?.seed ?? null, steps_completed: steps, error: run.error ?? null, warnings: run.warnings.join("; ") || null });
   };
@@ -328,7 +328,9 @@ export function toMarkdown(t: ReportTable): string {
     if (c.href) s = `[${s}](${c.href})`;
     return c.bold ? `**${s}**` : s;
   };
-  const lines = [`| ${t.header.map(mdEscape).join(" | ")} |`, `|${t.header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  // Right-align columns that hold numbers or statuses only; names stay left-aligned.
+  const numeric = t.header.map((_, j) => j > 0 && t.rows.length > 0 && t.rows.every((r) => ["num", "pos", "neg", "missing", "failed", "running"].includes(r[j]?.kind ?? "")));
+  const lines = [`| ${t.header.map(mdEscape).join(" | ")} |`, `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`];
   for (const r of t.rows) lines.push(`| ${r.map(cell).join(" | ")} |`);
   if (!t.rows.length) lines.push(`| ${t.header.map((_, i) => (i === 0 ? "(no rows)" : "")).join(" | ")} |`);
   return `${lines.join("\n")}\n${t.notes.map((n) => `\n${n}`).join("\n")}\n`;

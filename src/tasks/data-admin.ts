@@ -41,7 +41,7 @@ function usedSplits(task: TaskSpec): SplitName[] {
 /** Validate what is in `dataDir` for the task: rows per split that exist. Errors (bad rows) propagate. */
 export async function countRows(task: TaskSpec, dataDir: string): Promise<Partial<Record<SplitName, number>>> {
   const rows: Partial<Record<SplitName, number>> = {};
-  for (const split of ["train", "validation", "test"] as const) {
+  for (const split of task.outputType === "train_only" ? (["train"] as const) : (["train", "validation", "test"] as const)) {
     try {
       rows[split] = (await loadDocs(task, split, dataDir)).docs.length;
     } catch (e) {

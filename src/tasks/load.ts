@@ -40,6 +40,7 @@ function howToGet(task: TaskSpec): string {
 
 /** The task's folder (first existing of dirNames, then a fallback's) and the layouts that apply to it. */
 export function resolveTaskDir(task: TaskSpec, dataDir: string): { dir: string; layouts: readonly DataLayout[]; note?: string } {
+  task.prepare?.(dataDir);
   for (const name of task.dirNames) {
     const dir = path.join(dataDir, name);
     if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) return { dir, layouts: task.layouts };

@@ -5,6 +5,7 @@ import { hellaswag } from "./hellaswag.ts";
 import { metamathqa } from "./metamathqa.ts";
 import { openbookqa } from "./openbookqa.ts";
 import { socialIqa } from "./social-iqa.ts";
+import { ensureSyntheticData, synthetic } from "./synthetic.ts";
 import { TASK_NAMES, type TaskName, type TaskSpec } from "./types.ts";
 
 export const TASKS: { readonly [K in TaskName]: TaskSpec } = {
@@ -16,6 +17,8 @@ export const TASKS: { readonly [K in TaskName]: TaskSpec } = {
   gsm8k,
   gsm8k_lm_eval: gsm8kLmEval,
   metamathqa,
+  // Generated on first use under <dataDir>/synthetic/ (the offline quickstart task).
+  synthetic: { ...synthetic, prepare: (dataDir: string) => void ensureSyntheticData(dataDir) },
 };
 
 /** Pseudo-task for training: the five QA train sets in one seeded shuffle (the paper's merged-QA ablations). */

@@ -85,7 +85,9 @@ test("golden: arc_easy / arc_challenge (lm-eval arc_easy.yaml: 'Question: {{ques
   ]);
   const { docs } = await loadDocs("arc_challenge", "test", DATA);
   const three = docs.find((d) => (d as { id: string }).id === "NYSEDREGENTS_2012_8_42")!;
-  assert.deepEqual(getTask("arc_challenge").outputType === "multiple_choice" && getTask("arc_challenge").docToChoice(three), ["decrease", "increase", "remain the same"]);
+  const arcC = getTask("arc_challenge");
+  assert.ok(arcC.outputType === "multiple_choice");
+  assert.deepEqual(arcC.docToChoice(three), ["decrease", "increase", "remain the same"]);
   // LLM-Adapters train format: choices parsed out of the instruction, answer "answer2" → index 1.
   const [adapters] = await pairsOf("arc_easy", "train", firstN, 1);
   assert.deepEqual(adapters, { context: "Question: Which factor will most likely cause a person to develop a fever?\nAnswer:", continuation: " a bacterial population in the bloodstream" });

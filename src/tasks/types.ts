@@ -14,6 +14,7 @@ export const TASK_NAMES = [
   "gsm8k",
   "gsm8k_lm_eval",
   "metamathqa",
+  "synthetic",
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
@@ -77,6 +78,8 @@ interface TaskSpecBase<Doc> {
   /** Between few-shot examples and before the query (lm-eval default "\n\n"). */
   readonly fewshotDelimiter: string;
   readonly defaultNumFewshot: number;
+  /** Make the data available under dataDir before it is located (generated tasks, e.g. synthetic). */
+  readonly prepare?: (dataDir: string) => void;
 }
 
 export interface MultipleChoiceTask<Doc = unknown> extends TaskSpecBase<Doc> {

@@ -13,7 +13,7 @@ import { loadModel, type LoadedModel } from "../models/load.ts";
 import { createOptimizer } from "../optim/index.ts";
 import { lrAt } from "../optim/schedule.ts";
 import type { LoraPair } from "../optim/types.ts";
-import { injectLora, loadAdapterInto, saveAdapter } from "../lora/lora.ts";
+import { injectLora, loadAdapterInto, saveAdapter, disposePairs } from "../lora/lora.ts";
 import { makeBatch, continuationLoss } from "./loss.ts";
 import { DataOrder } from "./data-order.ts";
 import { saveCheckpoint, loadCheckpoint, readCheckpointState } from "./checkpoint.ts";
@@ -22,7 +22,7 @@ import { stepSignals, clipGradients, jsonSafe } from "../stability/signals.ts";
 import { deltaTerms, type FactorSnapshot } from "../stability/delta.ts";
 import { deltaWSpectrum } from "../stability/spectrum.ts";
 import { readPairsJsonl } from "../tasks/pairs-file.ts";
-import { trainExamples, defaultEvalTasks } from "../tasks/index.ts";
+import { loadTrainExamples, getTask, MERGED_QA, QA_TASK_NAMES, type SplitName } from "../tasks/index.ts";
 import { evaluateTask } from "../eval/evaluate.ts";
 import { createLanguageModel } from "../eval/model-lm.ts";
 import type { LoglikelihoodRequest } from "../eval/types.ts";
@@ -64,10 +64,18 @@ function truncateJsonl(file: string, maxStep: number): void {
   writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
-function loadTrainPairs(cfg: RunConfig): LoglikelihoodRequest[] {
+async function loadTrainPairs(cfg: RunConfig): Promise<LoglikelihoodRequest[]> {
   if (cfg.data) return readPairsJsonl(cfg.data);
   if (!cfg.task) throw new Error("nothing to train on: set task (e.g. --task arc_easy) or data (a JSONL file of {context, continuation})");
-  return trainExamples(cfg.task, cfg.dataDir, { limit: cfg.train.limit, seed: cfg.seed });
+  return (await loadTrainExamples(cfg.task, cfg.dataDir, { limit: cfg.train.limit, seed: cfg.seed })).examples;
+}
+
+/** Evaluate where the training task has an evaluation split; merged QA → the five QA tasks; MetaMathQA → GSM8K. */
+export function defaultEvalTasks(task: string): string[] {
+  if (task === MERGED_QA) return [...QA_TASK_NAMES];
+  if (task === "metamathqa") return ["gsm8k"];
+  const spec = getTask(task);
+  return spec.outputType === "train_only" || !spec.splits.eval ? [] : [task];
 }
 
 function adapterFingerprint(pairs: readonly LoraPair[]): string {
@@ -119,7 +127,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
   try {
     if (!model) {
       log(`loading ${cfg.model}`);
-      model = await loadModel(cfg.model);
+      model = await loadModel(cfg.model, { backend: cfg.backend });
       ownModel = true;
     }
     summary.model = { hiddenSize: model.config.hiddenSize, numLayers: model.config.numLayers, modelType: model.config.modelType };
@@ -129,7 +137,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     summary.initAdapterSha256 = adapterFingerprint(pairs);
     optimizer = createOptimizer(cfg.optimizer, pairs);
 
-    const examples = loadTrainPairs(cfg);
+    const examples = await loadTrainPairs(cfg);
     const order = new DataOrder(examples.length, cfg.seed, cfg.train.shuffle);
     const probeRng = Rng.derive(cfg.seed, "probe");
     const probePairs = probeRng.permutation(examples.length).slice(0, cfg.stability.probeBatchSize).map((i) => examples[i]!);
@@ -155,14 +163,16 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
       const samples: string[] = [];
       for (const task of evalTasks) {
         const r = await evaluateTask(lm, task, {
-          dataDir: cfg.dataDir, limit: cfg.eval.limit, seed: cfg.seed, split: cfg.eval.split, numFewshot: cfg.eval.numFewshot,
-          batchSize: cfg.eval.batchSize, maxNewTokens: cfg.eval.maxNewTokens,
+          dataDir: cfg.dataDir, limit: cfg.eval.limit, seed: cfg.seed, batchSize: cfg.eval.batchSize,
+          ...(cfg.eval.split ? { split: cfg.eval.split as SplitName } : {}),
+          ...(cfg.eval.numFewshot !== null ? { numFewshot: cfg.eval.numFewshot } : {}),
+          ...(cfg.eval.maxNewTokens !== null ? { maxNewTokens: cfg.eval.maxNewTokens } : {}),
         });
         const rec: EvalRecord = { step, task, split: r.split, n: r.n, metrics: r.metrics, seconds: (performance.now() - t0) / 1000, final };
         appendJsonl(files.eval, rec);
         if (final) {
           summary.final[task] = r.metrics;
-          samples.push(...r.samples.map((s) => JSON.stringify({ task, ...s }) + "\n"));
+          samples.push(...r.samples.map((s) => JSON.stringify(s) + "\n"));
         }
         log(`eval ${task} @${step}: ${Object.entries(r.metrics).filter(([k]) => !k.includes("stderr")).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(" ")}`);
       }
@@ -229,14 +239,14 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
       );
       if ((step + 1) % cfg.train.logEvery === 0 || step + 1 === cfg.train.steps || delta) {
         const rec: MetricsRecord = {
-          step: step + 1, loss, lr, tokens: batch.tokens, tokensPerSec: batch.tokens / stepSeconds, stepSeconds,
+          step: step + 1, loss, lr, tokens: batch.B * batch.T, lossTokens: batch.tokens, tokensPerSec: (batch.B * batch.T) / stepSeconds, stepSeconds,
           gradNorm: signals.gradNorm, gradNormA: signals.gradNormA, gradNormB: signals.gradNormB,
           normA: signals.normA, normB: signals.normB, nonFinite: signals.nonFinite, numTensors: tf.memory().numTensors,
           optim: { ...(stats?.scalars ?? {}) }, modules, ...(delta ? { delta } : {}),
         };
         appendJsonl(files.metrics, rec);
       }
-      ctx.onStep?.({ step: step + 1, totalSteps: cfg.train.steps, loss, tokensPerSec: batch.tokens / stepSeconds, elapsedSeconds: summary.trainSeconds });
+      ctx.onStep?.({ step: step + 1, totalSteps: cfg.train.steps, loss, tokensPerSec: (batch.B * batch.T) / stepSeconds, elapsedSeconds: summary.trainSeconds });
       const ckEvery = cfg.train.checkpointEvery;
       if (ckEvery > 0 && (step + 1) % ckEvery === 0 && step + 1 < cfg.train.steps) {
         saveCheckpoint(files.checkpoint, pairs, optimizer, { step: step + 1, configHash: ctx.configHash, trainSeconds: summary.trainSeconds });
@@ -269,9 +279,9 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
   } finally {
     optimizer?.dispose();
     if (model) {
-      model.decoder.removeLora?.();
-      for (const p of pairs) tf.dispose([p.A, p.B]);
+      // The decoder owns attached pairs: a borrowed model gets its LoRA removed, our own is disposed whole.
       if (ownModel) model.decoder.dispose();
+      else disposePairs(model.decoder.removeLora());
     }
   }
   summary.status = status;

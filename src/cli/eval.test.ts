@@ -1,0 +1,61 @@
+// End to end: `eval --model ../shared/models/stories260K --task arc_easy --limit 50 --json` runs the real model
+// (src/eval/model-lm.ts) on 50 ARC-Easy test docs, prints one JSON object, writes the per-sample records, and its
+// acc/acc_norm equal a recomputation from those records (argmax by hand here, not via rescore). Skipped when
+// ../shared or the model adapter is absent. Also the metrics table format.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { evalCommand, formatMetricsTable, defaultSamplesPath } from "./eval.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const shared = path.resolve(repoRoot, "../shared");
+const model = path.join(shared, "models/stories260K");
+const haveModelLm = fs.existsSync(path.join(repoRoot, "src/eval/model-lm.ts"));
+const skip = !fs.existsSync(model) ? "no ../shared/models/stories260K" : !haveModelLm ? "src/eval/model-lm.ts not built yet" : false;
+
+test("eval end to end on stories260K × 50 ARC-Easy docs: acc equals a recomputation from the written samples", { skip, timeout: 300_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-evalcli-"));
+  const samplesFile = path.join(out, "samples.jsonl");
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...xs: unknown[]) => void printed.push(xs.join(" "));
+  try {
+    await (evalCommand.handler as (a: unknown) => Promise<void>)({
+      model, task: "arc_easy", limit: 50, json: true, samples: samplesFile, backend: "cpu", "data-dir": path.join(shared, "datasets"),
+      "results-dir": out, seed: 0, "batch-size": 16,
+    });
+  } finally {
+    console.log = log;
+  }
+  assert.equal(printed.length, 1, "exactly one line on stdout");
+  const result = JSON.parse(printed[0]!) as { task: string; n: number; metrics: Record<string, number> };
+  assert.equal(result.task, "arc_easy");
+  assert.equal(result.n, 50);
+  const samples = fs.readFileSync(samplesFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { logprobs: number[]; choices: string[]; target: number });
+  assert.equal(samples.length, 50);
+  let acc = 0;
+  let accNorm = 0;
+  for (const s of samples) {
+    assert.equal(s.logprobs.length, s.choices.length);
+    assert.ok(s.logprobs.every((x) => Number.isFinite(x) && x < 0));
+    const best = s.logprobs.indexOf(Math.max(...s.logprobs));
+    const norm = s.logprobs.map((x, i) => x / s.choices[i]!.length);
+    const bestNorm = norm.indexOf(Math.max(...norm));
+    acc += best === s.target ? 1 : 0;
+    accNorm += bestNorm === s.target ? 1 : 0;
+  }
+  assert.equal(result.metrics["acc,none"], acc / 50);
+  assert.equal(result.metrics["acc_norm,none"], accNorm / 50);
+  assert.ok(Math.abs(result.metrics["acc_stderr,none"]! - Math.sqrt(((acc / 50) * (1 - acc / 50)) / 49)) < 1e-12);
+});
+
+test("metrics table and default samples path", () => {
+  const t = formatMetricsTable("arc_easy", "test", 50, { "acc,none": 0.3, "acc_stderr,none": 0.0655, "acc_norm,none": 0.28, "acc_norm_stderr,none": 0.0641 });
+  assert.match(t, /\| arc_easy \| test  \| 50 \| none   \| acc      \| 0\.3000 \| 0\.0655 \|/);
+  assert.match(t, /acc_norm/);
+  assert.equal(defaultSamplesPath({ model: "m", adapter: "/r/run1/adapter", task: "gsm8k", split: "test", n: 10, seed: 0, resultsDir: "results" }), "/r/run1/eval--gsm8k--test.samples.jsonl");
+  assert.equal(defaultSamplesPath({ model: "Qwen/Qwen2-0.5B", task: "hellaswag", split: "validation", n: 100, seed: 3, resultsDir: "results" }), path.join("results", "eval", "Qwen--Qwen2-0.5B", "hellaswag--validation--n100--s3.samples.jsonl"));
+});

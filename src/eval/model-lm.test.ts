@@ -1,0 +1,148 @@
+// The decoder as an lm-eval LanguageModel: batched loglikelihood equals a per-request full-logits computation, in
+// input order, with isGreedy; generateUntil stops at (and strips) stop strings; the `score` command end to end on
+// ../shared/models/stories260K (skipped when absent), with and without an adapter, and its bad-input exit code.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend.ts";
+import { buildDecoder, type Decoder } from "../models/decoder.ts";
+import { createCharTokenizer } from "../models/char-tokenizer.ts";
+import { customConfig, randomWeights } from "../models/presets.ts";
+import { generateGreedy } from "../models/generate.ts";
+import type { Tokenizer } from "../models/tokenizer.ts";
+import { Rng } from "../util/rng.ts";
+import { injectLora, saveAdapter } from "../lora/lora.ts";
+import { encodePair } from "../train/loss.ts";
+import { createLanguageModel, loadLanguageModel } from "./model-lm.ts";
+import { scoreFile } from "../cli/score.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const stories = path.resolve(repoRoot, "../shared/models/stories260K");
+const tok = createCharTokenizer();
+const config = customConfig({ vocabSize: tok.vocabSize, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+
+/** A random decoder whose greedy continuation of "ab" has no special tokens (so its text re-encodes to the same ids). */
+function textFriendlyDecoder(): Decoder {
+  for (let seed = 1; ; seed++) {
+    const d = buildDecoder(config, randomWeights(config, new Rng(seed), 0.3));
+    const ids = generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 12 }).ids;
+    if (ids.length === 12 && ids.every((i) => i > 2)) return d;
+    d.dispose();
+  }
+}
+
+/** Σ log p over the continuation from one unbatched full forward. */
+function naive(d: Decoder, t: Tokenizer, context: string, continuation: string): { logprob: number; isGreedy: boolean } {
+  const e = encodePair(t, context, continuation);
+  const seq = [...e.context, ...e.continuation];
+  return tf.tidy(() => {
+    const V = d.config.vocabSize;
+    const logp = tf.logSoftmax(d.forward(tf.tensor2d([seq.slice(0, -1)], undefined, "int32"))).dataSync();
+    let lp = 0, greedy = true;
+    for (let i = e.context.length; i < seq.length; i++) {
+      const row = logp.subarray((i - 1) * V, i * V);
+      lp += row[seq[i]!]!;
+      greedy &&= row.indexOf(Math.max(...row)) === seq[i];
+    }
+    return { logprob: lp, isGreedy: greedy };
+  });
+}
+
+test("loglikelihood: batched, sorted, padded = per-request full forward, in input order", async () => {
+  await initBackend("wasm");
+  const d = textFriendlyDecoder();
+  try {
+    const greedyText = tok.decode(generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 4 }).ids);
+    const reqs = [
+      { context: "the quick brown fox", continuation: " jumps" },
+      { context: "ab", continuation: greedyText },
+      { context: "", continuation: "hello" },
+      { context: "x ", continuation: "y" },
+      { context: "a longer context here", continuation: " and a longer continuation" },
+    ];
+    const lm = createLanguageModel(d, tok, { batchSize: 2 });
+    const before = tf.memory().numTensors;
+    const progress: number[] = [];
+    const got = await lm.loglikelihood(reqs, { onProgress: (done) => progress.push(done) });
+    assert.equal(tf.memory().numTensors, before, "scoring leaked tensors");
+    assert.deepEqual(progress, [2, 4, 5]);
+    reqs.forEach((r, i) => {
+      const ref = naive(d, tok, r.context, r.continuation);
+      assert.ok(Math.abs(got[i]!.logprob - ref.logprob) < 1e-4 * Math.max(1, Math.abs(ref.logprob)), `request ${i}: ${got[i]!.logprob} vs ${ref.logprob}`);
+      assert.equal(got[i]!.isGreedy, ref.isGreedy, `request ${i}: isGreedy`);
+    });
+    assert.equal(got[1]!.isGreedy, true, "the model's own greedy continuation is greedy");
+    assert.equal(got[0]!.isGreedy, false);
+  } finally {
+    d.dispose();
+  }
+});
+
+test("generateUntil: greedy text cut at the first stop string", async () => {
+  await initBackend("wasm");
+  const d = textFriendlyDecoder();
+  try {
+    const lm = createLanguageModel(d, tok);
+    const before = tf.memory().numTensors;
+    const [full] = await lm.generateUntil([{ context: "ab", until: [], maxNewTokens: 12 }]);
+    assert.equal(full!.length, 12);
+    const stop = full!.slice(3, 5);
+    const [cut] = await lm.generateUntil([{ context: "ab", until: [stop], maxNewTokens: 12 }]);
+    assert.equal(cut, full!.slice(0, full!.indexOf(stop)));
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    d.dispose();
+  }
+});
+
+test("score on stories260K: output lines in order, adapter applied, tensors freed", async (t) => {
+  if (!fs.existsSync(path.join(stories, "config.json"))) return t.skip("../shared/models/stories260K is absent");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-score-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const input = path.join(dir, "in.jsonl");
+  const reqs = [
+    { context: "Once upon a time, there was a little", continuation: " girl" },
+    { context: "", continuation: "Once upon a time" },
+    { context: "The dog", continuation: " was happy and" },
+  ];
+  fs.writeFileSync(input, reqs.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  await initBackend("wasm");
+  const before = tf.memory().numTensors;
+  const lines = (await scoreFile({ model: stories, input, backend: "wasm", batchSize: 2, quiet: true })).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(tf.memory().numTensors, before, "score leaked tensors");
+  const lm = await loadLanguageModel(stories, { backend: "wasm" });
+  try {
+    reqs.forEach((r, i) => {
+      const ref = naive(lm.decoder, lm.tokenizer, r.context, r.continuation);
+      assert.ok(Math.abs(lines[i].logprob - ref.logprob) < 1e-4 * Math.max(1, Math.abs(ref.logprob)), `line ${i}`);
+      assert.equal(lines[i].isGreedy, ref.isGreedy);
+    });
+    assert.equal(lines[1].isGreedy, true);
+    // An adapter with nonzero B changes the scores; the same adapter loaded twice gives the same scores.
+    const pairs = injectLora(lm.decoder, { r: 2, alpha: 4, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false }, new Rng(1));
+    for (const p of pairs) tf.tidy(() => p.B.assign(tf.fill([p.outDim, p.r], 0.5)));
+    saveAdapter(pairs, path.join(dir, "adapter"), { baseModel: stories, lora: { alpha: 4, dropout: 0, rslora: false } });
+  } finally {
+    lm.dispose();
+  }
+  const adapted = (await scoreFile({ model: stories, input, adapter: path.join(dir, "adapter"), backend: "wasm", quiet: true })).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(adapted.length, 3);
+  assert.ok(adapted.every((a, i) => Math.abs(a.logprob - lines[i].logprob) > 1e-3), "the adapter should change every score");
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test("score: a malformed input line fails with its line number and exit code ≠ 0", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-score-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const input = path.join(dir, "bad.jsonl");
+  fs.writeFileSync(input, '{"context": "a", "continuation": "b"}\n{"context": "a", "continuation": ""}\n');
+  await assert.rejects(scoreFile({ model: path.join(dir, "no-model"), input, quiet: true }), /bad\.jsonl:2: "continuation" is empty/);
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "experiments/run.ts"), "score", "--model", path.join(dir, "no-model"), "--input", input], { cwd: repoRoot, encoding: "utf8" });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bad\.jsonl:2/);
+});

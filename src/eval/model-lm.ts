@@ -1,0 +1,152 @@
+// LanguageModel (src/eval/types.ts) for our decoder + tokenizer, with lm-evaluation-harness's HFLM semantics:
+// loglikelihood = Σ log p(continuation token | prefix), batched longest-first with right padding, isGreedy = every
+// continuation token is the argmax; generate_until = greedy decoding (KV cache) cut at the first stop string.
+// Only continuation rows of the hidden states go through lm_head, in chunks, so a 151,936-token vocabulary never
+// needs B·T·V floats.
+import * as tf from "@tensorflow/tfjs";
+import type { BackendChoice } from "../backend.ts";
+import type { Decoder } from "../models/decoder.ts";
+import { generateGreedy } from "../models/generate.ts";
+import { loadModel } from "../models/load.ts";
+import type { Tokenizer } from "../models/tokenizer.ts";
+import { disposePairs, loadAdapter } from "../lora/lora.ts";
+import { batchFromSequences, encodePair, lmHeadChunkRows } from "../train/loss.ts";
+import type { GenerateRequest, LanguageModel, LoglikelihoodRequest, LoglikelihoodResult } from "./types.ts";
+
+export interface ModelLmOptions {
+  /** Requests per forward pass (default 16). */
+  batchSize?: number;
+  /** Longest sequence fed to the model (default: the model's max_position_embeddings). */
+  maxLength?: number;
+}
+
+export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts: ModelLmOptions = {}): LanguageModel {
+  const maxLength = Math.min(opts.maxLength ?? Infinity, decoder.config.maxPositionEmbeddings);
+  const stopIds = [...new Set([...decoder.config.eosTokenIds, ...(tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId])])];
+
+  async function loglikelihood(requests: readonly LoglikelihoodRequest[], o: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<LoglikelihoodResult[]> {
+    const bs = o.batchSize ?? opts.batchSize ?? 16;
+    const encoded = requests.map((r, i) => {
+      try {
+        return encodePair(tokenizer, r.context, r.continuation);
+      } catch (e) {
+        throw new Error(`request ${i + 1}: ${(e as Error).message}`);
+      }
+    });
+    // Longest first (lm-eval's order): the first batch shows at once whether memory suffices.
+    const order = encoded.map((_, i) => i).sort((a, b) => total(encoded[b]!) - total(encoded[a]!) || a - b);
+    const results: LoglikelihoodResult[] = new Array(requests.length);
+    for (let s = 0; s < order.length; s += bs) {
+      const idx = order.slice(s, s + bs);
+      const batch = batchFromSequences(idx.map((i) => encoded[i]!), maxLength);
+      const { logprob, greedy } = scoreRows(decoder, batch);
+      // Rows come back b-major, t ascending: split them per request.
+      let k = 0;
+      idx.forEach((reqIndex, b) => {
+        let lp = 0;
+        let isGreedy = true;
+        for (let t = 0; t < batch.T; t++) {
+          if (!batch.mask[b * batch.T + t]) continue;
+          lp += logprob[k]!;
+          isGreedy &&= greedy[k]!;
+          k++;
+        }
+        results[reqIndex] = { logprob: lp, isGreedy };
+      });
+      o.onProgress?.(Math.min(s + bs, order.length), order.length);
+      await new Promise((r) => setImmediate(r)); // let progress output and signals through
+    }
+    return results;
+  }
+
+  async function generateUntil(requests: readonly GenerateRequest[], o: { onProgress?: (done: number, total: number) => void } = {}): Promise<string[]> {
+    const out: string[] = [];
+    for (const [i, r] of requests.entries()) {
+      let ids = r.context.length > 0 ? tokenizer.encode(r.context, { addSpecialTokens: true }) : [];
+      if (ids.length === 0) ids = [tokenizer.bosTokenId ?? tokenizer.eosTokenId ?? 0];
+      const room = Math.max(1, maxLength - r.maxNewTokens);
+      if (ids.length > room) ids = ids.slice(ids.length - room); // lm-eval: keep the end of the context
+      const cut = (text: string) => r.until.reduce((s, u) => (u && s.includes(u) ? s.slice(0, s.indexOf(u)) : s), text);
+      const res = generateGreedy(decoder, ids, {
+        maxNewTokens: r.maxNewTokens,
+        stopIds,
+        shouldStop: (gen) => r.until.length > 0 && r.until.some((u) => u && tokenizer.decode(gen, { skipSpecialTokens: true }).includes(u)),
+      });
+      out.push(cut(tokenizer.decode(res.ids, { skipSpecialTokens: true })));
+      o.onProgress?.(i + 1, requests.length);
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+
+  return { loglikelihood, generateUntil };
+}
+
+function total(e: { context: readonly number[]; continuation: readonly number[] }): number {
+  return e.context.length + e.continuation.length;
+}
+
+/** log p(target) and argmax == target for every masked position of the batch (in index order). */
+function scoreRows(decoder: Decoder, batch: ReturnType<typeof batchFromSequences>): { logprob: Float32Array; greedy: boolean[] } {
+  const rows: number[] = [];
+  const targets: number[] = [];
+  for (let i = 0; i < batch.mask.length; i++) {
+    if (batch.mask[i]) {
+      rows.push(i);
+      targets.push(batch.targets[i]!);
+    }
+  }
+  const V = decoder.config.vocabSize;
+  const chunk = lmHeadChunkRows(V);
+  const logprob = new Float32Array(rows.length);
+  const greedy: boolean[] = [];
+  tf.tidy(() => {
+    const d = decoder.config.hiddenSize;
+    const h = decoder.hidden(batch.idsTensor()).reshape([batch.B * batch.T, d]) as tf.Tensor2D;
+    const hSel = tf.gather(h, tf.tensor1d(rows, "int32")) as tf.Tensor2D; // [M, d] (no gradient needed here)
+    for (let s = 0; s < rows.length; s += chunk) {
+      const e = Math.min(rows.length, s + chunk);
+      const [lp, am] = tf.tidy(() => {
+        const logits = decoder.logits(tf.slice(hSel, [s, 0], [e - s, d])); // [m, V]
+        const target = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(targets.slice(s, e), "int32"), V)), 1);
+        return [tf.sub(target, tf.logSumExp(logits, 1)).dataSync(), tf.argMax(logits, 1).dataSync()];
+      });
+      logprob.set(lp as Float32Array, s);
+      for (let k = s; k < e; k++) greedy.push(am[k - s] === targets[k]);
+    }
+  });
+  return { logprob, greedy };
+}
+
+export interface LoadedLanguageModel extends LanguageModel {
+  readonly decoder: Decoder;
+  readonly tokenizer: Tokenizer;
+  /** The tfjs backend in use. */
+  readonly backend: string;
+  /** The resolved local model folder. */
+  readonly dir: string;
+  dispose(): void;
+}
+
+/** Load a model folder / hub id (+ optional PEFT adapter) as a LanguageModel. */
+export async function loadLanguageModel(model: string, opts: { adapter?: string; backend?: BackendChoice; batchSize?: number; maxLength?: number } = {}): Promise<LoadedLanguageModel> {
+  const loaded = await loadModel(model, { backend: opts.backend });
+  try {
+    if (opts.adapter) loadAdapter(loaded.decoder, opts.adapter);
+  } catch (e) {
+    loaded.decoder.dispose();
+    throw e;
+  }
+  const lm = createLanguageModel(loaded.decoder, loaded.tokenizer, { batchSize: opts.batchSize, maxLength: opts.maxLength });
+  return {
+    ...lm,
+    decoder: loaded.decoder,
+    tokenizer: loaded.tokenizer,
+    backend: loaded.backend.name,
+    dir: loaded.dir,
+    dispose() {
+      disposePairs(loaded.decoder.removeLora());
+      loaded.decoder.dispose();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// index.html in a real browser: Debian's headless Chromium (playwright-core, no bundled browser) opens the fixture's
+// report from disk and we check that it makes no network request, logs no console error, and shows the expected
+// tables and figures. A screenshot is saved to a temp folder (its path is printed). Skips when /usr/bin/chromium is absent.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { renderReport } from "./index.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "results");
+
+test("index.html loads offline in Chromium with its tables and figures", { timeout: 120_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} not found (apt-get install chromium)`);
+    return;
+  }
+  const { chromium } = await import("playwright-core");
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-page-"));
+  const res = await renderReport({ experiment: "fixture", resultsDir: FIXTURE, reportsDir: out, now: new Date("2026-03-10T12:00:00Z") });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    const requests: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("request", (r) => requests.push(r.url()));
+    const url = pathToFileURL(path.join(res.dir, "index.html")).href;
+    await page.goto(url, { waitUntil: "load" });
+
+    assert.deepEqual(errors, [], "no console errors");
+    assert.deepEqual(requests.filter((u) => u !== url), [], "the page fetches nothing: no CDN, no images, no fonts");
+    assert.equal(await page.title(), "lora-lab report: fixture");
+    const captions = await page.locator("table.report caption").allTextContents();
+    for (const c of ["Qwen/Qwen2-0.5B: mean ± std over seeds", "Qwen/Qwen2-0.5B: best of seeds", "Paired difference against AdamW", "Stability summary", "Overhead relative to AdamW", "Runs"]) {
+      assert.ok(captions.includes(c), `table "${c}" present (have: ${captions.join(" | ")})`);
+    }
+    assert.equal(await page.locator("figure svg").count(), res.plots.length, "one inline SVG per figure");
+    for (const name of res.plots) {
+      const box = await page.locator(`#fig-${name} svg`).boundingBox();
+      assert.ok(box && box.width > 200 && box.height > 100, `figure ${name} is laid out (${JSON.stringify(box)})`);
+    }
+    assert.match(await page.locator("#warnings").innerText(), /unparsable line/);
+    const bold = await page.locator("#table-accuracy-mean--qwen2-0-5b strong").count();
+    assert.ok(bold >= 1, "the best value per column is bold");
+    const shot = path.join(out, "index.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(fs.statSync(shot).size > 10_000);
+    console.log(`screenshot: ${shot}`);
+  } finally {
+    await browser.close();
+  }
+});
