@@ -168,8 +168,10 @@ export async function downloadRepoFiles(repo: RepoRef, files: string[] | ((path:
       if (!sha || !COMMIT.test(sha)) throw new HubError(`${s.hubUrl} returned no commit sha for ${describe(repo)} at ${s.revision}`);
       const storage = path.join(s.cacheDir, getRepoFolderName(repo));
       if (s.revision !== sha) {
-        fs.mkdirSync(path.join(storage, "refs"), { recursive: true });
-        fs.writeFileSync(path.join(storage, "refs", s.revision), sha);
+        // A revision like "refs/convert/parquet" has slashes: create the ref file's own folder.
+        const refFile = path.join(storage, "refs", s.revision);
+        fs.mkdirSync(path.dirname(refFile), { recursive: true });
+        fs.writeFileSync(refFile, sha);
       }
       const snapshot = path.join(storage, "snapshots", sha);
       let wanted: { path: string; size: number | null }[];

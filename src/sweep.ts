@@ -127,7 +127,9 @@ export function parseOnly(filters: readonly string[]): { key: string; values: st
   return filters.map((f) => {
     const eq = f.indexOf("=");
     if (eq <= 0) throw new ConfigError(`--only "${f}": expected key=value, e.g. --only optimizer=stable-lora`);
-    return { key: f.slice(0, eq).trim(), values: f.slice(eq + 1).split(",").map((s) => s.trim()) };
+    // The whole value is tried as well as its comma-separated parts (model ids like "random:d=64,L=2" hold commas).
+    const raw = f.slice(eq + 1).trim();
+    return { key: f.slice(0, eq).trim(), values: [raw, ...raw.split(",").map((s) => s.trim())] };
   });
 }
 
@@ -170,6 +172,11 @@ export function expandExperiment(exp: Experiment, opts: { overrides?: Record<str
     if (seen.has(runId)) continue; // two axis combinations that resolve to the same config
     seen.add(runId);
     cells.push({ runId, configHash: hash, config, coords });
+  }
+  if (cells.length === 0 && only.length > 0) {
+    // A typo in --only (optimizer=stable_lora) would otherwise run nothing and report success.
+    const onAxes = exp.axes.map((a) => `${a.key} ∈ {${a.values.map((v) => (v && typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ")}}`);
+    throw new ConfigError(`--only ${(opts.only ?? []).join(" ")}: no cell of experiment ${exp.name} matches. Its axes: ${onAxes.join("; ")}`);
   }
   return cells;
 }

@@ -24,7 +24,7 @@ test("eval end to end on stories260K × 50 ARC-Easy docs: acc equals a recomputa
   console.log = (...xs: unknown[]) => void printed.push(xs.join(" "));
   try {
     await (evalCommand.handler as (a: unknown) => Promise<void>)({
-      model, task: "arc_easy", limit: 50, json: true, samples: samplesFile, backend: "cpu", "data-dir": path.join(shared, "datasets"),
+      model, task: "arc_easy", limit: 50, json: true, samples: samplesFile, backend: "wasm", "data-dir": path.join(shared, "datasets"),
       "results-dir": out, seed: 0, "batch-size": 16,
     });
   } finally {

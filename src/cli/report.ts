@@ -11,7 +11,7 @@ export const reportCommand: CommandModule = {
       .option("reports-dir", { type: "string", default: "reports", describe: "where report folders are written" })
       .option("plots", { type: "boolean", default: true, describe: "render figures (--no-plots: tables only)" }),
   handler: async (argv) => {
-    const { renderReport } = await import("../report/index.ts");
+    const { renderReport } = await import("../report/render.ts");
     const t0 = Date.now();
     const res = await renderReport({
       experiment: String(argv.experiment),

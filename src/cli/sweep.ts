@@ -29,6 +29,10 @@ export async function runSweep(a: SweepArgs): Promise<number> {
   const resultsDir = path.resolve(a["results-dir"]);
   const status = new Map(cells.map((c) => [c.runId, cellStatus(resultsDir, exp.name, c)]));
 
+  // A folder under a cell's id written by another config is refused before anything runs (finished cells too: the
+  // report would otherwise show its numbers under this config's id). Nothing is moved or deleted.
+  if (!a["dry-run"]) for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
+
   if (a["dry-run"]) {
     printPlan(exp.name, cells, status, exp.estimateSeconds);
     return 0;
@@ -47,7 +51,6 @@ export async function runSweep(a: SweepArgs): Promise<number> {
     if (signal.aborted) break;
     const dir = runDir(resultsDir, exp.name, cell.runId);
     const st = status.get(cell.runId)!;
-    if (st !== "new") assertSameConfig(dir, cell);
     if (a.force && isFinished(st)) {
       const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
       fs.mkdirSync(path.dirname(archive), { recursive: true });

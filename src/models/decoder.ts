@@ -247,11 +247,15 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     const vs: tf.Tensor4D[] = [];
     layers.forEach((l, i) => {
       const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
-      const a = attention(rmsNorm(x, l.inputNorm), l, ctx, past);
-      ks.push(a.k);
-      vs.push(a.v);
-      x = tf.add(x, a.out);
-      x = tf.add(x, mlp(rmsNorm(x, l.postNorm), l, opts));
+      // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
+      const [next, k, v] = tf.tidy(() => {
+        const a = attention(rmsNorm(x, l.inputNorm), l, ctx, past);
+        const h = tf.add(x, a.out) as tf.Tensor2D;
+        return [tf.add(h, mlp(rmsNorm(h, l.postNorm), l, opts)), a.k, a.v];
+      });
+      x = next as tf.Tensor2D;
+      ks.push(k as tf.Tensor4D);
+      vs.push(v as tf.Tensor4D);
     });
     return { h: rmsNorm(x, finalNorm), ks, vs };
   }

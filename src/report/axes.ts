@@ -71,9 +71,20 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
 
   const flat = withConfig.map((r) => relevantLeaves(r.config));
   const allKeys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
-  // An optimizer-specific key (λ, lrRatio, …) varies only if it takes two values among that optimizer's runs.
+  // An optimizer-specific key (λ, lrRatio, …) varies only if it takes two values among that optimizer's runs; any
+  // other optimizer.* key except lr (e.g. eps, set per optimizer as in the RITE port) only if it varies within
+  // some optimizer's runs — a row is already one optimizer.
   const varying = allKeys.filter((k) => {
     if (k === "optimizer.name") return false;
+    if (k.startsWith("optimizer.") && k !== "optimizer.lr" && !OPTIMIZER_SPECIFIC[k.split(".").pop()!]) {
+      const byOpt = new Map<string, Set<string>>();
+      flat.forEach((f, i) => {
+        const o = withConfig[i]!.config.optimizer.name;
+        if (!byOpt.has(o)) byOpt.set(o, new Set());
+        byOpt.get(o)!.add(f[k] ?? "∅");
+      });
+      return [...byOpt.values()].some((v) => v.size > 1);
+    }
     const owner = OPTIMIZER_SPECIFIC[k.split(".").pop()!];
     const vals = flat.filter((_, i) => !k.startsWith("optimizer.") || !owner || withConfig[i]!.config.optimizer.name === owner).map((f) => f[k] ?? "∅");
     return new Set(vals).size > 1;

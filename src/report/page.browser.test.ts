@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { renderReport } from "./index.ts";
+import { renderReport } from "./render.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "results");
@@ -45,11 +45,11 @@ test("index.html loads offline in Chromium with its tables and figures", { timeo
     }
     assert.equal(await page.locator("figure svg").count(), res.plots.length, "one inline SVG per figure");
     for (const name of res.plots) {
-      const box = await page.locator(`#fig-${name} svg`).boundingBox();
+      const box = await page.locator(`[id="fig-${name}"] svg`).boundingBox();
       assert.ok(box && box.width > 200 && box.height > 100, `figure ${name} is laid out (${JSON.stringify(box)})`);
     }
     assert.match(await page.locator("#warnings").innerText(), /unparsable line/);
-    const bold = await page.locator("#table-accuracy-mean--qwen2-0-5b strong").count();
+    const bold = await page.locator(`[id="table-accuracy-mean--qwen2-0.5b"] strong`).count();
     assert.ok(bold >= 1, "the best value per column is bold");
     const shot = path.join(out, "index.png");
     await page.screenshot({ path: shot, fullPage: true });

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { renderReport } from "./index.ts";
+import { renderReport } from "./render.ts";
 import { makeFixture } from "./fixtures/make-fixture.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));

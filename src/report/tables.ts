@@ -354,6 +354,6 @@ export function toHtml(t: ReportTable): string {
     const cls = [c.kind, j === 0 ? "rowhead" : ""].filter(Boolean).join(" ");
     return `<td${cls ? ` class="${cls}"` : ""}>${inner}</td>`;
   }).join("")}</tr>`).join("\n");
-  const notes = t.notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join("");
+  const notes = t.notes.map((n) => `<p class="note">${escapeHtml(n).replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`).join("");
   return `<table class="report" id="table-${escapeHtml(t.id)}"><caption>${escapeHtml(t.title)}</caption><thead><tr>${th}</tr></thead><tbody>\n${body || `<tr><td colspan="${t.header.length}" class="missing">no rows</td></tr>`}\n</tbody></table>${notes}`;
 }

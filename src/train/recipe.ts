@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import type { RunConfig } from "../config.ts";
 import { loadModel, type LoadedModel } from "../models/load.ts";
+import { isRandomModelSpec, loadRandomModel } from "../models/random-model.ts";
 import { createOptimizer } from "../optim/index.ts";
 import { lrAt } from "../optim/schedule.ts";
 import type { LoraPair } from "../optim/types.ts";
@@ -56,11 +57,14 @@ export interface RunContext {
   model?: LoadedModel;
 }
 
-/** Drop log lines past the checkpoint's step (written after the last checkpoint, before a crash). */
+/**
+ * Drop log lines past the checkpoint's step (written after the last checkpoint, before a crash), and final-eval
+ * lines (a crash during the final evaluation leaves some; it is rerun whole).
+ */
 function truncateJsonl(file: string, maxStep: number): void {
   if (!fs.existsSync(file)) return;
-  const { rows } = readJsonl<{ step: number }>(file);
-  const kept = rows.filter((r) => typeof r.step === "number" && r.step <= maxStep);
+  const { rows } = readJsonl<{ step: number; final?: boolean }>(file);
+  const kept = rows.filter((r) => typeof r.step === "number" && r.step <= maxStep && r.final !== true);
   writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
@@ -127,7 +131,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
   try {
     if (!model) {
       log(`loading ${cfg.model}`);
-      model = await loadModel(cfg.model, { backend: cfg.backend });
+      model = isRandomModelSpec(cfg.model) ? loadRandomModel(cfg.model, backend) : await loadModel(cfg.model, { backend: cfg.backend });
       ownModel = true;
     }
     summary.model = { hiddenSize: model.config.hiddenSize, numLayers: model.config.numLayers, modelType: model.config.modelType };
@@ -149,6 +153,8 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     if (ck && ck.configHash === ctx.configHash && ck.step <= cfg.train.steps) {
       const st = loadCheckpoint(files.checkpoint, pairs, optimizer);
       startStep = st.step;
+      // Counted from the checkpoint: an interrupt before the first resumed step must re-save step startStep, not 0.
+      summary.stepsCompleted = startStep;
       summary.trainSeconds = st.trainSeconds;
       log(`resuming from step ${startStep}`);
     }
@@ -247,12 +253,14 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
         appendJsonl(files.metrics, rec);
       }
       ctx.onStep?.({ step: step + 1, totalSteps: cfg.train.steps, loss, tokensPerSec: (batch.B * batch.T) / stepSeconds, elapsedSeconds: summary.trainSeconds });
+      // Periodic eval before the checkpoint: a crash between the two then reruns the eval on resume (its line is
+      // past the previous checkpoint and dropped) instead of losing it.
+      if (cfg.eval.everySteps > 0 && (step + 1) % cfg.eval.everySteps === 0 && step + 1 < cfg.train.steps && evalTasks.length) {
+        await runEval(step + 1, false);
+      }
       const ckEvery = cfg.train.checkpointEvery;
       if (ckEvery > 0 && (step + 1) % ckEvery === 0 && step + 1 < cfg.train.steps) {
         saveCheckpoint(files.checkpoint, pairs, optimizer, { step: step + 1, configHash: ctx.configHash, trainSeconds: summary.trainSeconds });
-      }
-      if (cfg.eval.everySteps > 0 && (step + 1) % cfg.eval.everySteps === 0 && step + 1 < cfg.train.steps && evalTasks.length) {
-        await runEval(step + 1, false);
       }
     }
 
