@@ -3,6 +3,7 @@
 // (pure JS, the slow oracle). `@tensorflow/tfjs` (not tfjs-core alone) is imported so gradients are registered.
 // See ../shared/research/engine.md §1 and §2 for why this order and why every import error is caught.
 import * as tf from "@tensorflow/tfjs";
+import { enableNativeMatmul } from "./native-matmul.ts";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
@@ -73,7 +74,9 @@ async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, "skipped
       if (!(await tf.setBackend("wasm"))) return `setBackend("wasm") failed`;
       await tf.ready();
       const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
-      return { name, provider: "@tensorflow/tfjs-backend-wasm", detail: simd ? "simd" : "no-simd" };
+      const native = enableNativeMatmul(); // optional addon (src/native-matmul.ts); LORA_LAB_NATIVE_MATMUL=0 turns it off
+      const detail = (simd ? "simd" : "no-simd") + (native.active ? `, native matmul (${native.detail})` : "");
+      return { name, provider: "@tensorflow/tfjs-backend-wasm", detail };
     }
     if (!(await tf.setBackend("cpu"))) return `setBackend("cpu") failed`;
     await tf.ready();

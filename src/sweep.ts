@@ -122,15 +122,22 @@ export function runIdFor(cfg: RunConfig, varyingKeys: readonly string[], hash: s
   return fields.join("--");
 }
 
-/** Parse `--only k=v[,v2]` filters: a cell is kept when, for every key, its value (as a string) is among the values. */
+/**
+ * Parse `--only k=v[,v2]` filters: a cell is kept when, for every key, its value (as a string) is among the values.
+ * The same key given twice adds values (`--only model=random:d=64,L=2 --only model=random:d=128,L=2`), which is
+ * how to pick several values that themselves hold commas.
+ */
 export function parseOnly(filters: readonly string[]): { key: string; values: string[] }[] {
-  return filters.map((f) => {
+  const byKey = new Map<string, string[]>();
+  for (const f of filters) {
     const eq = f.indexOf("=");
     if (eq <= 0) throw new ConfigError(`--only "${f}": expected key=value, e.g. --only optimizer=stable-lora`);
     // The whole value is tried as well as its comma-separated parts (model ids like "random:d=64,L=2" hold commas).
     const raw = f.slice(eq + 1).trim();
-    return { key: f.slice(0, eq).trim(), values: [raw, ...raw.split(",").map((s) => s.trim())] };
-  });
+    const key = f.slice(0, eq).trim();
+    byKey.set(key, [...(byKey.get(key) ?? []), raw, ...raw.split(",").map((s) => s.trim())]);
+  }
+  return [...byKey].map(([key, values]) => ({ key, values }));
 }
 
 const ONLY_ALIASES: Record<string, string> = { optimizer: "optimizer.name", lr: "optimizer.lr", lambda: "optimizer.lambda", targets: "lora.targets" };

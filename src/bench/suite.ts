@@ -125,7 +125,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
       ooms.push(`batch ${batch}: ${result.error}`);
       log(`out of memory at batch ${batch}${batch !== c.batches[c.batches.length - 1] ? "; retrying with a smaller batch" : ""}`);
     }
-    const row: BenchRow = { ...result!, loadAverage: [loadBefore, os.loadavg()[0]!], ...(ooms.length ? { note: [result!.note, `out of memory first: ${ooms.join("; ")}`].filter(Boolean).join("; ") } : {}) };
+    const row: BenchRow = { seqLen: c.seqLen, ...result!, loadAverage: [loadBefore, os.loadavg()[0]!], ...(ooms.length ? { note: [result!.note, `out of memory first: ${ooms.join("; ")}`].filter(Boolean).join("; ") } : {}) };
     if (row.status === "ok" && row.gflops !== undefined && m.peakGflops) row.mfu = row.gflops / m.peakGflops.allCores;
     if (c.peer && row.status === "ok" && row.batch) {
       if (noPeer) row.pytorch = { status: "skipped", reason: noPeer };

@@ -22,7 +22,7 @@ export async function scoreFile(a: { model: string; input: string; adapter?: str
   try {
     const t0 = performance.now();
     const results = await lm.loglikelihood(requests, {
-      onProgress: a.quiet ? undefined : (done, total) => process.stderr.write(`\rscored ${done}/${total} (${lm.backend})`),
+      onProgress: a.quiet || !process.stderr.isTTY ? undefined : (done, total) => process.stderr.write(`\rscored ${done}/${total} (${lm.backend})`),
     });
     if (!a.quiet) process.stderr.write(`\rscored ${results.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)}s on ${lm.backend}\n`);
     return results.map((r) => JSON.stringify({ logprob: r.logprob, isGreedy: r.isGreedy })).join("\n") + "\n";

@@ -13,7 +13,7 @@ import { runTraining } from "../train/recipe.ts";
 import { asList } from "./common.ts";
 import { installInterruptHandler, formatDuration, formatProgressLine } from "./progress.ts";
 
-interface SweepArgs {
+export interface SweepArgs {
   experiment: string; set?: string[]; only?: string[]; "dry-run"?: boolean; force?: boolean; report?: boolean;
   backend: string; "data-dir"?: string; "results-dir": string; "reports-dir"?: string; seed?: number;
 }

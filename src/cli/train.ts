@@ -1,10 +1,12 @@
 // `train`: one LoRA run into --out (config.json, metrics.jsonl, adapter/ in PEFT format, checkpoint/, summary.json).
 // Rerunning the same command resumes from the checkpoint; a different config in the same folder is refused.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CommandModule } from "yargs";
 import { parseOverrides, resolveRunConfig, mergeConfig, type DeepPartial, type RunConfig } from "../config.ts";
 import { OPTIMIZER_NAMES } from "../optim/types.ts";
-import { configHash, assertSameConfig, type Cell } from "../sweep.ts";
+import { RUN_FILES, type RunSummary } from "../results.ts";
+import { configHash, assertSameConfig, isFinished, type Cell } from "../sweep.ts";
 import { runTraining } from "../train/recipe.ts";
 import { asList } from "./common.ts";
 import { installInterruptHandler, formatProgressLine } from "./progress.ts";
@@ -12,6 +14,17 @@ import { installInterruptHandler, formatProgressLine } from "./progress.ts";
 interface TrainArgs {
   model: string; task?: string; data?: string; optimizer: string; steps?: number; "batch-size"?: number; out: string;
   "init-adapter"?: string; shuffle: boolean; set?: string[]; backend: string; "data-dir"?: string; seed?: number;
+}
+
+function readFinishedSummary(dir: string): RunSummary | null {
+  const file = path.join(dir, RUN_FILES.summary);
+  if (!fs.existsSync(file)) return null;
+  try {
+    const s = JSON.parse(fs.readFileSync(file, "utf8")) as RunSummary;
+    return isFinished(s.status) ? s : null;
+  } catch {
+    return null; // torn or hand-edited: resume from the checkpoint, which rewrites it
+  }
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
@@ -50,6 +63,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const hash = configHash(cfg);
     const cell: Cell = { runId: path.basename(dir), configHash: hash, config: cfg, coords: {} };
     assertSameConfig(dir, cell);
+    // A finished run is never overwritten: rerunning its command is a no-op (as a sweep skips finished cells).
+    const done = readFinishedSummary(dir);
+    if (done) {
+      console.error(`${dir} already holds a finished run (${done.status}); nothing to do. Use another --out to train again.`);
+      console.log(JSON.stringify({ status: done.status, dir, steps: done.stepsCompleted, final: done.final, error: done.error }, null, 2));
+      return;
+    }
     const { signal, dispose } = installInterruptHandler();
     const tty = process.stderr.isTTY;
     const summary = await runTraining(cfg, {

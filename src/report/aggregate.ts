@@ -159,6 +159,8 @@ export interface PairedComparison {
   ci: MeanCI;
   wins: number;
   losses: number;
+  /** True for a row pooled over models (pooledPairs). */
+  pooled?: boolean;
 }
 
 /**
@@ -196,6 +198,39 @@ export function pairedVsAdamw(blocks: readonly Block[], level = 0.95): PairedCom
         losses: ds.filter((d) => d < 0).length,
       });
     }
+  }
+  return out;
+}
+
+/**
+ * The same optimizer row pooled over every model that has it (pairs = models × tasks × seeds), for experiments with
+ * two or more models: a width or model study asks whether the difference holds across models, and one seed per
+ * model gives no CI on its own. model = "all N models".
+ */
+export function pooledPairs(pairs: readonly PairedComparison[], level = 0.95): PairedComparison[] {
+  const models = new Set(pairs.map((p) => p.model));
+  if (models.size < 2) return [];
+  const byRow = new Map<string, PairedComparison[]>();
+  for (const p of pairs) {
+    if (!byRow.has(p.rowKey)) byRow.set(p.rowKey, []);
+    byRow.get(p.rowKey)!.push(p);
+  }
+  const out: PairedComparison[] = [];
+  for (const [rowKey, ps] of byRow) {
+    if (ps.length < 2) continue;
+    const diffs = ps.flatMap((p) => p.diffs);
+    const ds = diffs.map((d) => d.diff);
+    out.push({
+      model: `all ${ps.length} models`,
+      rowKey,
+      label: ps[0]!.label,
+      baselineLabel: [...new Set(ps.map((p) => p.baselineLabel))].join(" / "),
+      diffs,
+      ci: meanCI(ds, level),
+      wins: ds.filter((d) => d > 0).length,
+      losses: ds.filter((d) => d < 0).length,
+      pooled: true,
+    });
   }
   return out;
 }
@@ -276,6 +311,11 @@ export interface StabilityRow {
   label: string;
   optimizer: string;
   runs: number;
+  /** Modules over all runs, and how many met the condition (fractionMet = met / modules). */
+  modules: number;
+  met: number;
+  /** Every stop step of every run (medianStopStep is their median). */
+  stopSteps: number[];
   /** Over all modules of all runs. */
   fractionMet: number;
   medianStopStep: number;
@@ -292,14 +332,19 @@ export function stabilityRows(blocks: readonly Block[]): StabilityRow[] {
       const rs = row.runs.filter((r) => r.run.status !== "invalid").map(runStability).filter((s) => s.modules > 0);
       if (!rs.length) continue;
       const modules = rs.reduce((a, s) => a + s.modules, 0);
+      const met = rs.reduce((a, s) => a + s.metCondition, 0);
+      const stopSteps = rs.flatMap((s) => s.stopSteps);
       out.push({
         model: b.model,
         rowKey: row.rowKey,
         label: row.label,
         optimizer: row.optimizer,
         runs: rs.length,
-        fractionMet: modules ? rs.reduce((a, s) => a + s.metCondition, 0) / modules : NaN,
-        medianStopStep: median(rs.flatMap((s) => s.stopSteps)),
+        modules,
+        met,
+        stopSteps,
+        fractionMet: modules ? met / modules : NaN,
+        medianStopStep: median(stopSteps),
         finalNormRatio: median(rs.map((s) => s.finalNormRatio).filter(Number.isFinite)),
         deltaRatio: geometricMean(rs.map((s) => s.deltaRatio)),
         effectiveRank: mean(rs.map((s) => s.effectiveRank).filter(Number.isFinite)),

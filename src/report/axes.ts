@@ -139,7 +139,7 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
   return {
     runs: out.sort(compareRuns),
     invalid,
-    models: [...new Set(out.map((r) => r.model))].sort(),
+    models: [...new Set(out.map((r) => r.model))].sort(naturalCompare),
     tasks: sortTasks([...new Set(out.map((r) => r.task))]),
     evalTasks: sortTasks([...new Set(out.flatMap((r) => r.evalTasks))]),
     varying,
@@ -209,13 +209,33 @@ export function optimizerRank(name: string): number {
 
 function compareRuns(a: RunAxes, b: RunAxes): number {
   return (
-    a.model.localeCompare(b.model) ||
+    naturalCompare(a.model, b.model) ||
     optimizerRank(a.optimizer) - optimizerRank(b.optimizer) ||
     compareRowKeys(a.rowKey, b.rowKey) ||
     a.task.localeCompare(b.task) ||
     a.seed - b.seed ||
-    a.run.runId.localeCompare(b.run.runId)
+    naturalCompare(a.run.runId, b.run.runId)
   );
+}
+
+/**
+ * Natural order: digit runs compare by value, the rest case-insensitively ("d=64" < "d=128" < "d=512",
+ * "Qwen2-0.5B" < "Qwen2-1.5B"). Used wherever models, widths or series are listed.
+ */
+export function naturalCompare(a: string, b: string): number {
+  const ta = a.match(/\d+(?:\.\d+)?|\D+/g) ?? [];
+  const tb = b.match(/\d+(?:\.\d+)?|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(ta.length, tb.length); i++) {
+    const x = ta[i]!;
+    const y = tb[i]!;
+    if (x === y) continue;
+    const dx = /^\d/.test(x);
+    const dy = /^\d/.test(y);
+    if (dx && dy && Number(x) !== Number(y)) return Number(x) - Number(y);
+    const c = x.localeCompare(y, "en", { sensitivity: "base" });
+    if (c) return c;
+  }
+  return ta.length - tb.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Row keys compare field by field, numerically where both fields are numbers (λ=5e-4 before λ=1e-3). */
@@ -234,6 +254,14 @@ export function compareRowKeys(a: string, b: string): number {
     return va.localeCompare(vb);
   }
   return 0;
+}
+
+/** Module types in the order of a decoder layer (attention, then MLP); unknown types after, alphabetically. */
+export const MODULE_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+export function compareModuleTypes(a: string, b: string): number {
+  const rank = (t: string) => (MODULE_ORDER.includes(t) ? MODULE_ORDER.indexOf(t) : MODULE_ORDER.length);
+  return rank(a) - rank(b) || a.localeCompare(b);
 }
 
 /** "model.layers.3.self_attn.q_proj" → { layer: 3, type: "q_proj" }. */

@@ -1,6 +1,7 @@
 // The report's two front pages: reports/<experiment>/index.html (one self-contained file: inline CSS and SVG, no
-// script, no CDN, nothing fetched) and README.md (the same tables in Markdown, figures linked as PNG). Both say what
-// is missing (running or failed runs, unreadable files) before they show any number.
+// script, no CDN, nothing fetched) and README.md (the same tables in Markdown, figures linked as PNG). Both open with
+// "At a glance" (generated sentences and the Figure 2 panel; it says first when runs are missing), then the list of
+// what is missing or unreadable, then the detailed tables, the figures, the run list and provenance.
 import type { LoadedRun } from "./load.ts";
 import type { ReportTable } from "./tables.ts";
 import { escapeHtml, toHtml, toMarkdown } from "./tables.ts";
@@ -16,11 +17,13 @@ export interface PageFigure {
 
 export interface PageInput {
   experiment: string;
+  /** Sentences from glanceLines and the Figure 2 panel (null without plots or without AdamW + Stable-LoRA runs). */
+  glance: { lines: string[]; figure: PageFigure | null };
   generatedAt: string;
   resultsDirRel: string;
   counts: Record<string, number>;
   warnings: string[];
-  sections: { title: string; intro?: string; tables: ReportTable[] }[];
+  sections: { id?: string; title: string; intro?: string; tables: ReportTable[] }[];
   figures: PageFigure[];
   runList: ReportTable;
   provenance: [string, string][];
@@ -51,6 +54,10 @@ p.note { color: var(--muted); font-size: 12.5px; margin: 2px 0; max-width: 1100p
 figure { margin: 18px 0 26px; } figure svg { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 12.5px; } figcaption a { margin-right: 8px; }
 .scroll { overflow-x: auto; }
+section.glance { background: #f4f8fc; border: 1px solid #cfdcea; border-radius: 6px; padding: 4px 18px 10px; margin: 14px 0 18px; }
+section.glance h2 { border: none; margin: 10px 0 6px; }
+section.glance ul { margin: 4px 0 8px; padding-left: 20px; max-width: 1150px; } section.glance li { margin: 4px 0; }
+section.glance figure { margin: 10px 0 4px; }
 dl.prov { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; } dl.prov dt { color: var(--muted); } dl.prov dd { margin: 0; font-family: "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 `;
 
@@ -68,14 +75,19 @@ export function renderHtml(p: PageInput): string {
   const warnings = p.warnings.length
     ? `<div class="warnings" id="warnings"><strong>What is missing or could not be read</strong><ul>${p.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("")}</ul></div>`
     : "";
-  const sections = p.sections.filter((s) => s.tables.length).map((s) =>
-    `<h2>${escapeHtml(s.title)}</h2>${s.intro ? `<p class="note">${escapeHtml(s.intro)}</p>` : ""}${s.tables.map((t) => `<div class="scroll">${toHtml(t)}</div>`).join("\n")}`,
+  const shown = p.sections.filter((s) => s.tables.length);
+  const sections = shown.map((s) =>
+    `<h2${s.id ? ` id="${escapeHtml(s.id)}"` : ""}>${escapeHtml(s.title)}</h2>${s.intro ? `<p class="note">${escapeHtml(s.intro)}</p>` : ""}${s.tables.map((t) => `<div class="scroll">${toHtml(t)}</div>`).join("\n")}`,
   ).join("\n");
+  const figureHtml = (f: PageFigure) =>
+    `<figure id="fig-${escapeHtml(f.name)}"><div class="scroll">${scopeSvgIds(f.svg, `fig-${f.name}`)}</div><figcaption>${escapeHtml(f.caption)} <a href="plots/${encodeURIComponent(f.name)}.png">PNG</a><a href="plots/${encodeURIComponent(f.name)}.svg">SVG</a><a href="plots/${encodeURIComponent(f.name)}.vl.json">Vega-Lite spec</a></figcaption></figure>`;
   const figureSections = [...new Set(p.figures.map((f) => f.section))];
   const figures = p.figures.length
-    ? `<h2 id="figures">Figures</h2>${figureSections.map((sec) => `<h3>${escapeHtml(sec)}</h3>${p.figures.filter((f) => f.section === sec).map((f) =>
-        `<figure id="fig-${escapeHtml(f.name)}"><div class="scroll">${scopeSvgIds(f.svg, `fig-${f.name}`)}</div><figcaption>${escapeHtml(f.caption)} <a href="plots/${encodeURIComponent(f.name)}.png">PNG</a><a href="plots/${encodeURIComponent(f.name)}.svg">SVG</a><a href="plots/${encodeURIComponent(f.name)}.vl.json">Vega-Lite spec</a></figcaption></figure>`).join("\n")}`).join("\n")}`
+    ? `<h2 id="figures">Figures</h2>${figureSections.map((sec) => `<h3>${escapeHtml(sec)}</h3>${p.figures.filter((f) => f.section === sec).map(figureHtml).join("\n")}`).join("\n")}`
     : `<h2 id="figures">Figures</h2><p class="note">No figures yet: no run has logged metrics.</p>`;
+  const glance = `<section class="glance" id="glance"><h2>At a glance</h2><ul>${p.glance.lines.map((l) => `<li>${escapeHtml(l)}</li>`).join("")}</ul>${p.glance.figure ? figureHtml(p.glance.figure) : ""}</section>`;
+  const nav = [...shown.filter((s) => s.id).map((s) => [s.id!, s.title.split(":")[0]!.split("?")[0]!] as const), ["figures", "Figures"], ["runs", "Runs"], ["provenance", "Provenance"]]
+    .map(([id, t]) => `<a href="#${escapeHtml(id)}">${escapeHtml(t)}</a>`).join("");
   const prov = `<h2 id="provenance">Provenance</h2><dl class="prov">${p.provenance.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`;
   return `<!doctype html>
 <html lang="en">
@@ -89,8 +101,9 @@ export function renderHtml(p: PageInput): string {
 <h1>lora-lab report: ${escapeHtml(p.experiment)}</h1>
 <p class="meta">Generated ${escapeHtml(p.generatedAt)} from <code>${escapeHtml(p.resultsDirRel)}</code> (regenerate: <code>tsx experiments/run.ts report ${escapeHtml(p.experiment)}</code>). Tables as CSV and Markdown are in <a href="tables/">tables/</a>.</p>
 <p class="counts">${counts}</p>
+${glance}
 ${warnings}
-<nav><a href="#figures">Figures</a><a href="#runs">Runs</a><a href="#provenance">Provenance</a></nav>
+<nav>${nav}</nav>
 ${sections}
 ${figures}
 <h2 id="runs">Runs</h2>
@@ -106,6 +119,13 @@ export function renderReadme(p: PageInput): string {
   out.push(`# lora-lab report: ${p.experiment}`, "");
   out.push(`Generated ${p.generatedAt} from \`${p.resultsDirRel}\`; regenerate with \`tsx experiments/run.ts report ${p.experiment}\`. The same content with inline figures: [index.html](index.html).`, "");
   out.push(Object.entries(p.counts).map(([k, v]) => `${v} ${k}`).join(" · "), "");
+  out.push("## At a glance", "");
+  for (const l of p.glance.lines) out.push(`- ${l}`);
+  out.push("");
+  if (p.glance.figure) {
+    const f = p.glance.figure;
+    out.push(`![${f.title}](plots/${f.name}.png)`, "", `${f.caption} ([SVG](plots/${f.name}.svg), [Vega-Lite spec](plots/${f.name}.vl.json))`, "");
+  }
   if (p.warnings.length) {
     out.push("**What is missing or could not be read:**", "");
     for (const w of p.warnings) out.push(`- ${w}`);

@@ -2,6 +2,7 @@
 // loss, accuracy by optimizer, accuracy vs steps, the quickstart width study (γ slopes), ΔW spectra and overhead.
 // One colour per optimizer everywhere (Okabe–Ito, colour-blind safe); variants of one optimizer get shades of it.
 import type { AccuracyPoint, BandPoint, StopCell, WidthFit, WidthPoint } from "./series.ts";
+import { compareModuleTypes, naturalCompare, optimizerRank, sortTasks } from "./axes.ts";
 
 export type VlSpec = Record<string, unknown>;
 
@@ -21,12 +22,17 @@ export interface SeriesInfo {
   optimizer: string;
 }
 
-/** Colour scale for series labels: each optimizer's colour; its 2nd, 3rd, … variants darker/lighter shades. */
+/**
+ * Colour scale for series labels: each optimizer's colour; its 2nd, 3rd, … variants darker/lighter shades. The
+ * domain (legend and facet order) follows the one optimizer order (adamw, lora-plus, riemannian, lora-rite,
+ * stable-lora), variants of one optimizer in their order of first appearance.
+ */
 export function colorScale(series: readonly SeriesInfo[]): { domain: string[]; range: string[] } {
   const seen = new Map<string, number>();
   const domain: string[] = [];
   const range: string[] = [];
-  for (const s of series) {
+  const ordered = series.map((s, i) => ({ s, i })).sort((a, b) => optimizerRank(a.s.optimizer) - optimizerRank(b.s.optimizer) || a.i - b.i).map((x) => x.s);
+  for (const s of ordered) {
     if (domain.includes(s.label)) continue;
     const i = seen.get(s.optimizer) ?? 0;
     seen.set(s.optimizer, i + 1);
@@ -77,6 +83,13 @@ export function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+/** Distinct values of `field` in `data`, in the given order (facet and axis sort lists). */
+function present<T extends Record<string, unknown>>(data: readonly T[], field: string, compare: (a: string, b: string) => number): string[] {
+  return [...new Set(data.map((d) => String(d[field])))].sort(compare);
+}
+
+const moduleFacet = (data: readonly Record<string, unknown>[]) => ({ field: "module", type: "nominal", title: "module type", sort: present(data, "module", compareModuleTypes) });
+
 function colorEnc(scale: ReturnType<typeof colorScale>, title = "optimizer") {
   return { field: "series", type: "nominal", scale, title };
 }
@@ -103,7 +116,7 @@ export function normsSpec(data: BandPoint[], scale: ReturnType<typeof colorScale
   scale = subsetScale(scale, data);
   return {
     ...base("LoRA factor norms ‖A‖_F and ‖B‖_F during training", `${where} — mean over modules of each type; line = mean, band = min–max over seeds (cf. the paper's Figure 2)`, data),
-    facet: { row: { field: "factor", type: "nominal", title: null, sort: ["‖A‖_F", "‖B‖_F"] }, column: { field: "module", type: "nominal", title: "module type" } },
+    facet: { row: { field: "factor", type: "nominal", title: null, sort: ["‖A‖_F", "‖B‖_F"] }, column: moduleFacet(data) },
     spec: { width: 280, height: 170, layer: bandLayers(scale, STEP_X, "Frobenius norm (unitless)") },
     resolve: { scale: { y: "independent" }, axis: { x: "independent" } },
   };
@@ -114,7 +127,7 @@ export function deltaRatioSpec(data: BandPoint[], scale: ReturnType<typeof color
   scale = subsetScale(scale, data);
   return {
     ...base("Feature-update balance rms(δ1) / rms(δ2)", `${where} — probe steps; geometric mean over modules; band = min–max over seeds; dashed = 1`, data),
-    facet: { column: { field: "module", type: "nominal", title: "module type" } },
+    facet: { column: moduleFacet(data) },
     spec: {
       width: 300,
       height: 200,
@@ -137,23 +150,24 @@ export function lossSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>
 }
 
 /** Stop step per layer × module type for Stable-LoRA (grey = never stopped). */
-export function stopHeatmapSpec(data: StopCell[], where: string): VlSpec {
+export function stopHeatmapSpec(data: StopCell[], where: string, seriesOrder: readonly string[] = []): VlSpec {
   const layers = new Set(data.map((d) => d.layer)).size;
   const modules = new Set(data.map((d) => d.module)).size;
   const cellH = Math.max(12, Math.min(24, Math.floor(420 / Math.max(1, layers))));
   const withText = layers * modules <= 200;
   const maxStep = Math.max(1, ...data.map((d) => d.stopStep ?? 0));
-  const enc = { x: { field: "module", type: "nominal", title: "module type", axis: { labelAngle: 0 } }, y: { field: "layer", type: "ordinal", title: "layer", sort: "ascending" } };
+  const enc = { x: { field: "module", type: "nominal", title: "module type", axis: { labelAngle: 0 }, sort: present(data as unknown as Record<string, unknown>[], "module", compareModuleTypes) }, y: { field: "layer", type: "ordinal", title: "layer", sort: "ascending" } };
+  const bySeriesOrder = (a: string, b: string) => rankIn(seriesOrder, a) - rankIn(seriesOrder, b) || naturalCompare(a, b);
   return {
     ...base("Stable-LoRA stop step per layer and module", `${where} — step at which ‖A‖/n < ‖B‖/m first held; median over seeds; grey = never stopped`, data.map((d) => ({ ...d, label: d.stopStep === null ? "never" : String(Math.round(d.stopStep)) }))),
-    facet: { column: { field: "series", type: "nominal", title: null } },
+    facet: { column: { field: "series", type: "nominal", title: null, sort: present(data as unknown as Record<string, unknown>[], "series", bySeriesOrder) } },
     spec: {
       width: Math.max(120, 70 * modules),
       height: cellH * layers,
       encoding: enc,
       layer: [
         { transform: [{ filter: "datum.stopStep === null" }], mark: { type: "rect", color: "#d9d9d9" } },
-        { transform: [{ filter: "datum.stopStep !== null" }], mark: { type: "rect" }, encoding: { color: { field: "stopStep", type: "quantitative", title: "stop step", scale: { scheme: "viridis", reverse: true } } } },
+        { transform: [{ filter: "datum.stopStep !== null" }], mark: { type: "rect" }, encoding: { color: { field: "stopStep", type: "quantitative", title: "stop step", scale: { scheme: "viridis", reverse: true, domain: [0, maxStep] } } } },
         ...(withText
           ? [{ mark: { type: "text", fontSize: 10 }, encoding: { text: { field: "label" }, color: { condition: { test: `datum.stopStep !== null && datum.stopStep > ${maxStep * 0.55}`, value: "white" }, value: "black" } } }]
           : []),
@@ -168,7 +182,7 @@ export function spectrumSpec(data: BandPoint[], scale: ReturnType<typeof colorSc
   const x = { field: "step", type: "quantitative", title: "index i (descending)", axis: { tickMinStep: 1, format: "d" } };
   return {
     ...base("Singular values of ΔW = s·B·A after training", `${where} — mean over modules of each type; band = min–max over seeds`, data),
-    facet: { column: { field: "module", type: "nominal", title: "module type" } },
+    facet: { column: moduleFacet(data) },
     spec: { width: 260, height: 200, layer: [...bandLayers(scale, x, "σ_i (log scale)", { type: "log" }), { mark: { type: "point", filled: true, size: 30 }, encoding: { x, y: { field: "mean", type: "quantitative" }, color: colorEnc(scale) } }] },
   };
 }
@@ -180,7 +194,7 @@ export function accuracySpec(data: AccuracyPoint[], scale: ReturnType<typeof col
   const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
   return {
     ...base("Final accuracy by optimizer", `${where} — small dots = seeds, large dot = mean, bar = mean ± std`, data),
-    facet: { field: "task", type: "nominal", title: null, sort: [...new Set(data.map((d) => d.task))] },
+    facet: { field: "task", type: "nominal", title: null, sort: sortTasks([...new Set(data.map((d) => d.task))]) },
     columns: 3,
     spec: {
       width: Math.max(160, 40 * new Set(data.map((d) => d.series)).size),
@@ -206,7 +220,7 @@ export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typ
   const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
   return {
     ...base("Accuracy against training steps", `${where} — line = mean over seeds, bar = mean ± std (series shifted slightly sideways)`, jittered),
-    facet: { field: "task", type: "nominal", title: null },
+    facet: { field: "task", type: "nominal", title: null, sort: sortTasks([...new Set(data.map((d) => d.task))]) },
     columns: 3,
     spec: {
       width: 300,
@@ -220,59 +234,85 @@ export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typ
   };
 }
 
-/** Quickstart: rms(δ_i) against width n, log–log, with least-squares lines; the slope estimates γ[δ_i]. */
-export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string): VlSpec {
-  const termColors = { domain: ["δ1", "δ2", "δ3"], range: ["#D55E00", "#0072B2", "#009E73"] };
+/**
+ * Quickstart: rms(δ_i) against width n, log–log, with least-squares lines; the slope estimates γ[δ_i]. One panel per
+ * optimizer (in `seriesOrder`), the fitted slopes in the panel's header so no label sits on the data. Terms are
+ * told apart by grey level and marker shape (the optimizer colours stay reserved for optimizers).
+ */
+export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string, seriesOrder: readonly string[] = []): VlSpec {
+  const terms = ["δ1", "δ2", "δ3"];
+  const termColors = { domain: terms, range: ["#111111", "#666666", "#a6a6a6"] };
+  const termShapes = { domain: terms, range: ["circle", "square", "triangle-up"] };
   const widths = points.map((p) => p.width);
   const lo = Math.min(...widths);
   const hi = Math.max(...widths);
-  const lines = fits.flatMap((f) => [lo, hi].map((w) => ({ series: f.series, term: f.term, width: w, value: 10 ** (f.intercept + f.gamma * Math.log10(w)), kind: "fit" })));
-  // Slopes listed in each panel's top-left corner (pixel positions, scale: null), so labels never collide.
-  const terms = ["δ1", "δ2", "δ3"];
-  const labels = fits.map((f) => ({ series: f.series, term: f.term, px: 8, py: 14 + 16 * terms.indexOf(f.term), text: `${f.term}: γ̂ = ${f.gamma >= 0 ? "+" : "−"}${Math.abs(f.gamma).toFixed(2)}` }));
+  const series = [...new Set([...points.map((p) => p.series), ...fits.map((f) => f.series)])].sort((a, b) => rankIn(seriesOrder, a) - rankIn(seriesOrder, b) || naturalCompare(a, b));
+  const panel = new Map(series.map((s) => {
+    const gs = terms.flatMap((t) => {
+      const f = fits.find((x) => x.series === s && x.term === t);
+      return f ? [`${t} ${f.gamma >= 0 ? "+" : "−"}${Math.abs(f.gamma).toFixed(2)}`] : [];
+    });
+    return [s, gs.length ? `${s}|γ̂: ${gs.join(" · ")}` : s] as const;
+  }));
+  const lines = fits.flatMap((f) => [lo, hi].map((w) => ({ series: f.series, panel: panel.get(f.series)!, term: f.term, width: w, value: 10 ** (f.intercept + f.gamma * Math.log10(w)), kind: "fit" })));
   const x = { field: "width", type: "quantitative", title: "width n (hidden size, log scale)", scale: { type: "log", nice: false, padding: 12 }, axis: { values: [...new Set(widths)].sort((a, b) => a - b), format: "d" } };
   const y = { field: "value", type: "quantitative", title: "rms of δ term (log scale)", scale: { type: "log" } };
   const color = { field: "term", type: "nominal", scale: termColors, title: "term" };
+  const shape = { field: "term", type: "nominal", scale: termShapes, title: "term" };
   return {
-    ...base("Feature-update terms against width (γ estimates)", `${where} — each dot = one run (geometric mean over modules and probe steps); dashed lines = least-squares fit of log rms on log n; slope γ̂ (0 = stable in width)`, []),
-    data: { values: [...points.map((p) => ({ ...p, kind: "run" })), ...lines, ...labels.map((l) => ({ ...l, kind: "label" }))] },
-    facet: { column: { field: "series", type: "nominal", title: null } },
+    ...base("Feature-update terms against width (γ estimates)", `${where} — each marker = one run (geometric mean over modules and probe steps); dashed = least-squares fit of log rms on log n; its slope γ̂ is in each panel's header (0 = stable in width)`, []),
+    data: { values: [...points.map((p) => ({ ...p, panel: panel.get(p.series)!, kind: "run" })), ...lines] },
+    facet: { field: "panel", type: "nominal", title: null, sort: series.map((s) => panel.get(s)!), header: { labelExpr: "split(datum.value, '|')", labelFontWeight: "bold", labelFontSize: 12, labelLineHeight: 16 } },
+    columns: Math.min(3, series.length),
     spec: {
-      width: 280,
+      width: 300,
       height: 240,
       layer: [
         { transform: [{ filter: "datum.kind === 'fit'" }], mark: { type: "line", strokeDash: [5, 3], strokeWidth: 1.5 }, encoding: { x, y, color, detail: { field: "term" } } },
-        { transform: [{ filter: "datum.kind === 'run'" }], mark: { type: "point", filled: true, size: 50 }, encoding: { x, y, color } },
-        { transform: [{ filter: "datum.kind === 'label'" }], mark: { type: "text", align: "left", baseline: "middle", fontSize: 12, fontWeight: "bold" }, encoding: { x: { field: "px", type: "quantitative", scale: null }, y: { field: "py", type: "quantitative", scale: null }, color, text: { field: "text" } } },
+        { transform: [{ filter: "datum.kind === 'run'" }], mark: { type: "point", filled: true, size: 60, opacity: 1 }, encoding: { x, y, color, shape } },
       ],
     },
+    config: { ...CONFIG, legend: { ...CONFIG.legend, symbolType: "circle" } },
   };
 }
 
 export interface OverheadDatum {
   series: string;
   optimizer: string;
+  model: string;
   quantity: string;
   pct: number;
   paper: number | null;
 }
 
-/** Step time and peak memory relative to AdamW (%), paper values as diamonds. */
+/**
+ * Step time and peak memory relative to AdamW (%), paper values as diamonds: one group of bars per model (models in
+ * natural order), one bar per optimizer within a group (in the optimizer order), one panel per quantity.
+ */
 export function overheadSpec(data: OverheadDatum[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
   scale = subsetScale(scale, data);
-  const x = { field: "series", type: "nominal", title: null, axis: { labelAngle: -25, labelLimit: 180, labelOverlap: false }, scale: { domain: scale.domain } };
+  const models = present(data as unknown as Record<string, unknown>[], "model", naturalCompare);
+  const x = { field: "model", type: "nominal", title: models.length > 1 ? "model" : null, sort: models, axis: { labelAngle: 0, labelLimit: 200, labelOverlap: false } };
+  const xOffset = { field: "series", type: "nominal", sort: scale.domain, scale: { domain: scale.domain } };
+  const quantities = ["median step time", "peak RSS"].filter((q) => data.some((d) => d.quantity === q));
+  const hasPaper = data.some((d) => d.paper !== null);
   return {
-    ...base("Overhead relative to AdamW", `${where} — bars = ours; ◆ = paper (Qwen2-0.5B on HellaSwag, training time)`, data),
-    facet: { column: { field: "quantity", type: "nominal", title: null } },
+    ...base("Overhead relative to AdamW", `${where} — bars = ours (AdamW = 0)${hasPaper ? "; ◆ = paper (Qwen2-0.5B on HellaSwag, total training time)" : ""}`, data),
+    facet: { row: { field: "quantity", type: "nominal", title: null, sort: quantities } },
     spec: {
-      width: Math.max(200, 80 * scale.domain.length),
-      height: 200,
+      width: Math.max(260, models.length * (24 * scale.domain.length + 30)),
+      height: 180,
       layer: [
-        { mark: { type: "bar" }, encoding: { x, y: { field: "pct", type: "quantitative", title: "change vs AdamW (%)", axis: { format: "+.1f" } }, color: { ...colorEnc(scale), legend: { symbolType: "square" } } } },
-        { transform: [{ filter: "datum.paper !== null" }], mark: { type: "point", shape: "diamond", filled: true, size: 80, color: "black" }, encoding: { x, y: { field: "paper", type: "quantitative" } } },
+        { mark: { type: "bar" }, encoding: { x, xOffset, y: { field: "pct", type: "quantitative", title: "change vs AdamW (%)", axis: { format: "+.0f" } }, color: { ...colorEnc(scale), legend: { symbolType: "square" } } } },
+        { transform: [{ filter: "datum.paper !== null" }], mark: { type: "point", shape: "diamond", filled: true, size: 70, color: "black" }, encoding: { x, xOffset, y: { field: "paper", type: "quantitative" } } },
         { mark: { type: "rule", color: "#666" }, encoding: { y: { datum: 0 } } },
       ],
     },
     resolve: { scale: { y: "independent" } },
   };
+}
+
+function rankIn(order: readonly string[], x: string): number {
+  const i = order.indexOf(x);
+  return i < 0 ? order.length : i;
 }

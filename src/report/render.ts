@@ -7,9 +7,9 @@ import { writeFileAtomic } from "../results.ts";
 import { loadExperiment } from "./load.ts";
 import { describeRuns } from "./axes.ts";
 import type { RunAxes } from "./axes.ts";
-import { buildBlocks, overheadRows, pairedVsAdamw, stabilityRows } from "./aggregate.ts";
+import { buildBlocks, overheadRows, pairedVsAdamw, pooledPairs, stabilityRows } from "./aggregate.ts";
 import type { Block } from "./aggregate.ts";
-import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, slug, stabilityTable, toCsv, toMarkdown } from "./tables.ts";
+import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, sharedSingleTask, slug, stabilityTable, toCsv, toMarkdown } from "./tables.ts";
 import type { ReportTable } from "./tables.ts";
 import { accuracyPoints, accuracyVsSteps, deltaRatioSeries, lossSeries, normSeries, spectrumSeries, stopGrid, widthStudy } from "./series.ts";
 import { accuracySpec, accuracyVsStepsSpec, colorScale, deltaRatioSpec, lossSpec, normsSpec, overheadSpec, spectrumSpec, stopHeatmapSpec, widthSpec } from "./plots.ts";
@@ -18,6 +18,7 @@ import { renderPlot } from "./render-plot.ts";
 import { paperOverhead } from "./paper.ts";
 import { provenanceOf, renderHtml, renderReadme } from "./page.ts";
 import type { PageFigure } from "./page.ts";
+import { glanceLines, glanceNormRuns } from "./glance.ts";
 
 export interface RenderReportOptions {
   experiment: string;
@@ -54,7 +55,8 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
 
   // Tables
   const accuracy = accuracyTables(blocks);
-  const pairs = pairedVsAdamw(blocks);
+  const perModelPairs = pairedVsAdamw(blocks);
+  const pairs = [...perModelPairs, ...pooledPairs(perModelPairs)];
   const stab = stabilityRows(blocks);
   const over = overheadRows(blocks);
   const width = widthStudy(axes.runs);
@@ -70,12 +72,15 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
     : null;
   const resultsRel = path.relative(dir, exp.dir) || ".";
   const runList = runListTable(axes, resultsRel.split(path.sep).join("/"));
+  const accuracyIntro = sharedSingleTask(blocks)
+    ? "Every model is evaluated on the same single task, so each table has one column per model. Rows: optimizer (and any hyperparameter that varies in this experiment)."
+    : "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.";
   const sections = [
-    { title: "Accuracy", intro: "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.", tables: accuracy },
-    { title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
-    { title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
-    { title: "Overhead", tables: over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)) ? [overheadTable(over)] : [] },
-    { title: "Width study", tables: gammaTable ? [gammaTable] : [] },
+    { id: "accuracy", title: "Accuracy", intro: accuracyIntro, tables: accuracy },
+    { id: "paired", title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
+    { id: "stability", title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
+    { id: "overhead", title: "Overhead", tables: over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)) ? [overheadTable(over)] : [] },
+    { id: "width", title: "Width study", tables: gammaTable ? [gammaTable] : [] },
   ];
   const tableIds: string[] = [];
   for (const t of [...sections.flatMap((s) => s.tables), runList]) {
@@ -85,10 +90,23 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   }
   fs.writeFileSync(path.join(dir, "tables", "all-metrics.csv"), toCsv(allMetricsCsv(axes)));
 
-  // Figures
+  // Figures: the at-a-glance Figure 2 panel first, then every figure the data supports.
   const warnings: string[] = [...exp.warnings];
   const figures: PageFigure[] = [];
+  let glanceFigure: PageFigure | null = null;
   if (!opts.noPlots) {
+    const g = glanceNormRuns(axes.runs);
+    const norms = g ? normSeries(g.runs) : [];
+    if (g && norms.length) {
+      const where = `${g.model}, trained on ${g.task}`;
+      const name = "glance-norms";
+      try {
+        const r = await renderPlot(normsSpec(norms, plotScale(blocks), where), path.join(dir, "plots"), name);
+        glanceFigure = { name, title: `‖A‖_F and ‖B‖_F, AdamW and Stable-LoRA — ${where}`, caption: `The paper's Figure 2 on ${g.model}${axes.models.length > 1 ? " (the widest model with both optimizers)" : ""}: ‖A‖_F and ‖B‖_F per module type against step. All optimizers and models: Figures below.`, svg: r.svg, section: "At a glance" };
+      } catch (e) {
+        warnings.push(`plot ${name} could not be rendered: ${(e as Error).message}`);
+      }
+    }
     for (const job of plotJobs(axes.runs, blocks, over, width)) {
       try {
         const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
@@ -106,8 +124,13 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   if (exp.exists && exp.runs.length && !exp.runs.some((r) => r.status === "success")) warnings.push("no run has finished successfully yet: the tables have no values");
   for (const r of exp.runs) if (r.status === "failed" || r.status === "diverged" || r.status === "interrupted") warnings.push(`${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
 
+  const glance = {
+    lines: glanceLines({ blocks, pairs, stability: stab, width, runs: axes.runs.filter((r) => r.run.status !== "invalid") }),
+    figure: glanceFigure,
+  };
   const page = {
     experiment: opts.experiment,
+    glance,
     generatedAt: (opts.now ?? new Date()).toISOString(),
     resultsDirRel: resultsRel,
     counts,
@@ -119,7 +142,7 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   };
   writeFileAtomic(path.join(dir, "index.html"), renderHtml(page));
   writeFileAtomic(path.join(dir, "README.md"), renderReadme(page));
-  return { dir, warnings, tables: tableIds, plots: figures.map((f) => f.name) };
+  return { dir, warnings, tables: tableIds, plots: [...(glanceFigure ? [glanceFigure.name] : []), ...figures.map((f) => f.name)] };
 }
 
 interface PlotJob {
@@ -133,7 +156,7 @@ interface PlotJob {
 /** Which figures this experiment's data supports, one job per figure. */
 export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], over: ReturnType<typeof overheadRows>, width: ReturnType<typeof widthStudy>): PlotJob[] {
   const jobs: PlotJob[] = [];
-  const scale = colorScale(blocks.flatMap((b) => b.rows.map((r) => ({ label: r.label, optimizer: r.optimizer }))));
+  const scale = plotScale(blocks);
   for (const block of blocks) {
     const modelRuns = runs.filter((r) => r.model === block.model && r.run.status !== "invalid");
     const mslug = slug(block.model);
@@ -150,7 +173,7 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
       const dr = deltaRatioSeries(g.runs);
       if (dr.length) jobs.push({ name: `delta-ratio--${g.key}`, title: `δ1/δ2 — ${g.where}`, caption: "rms(δ1)/rms(δ2) on the probe batch: ≫ 1 means the B-update through A dominates the feature update.", section, spec: deltaRatioSpec(dr, scale, g.where) });
       const stops = stopGrid(g.runs);
-      if (stops.length) jobs.push({ name: `stop-steps--${g.key}`, title: `Stable-LoRA stop steps — ${g.where}`, caption: "Step at which each module stopped shrinking A (median over seeds); grey = never stopped.", section, spec: stopHeatmapSpec(stops, g.where) });
+      if (stops.length) jobs.push({ name: `stop-steps--${g.key}`, title: `Stable-LoRA stop steps — ${g.where}`, caption: "Step at which each module stopped shrinking A (median over seeds); grey = never stopped.", section, spec: stopHeatmapSpec(stops, g.where, scale.domain) });
       const spec = spectrumSeries(g.runs);
       if (spec.length) jobs.push({ name: `spectrum--${g.key}`, title: `ΔW singular values — ${g.where}`, caption: "Singular values of the learned update ΔW = s·B·A (log scale).", section, spec: spectrumSpec(spec, scale, g.where) });
     }
@@ -162,21 +185,25 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
     const distinctSteps = new Set(vs.map((p) => p.step)).size;
     if (distinctSteps >= 2) jobs.push({ name: `accuracy-vs-steps--${mslug}`, title: `Accuracy against training steps — ${block.model}`, caption: stepsVary ? "Each point: final evaluation of runs trained for that many steps." : "Periodic evaluations during training.", section: `${block.model}: accuracy`, spec: accuracyVsStepsSpec(vs, scale, block.model, metricTitle) });
   }
-  if (width.fits.length) jobs.push({ name: "width-gamma", title: "δ terms against width", caption: "Quickstart width study: slopes estimate γ[δ_i]; 0 = stable in width.", section: "Width study", spec: widthSpec(width.points, width.fits, "random-init models of increasing width") });
+  if (width.fits.length) jobs.push({ name: "width-gamma", title: "δ terms against width", caption: "Quickstart width study: slopes estimate γ[δ_i]; 0 = stable in width.", section: "Width study", spec: widthSpec(width.points, width.fits, "random-init models of increasing width", scale.domain) });
   // AdamW is the 0% reference: drawn as the axis line, not as a bar.
   const od: OverheadDatum[] = over.filter((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)).flatMap((o) => {
     const p = paperOverhead(o.model, o.optimizer);
-    const name = over.some((x) => x.model !== o.model) ? `${o.label} (${slug(o.model)})` : o.label;
     return [
-      { series: name, optimizer: o.optimizer, quantity: "median step time", pct: o.stepTimePct, paper: p ? p.value : null },
-      ...(Number.isFinite(o.peakRssPct) ? [{ series: name, optimizer: o.optimizer, quantity: "peak RSS", pct: o.peakRssPct, paper: null }] : []),
+      { series: o.label, optimizer: o.optimizer, model: o.model, quantity: "median step time", pct: o.stepTimePct, paper: p ? p.value : null },
+      ...(Number.isFinite(o.peakRssPct) ? [{ series: o.label, optimizer: o.optimizer, model: o.model, quantity: "peak RSS", pct: o.peakRssPct, paper: null }] : []),
     ];
   });
   if (od.some((d) => d.optimizer !== "adamw")) {
-    const oscale = colorScale(od.map((d) => ({ label: d.series, optimizer: d.optimizer })));
-    jobs.push({ name: "overhead", title: "Overhead relative to AdamW", caption: "Median step time and peak resident memory relative to AdamW.", section: "Overhead", spec: overheadSpec(od, oscale, [...new Set(over.map((o) => o.model))].join(", ")) });
+    const models = [...new Set(over.map((o) => o.model))];
+    jobs.push({ name: "overhead", title: "Overhead relative to AdamW", caption: "Median step time and peak resident memory relative to AdamW.", section: "Overhead", spec: overheadSpec(od, scale, models.length > 1 ? `${models.length} models` : models[0]!) });
   }
   return jobs;
+}
+
+/** One colour per table row label (optimizer colours, shades for variants), shared by every figure. */
+function plotScale(blocks: readonly Block[]): ReturnType<typeof colorScale> {
+  return colorScale(blocks.flatMap((b) => b.rows.map((r) => ({ label: r.label, optimizer: r.optimizer }))));
 }
 
 const METRIC_WORDS: Record<string, string> = {

@@ -2,7 +2,7 @@
 // over its bucket, so thinning also smooths), then summarised across seeds as mean with a min–max band. Also the
 // stop-step grid (layer × module type), ΔW spectra, accuracy points and the quickstart width study.
 import type { RunAxes } from "./axes.ts";
-import { parseModule } from "./axes.ts";
+import { compareModuleTypes, parseModule } from "./axes.ts";
 import { displayScale } from "./aggregate.ts";
 import { geometricMean, linearFit, mean, median } from "./stats.ts";
 
@@ -120,7 +120,7 @@ export function stopGrid(runs: readonly RunAxes[]): StopCell[] {
     }
     for (const c of cells.values()) out.push({ series, layer: c.layer, module: c.module, stopStep: c.steps.length ? median(c.steps) : null, stopped: c.steps.length, runs: c.runs });
   }
-  return out.sort((a, b) => a.layer - b.layer || a.module.localeCompare(b.module));
+  return out.sort((a, b) => a.layer - b.layer || compareModuleTypes(a.module, b.module));
 }
 
 /** ΔW singular values σ_i (i = 1..r) per module type: mean over modules per run, then mean and min–max across runs. */
@@ -128,7 +128,7 @@ export function spectrumSeries(runs: readonly RunAxes[]): BandPoint[] {
   const out: BandPoint[] = [];
   for (const [series, rs] of bySeries(runs.filter((r) => r.run.summary?.stability?.deltaW))) {
     const perRun = rs.map((r) => Object.entries(r.run.summary!.stability!.deltaW!));
-    const types = [...new Set(perRun.flatMap((e) => e.map(([n]) => parseModule(n).type)))].sort();
+    const types = [...new Set(perRun.flatMap((e) => e.map(([n]) => parseModule(n).type)))].sort(compareModuleTypes);
     for (const type of types) {
       const runMeans = perRun.map((entries) => {
         const svs = entries.filter(([n]) => parseModule(n).type === type).map(([, s]) => s.singularValues);
@@ -249,7 +249,5 @@ function moduleTypes(rs: readonly RunAxes[]): string[] {
     const m = r.run.metrics();
     for (const name of Object.keys(m[m.length - 1]?.modules ?? {})) types.add(parseModule(name).type);
   }
-  const order = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-  const rank = (t: string) => (order.includes(t) ? order.indexOf(t) : order.length);
-  return [...types].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return [...types].sort(compareModuleTypes);
 }

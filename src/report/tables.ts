@@ -5,7 +5,7 @@ import { stringify } from "csv-stringify/sync";
 import type { Block, Cell, OverheadRow, PairedComparison, StabilityRow, TableRow } from "./aggregate.ts";
 import { finalValue } from "./aggregate.ts";
 import type { ExperimentAxes, RunAxes } from "./axes.ts";
-import { OPTIMIZER_LABELS } from "./axes.ts";
+import { OPTIMIZER_LABELS, compareRowKeys, optimizerRank } from "./axes.ts";
 import type { LoadedRun } from "./load.ts";
 import { paperGsm8k, paperOverhead, paperQaAverage } from "./paper.ts";
 import type { PaperValue, QaSetting } from "./paper.ts";
@@ -31,8 +31,8 @@ export interface ReportTable {
   csv: Record<string, string | number | null>[];
 }
 
-const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "—");
-const signed = (x: number, digits = 2) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}` : "—");
+export const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "—");
+export const signed = (x: number, digits = 2) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}` : "—");
 const num = (x: number): number | null => (Number.isFinite(x) ? Number(x.toPrecision(10)) : null);
 
 /** "qwen/Qwen2-0.5B" → "qwen2-0.5b" (file names). */
@@ -108,8 +108,25 @@ function markBest(rows: TableCell[][], values: number[][]): void {
   }
 }
 
-/** Two tables per model block: mean ± std (n seeds), and best of seeds (the paper's convention). */
+/**
+ * The one evaluation task every model block shares when each block has exactly that task (a width or model study,
+ * e.g. quickstart), else null. Then the accuracy tables are compact: rows = optimizers, columns = models.
+ */
+export function sharedSingleTask(blocks: readonly Block[]): string | null {
+  const withTasks = blocks.filter((b) => b.tasks.length);
+  if (withTasks.length < 2) return null;
+  const t = withTasks[0]!.tasks[0]!;
+  return withTasks.every((b) => b.tasks.length === 1 && b.tasks[0] === t && b.metrics[t] === withTasks[0]!.metrics[t]) ? t : null;
+}
+
+/**
+ * Accuracy tables: mean ± std (n seeds), and best of seeds (the paper's convention). Two tables per model block
+ * (rows = optimizers, columns = tasks + average), or, when every model has the same single task, two tables in all
+ * with one column per model (see sharedSingleTask).
+ */
 export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
+  const shared = sharedSingleTask(blocks);
+  if (shared) return compactAccuracyTables(blocks.filter((b) => b.tasks.length), shared);
   const tables: ReportTable[] = [];
   for (const block of blocks) {
     if (!block.tasks.length) continue;
@@ -180,9 +197,77 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
   return tables;
 }
 
+/** One table per statistic for a model study: rows = optimizer rows (same row key across models), columns = models. */
+function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTable[] {
+  const metric = blocks[0]!.metrics[task]!;
+  // Row keys never contain the model, so the same optimizer setting lines up across blocks.
+  const firstRow = new Map<string, TableRow>();
+  for (const b of blocks) for (const r of b.rows) if (!firstRow.has(r.rowKey)) firstRow.set(r.rowKey, r);
+  const rowKeys = [...firstRow.keys()].sort((a, b) => optimizerRank(firstRow.get(a)!.optimizer) - optimizerRank(firstRow.get(b)!.optimizer) || compareRowKeys(a, b));
+  const papers = blocks.map((b) => rowKeys.map((k) => {
+    const row = b.rows.find((r) => r.rowKey === k);
+    const p = row ? paperFor(b, row) : null;
+    return p && p.column === task ? p : null;
+  }));
+  const hasPaper = papers.map((ps) => ps.some(Boolean));
+  const tables: ReportTable[] = [];
+  for (const kind of ["mean", "best"] as const) {
+    const header = ["optimizer", ...blocks.flatMap((b, j) => [b.model, ...(hasPaper[j] ? [`paper (${b.model})`, "Δ − paper"] : [])])];
+    const rows: TableCell[][] = [];
+    const values: number[][] = [];
+    const csv: ReportTable["csv"] = [];
+    rowKeys.forEach((key, i) => {
+      const label = firstRow.get(key)!;
+      const line: TableCell[] = [{ text: label.label }];
+      const vals: number[] = [];
+      blocks.forEach((b, j) => {
+        const row = b.rows.find((r) => r.rowKey === key);
+        const c = row?.cells[task];
+        const shown = c ? (kind === "mean" ? c.mean : c.best) : NaN;
+        line.push(c ? (kind === "mean" ? meanCellText(c) : bestCellText(c)) : { text: "not run", kind: "missing" });
+        vals.push(shown);
+        const p = papers[j]![i];
+        if (hasPaper[j]) {
+          const d = p ? shown - p.value : NaN;
+          line.push(p ? { text: fmt(p.value), kind: "num" } : { text: "—", kind: "missing" }, p ? { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" } : { text: "—", kind: "missing" });
+        }
+        if (row && c) csv.push({ model: b.model, row: row.label, optimizer: row.optimizer, ...row.setting, task, metric, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: p?.value ?? null, delta: p ? num(shown - p.value) : null });
+      });
+      rows.push(line);
+      values.push(vals);
+    });
+    // Bold the best per model column (markBest assumes value columns follow the label; map around paper columns).
+    const valueCol = blocks.map((_, j) => 1 + blocks.slice(0, j).reduce((a, __, k) => a + (hasPaper[k] ? 3 : 1), 0));
+    blocks.forEach((_, j) => {
+      const col = values.map((v) => v[j]!);
+      const fin = col.filter(Number.isFinite);
+      if (fin.length < 2) return;
+      const best = Math.max(...fin);
+      col.forEach((v, i) => {
+        if (v === best) rows[i]![valueCol[j]!]!.bold = true;
+      });
+    });
+    const notes = [
+      kind === "mean"
+        ? "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero."
+        : "Cells: best of seeds (max over successful seeds; the paper reports the best of 3).",
+      `Every model is evaluated on ${task} only; one column per model. Metric (in %): \`${metric}\`. Bold = best in the column.`,
+    ];
+    const sources = [...new Set(papers.flat().filter(Boolean).map((p) => p!.source))];
+    if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
+    tables.push({ id: `accuracy-${kind}`, title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}`, header, rows, notes, csv });
+  }
+  return tables;
+}
+
+/** "better" / "worse" when the CI excludes 0, "not significant" when it does not, "too few pairs" below 2 pairs. */
+export function pairVerdict(p: PairedComparison): string {
+  return p.ci.n >= 2 && Number.isFinite(p.ci.lo) ? (p.ci.lo > 0 ? "better" : p.ci.hi < 0 ? "worse" : "not significant") : "too few pairs";
+}
+
 export function pairedTable(pairs: readonly PairedComparison[]): ReportTable {
   const rows: TableCell[][] = pairs.map((p) => {
-    const sig = p.ci.n >= 2 && Number.isFinite(p.ci.lo) ? (p.ci.lo > 0 ? "better" : p.ci.hi < 0 ? "worse" : "not significant") : "too few pairs";
+    const sig = pairVerdict(p);
     return [
       { text: p.model },
       { text: p.label },
@@ -202,6 +287,7 @@ export function pairedTable(pairs: readonly PairedComparison[]): ReportTable {
     notes: [
       "Each pair = the same model, setting, evaluation task and seed, trained with the optimizer and with AdamW; Δ = optimizer − AdamW in percentage points.",
       "CI: mean ± t(0.975, n−1)·s/√n over all pairs (tasks × seeds pooled). \"better\"/\"worse\" when the CI excludes 0.",
+      ...(pairs.some((p) => p.pooled) ? ["\"all N models\": the pairs of every model pooled (models × tasks × seeds), each pair still within one model."] : []),
     ],
     csv: pairs.map((p) => ({ model: p.model, row: p.label, baseline: p.baselineLabel, pairs: p.ci.n, mean_diff: num(p.ci.mean), std_diff: num(p.ci.std), ci_lo: num(p.ci.lo), ci_hi: num(p.ci.hi), level: p.ci.level, wins: p.wins, losses: p.losses })),
   };

@@ -162,14 +162,17 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     truncateJsonl(files.eval, startStep);
 
     const vars = pairs.flatMap((p) => [p.A, p.B]);
+    // Stop steps so far, from the log kept up to the checkpoint (a resume at the last step runs no step to report them).
     const stopSteps: Record<string, number | null> = {};
+    for (const [m, s] of Object.entries(readJsonl<MetricsRecord>(files.metrics).rows.at(-1)?.modules ?? {})) if (s.stopStep !== undefined) stopSteps[m] = s.stopStep;
     const runEval = async (step: number, final: boolean) => {
       const t0 = performance.now();
       const lm = createLanguageModel(model!.decoder, model!.tokenizer, { batchSize: cfg.eval.batchSize });
       const samples: string[] = [];
       for (const task of evalTasks) {
         const r = await evaluateTask(lm, task, {
-          dataDir: cfg.dataDir, limit: cfg.eval.limit, seed: cfg.seed, batchSize: cfg.eval.batchSize,
+          // The evaluation subsample is the same for every seed (seed 0), so paired comparisons score the same docs.
+          dataDir: cfg.dataDir, limit: cfg.eval.limit, seed: 0, batchSize: cfg.eval.batchSize,
           ...(cfg.eval.split ? { split: cfg.eval.split as SplitName } : {}),
           ...(cfg.eval.numFewshot !== null ? { numFewshot: cfg.eval.numFewshot } : {}),
           ...(cfg.eval.maxNewTokens !== null ? { maxNewTokens: cfg.eval.maxNewTokens } : {}),
@@ -187,6 +190,9 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     };
 
     for (let step = startStep; step < cfg.train.steps; step++) {
+      // Yield to the event loop once per step: the training step is synchronous, so without this a SIGINT handler
+      // (which aborts ctx.signal) would only run after the whole run had finished.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (ctx.signal?.aborted) {
         status = "interrupted";
         break;

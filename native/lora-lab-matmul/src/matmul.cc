@@ -1,0 +1,365 @@
+// Native float32 batched matmul for lora-lab's tfjs-wasm BatchMatMul kernel (src/native-matmul.ts): C = op(A)·op(B)
+// on operands that live in the wasm heap (an ArrayBuffer + byte offsets), with tfjs' semantics: rank-3 [batch, ·, ·]
+// operands, transposeA/transposeB, output batch i reads A batch i % batchA and B batch i % batchB.
+// Goto/BLIS-style blocking (pack B in KC×NC panels of NR columns, A in MC×KC panels of MR rows, MR×NR register
+// microkernel); the AVX2+FMA microkernel is chosen at run time (__builtin_cpu_supports), else a portable loop.
+// Threads: the work is split over batches, or over the larger of M and N, when the product is big enough.
+#include <node_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LL_X86 1
+#else
+#define LL_X86 0
+#endif
+
+namespace {
+
+constexpr int MR = 6;
+constexpr int NR = 16;
+constexpr long KC = 256;
+constexpr long MC = 120;   // multiple of MR; A block 120×256×4 B = 120 KiB (L2)
+constexpr long NC = 2048;  // multiple of NR; B block 256×2048×4 B = 2 MiB (L3)
+
+// A strided matrix view: element (i, j) is p[i * rs + j * cs].
+struct View {
+  const float* p;
+  long rs, cs;
+};
+
+// Packs rows [i0, i0+mc) × cols [k0, k0+kc) of A into panels of MR rows: dst[panel][k][MR], zero-padded.
+void packA(const View& A, long i0, long mc, long k0, long kc, float* dst) {
+  for (long ip = 0; ip < mc; ip += MR) {
+    const int mr = static_cast<int>(std::min<long>(MR, mc - ip));
+    if (A.cs == 1) {
+      for (int r = 0; r < MR; ++r) {
+        const float* src = A.p + (i0 + ip + r) * A.rs + k0;
+        for (long k = 0; k < kc; ++k) dst[k * MR + r] = r < mr ? src[k] : 0.f;
+      }
+    } else {
+      for (long k = 0; k < kc; ++k) {
+        const float* src = A.p + (k0 + k) * A.cs + (i0 + ip) * A.rs;
+        for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < mr ? src[r * A.rs] : 0.f;
+      }
+    }
+    dst += kc * MR;
+  }
+}
+
+// Packs rows [k0, k0+kc) × cols [j0, j0+nc) of B into panels of NR columns: dst[panel][k][NR], zero-padded.
+void packB(const View& B, long k0, long kc, long j0, long nc, float* dst) {
+  for (long jp = 0; jp < nc; jp += NR) {
+    const int nr = static_cast<int>(std::min<long>(NR, nc - jp));
+    if (B.cs == 1) {
+      for (long k = 0; k < kc; ++k) {
+        const float* src = B.p + (k0 + k) * B.rs + j0 + jp;
+        float* d = dst + k * NR;
+        int j = 0;
+        for (; j < nr; ++j) d[j] = src[j];
+        for (; j < NR; ++j) d[j] = 0.f;
+      }
+    } else {
+      for (int j = 0; j < NR; ++j) {
+        if (j < nr) {
+          const float* src = B.p + (j0 + jp + j) * B.cs + k0 * B.rs;
+          for (long k = 0; k < kc; ++k) dst[k * NR + j] = src[k * B.rs];
+        } else {
+          for (long k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
+        }
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
+// Writes (accumulate=false) or adds (true) the mr×nr valid part of an MR×NR tile into C (row stride ldc).
+inline void storeTile(const float* tile, float* C, long ldc, int mr, int nr, bool accumulate) {
+  for (int r = 0; r < mr; ++r) {
+    float* c = C + r * ldc;
+    const float* t = tile + r * NR;
+    if (accumulate)
+      for (int j = 0; j < nr; ++j) c[j] += t[j];
+    else
+      for (int j = 0; j < nr; ++j) c[j] = t[j];
+  }
+}
+
+// Portable microkernel: tile = Ap[kc×MR]ᵀ · Bp[kc×NR] (the compiler vectorises the NR loop).
+void kernelPortable(long kc, const float* Ap, const float* Bp, float* C, long ldc, int mr, int nr, bool accumulate) {
+  float acc[MR * NR] = {0};
+  for (long k = 0; k < kc; ++k) {
+    const float* a = Ap + k * MR;
+    const float* b = Bp + k * NR;
+    for (int r = 0; r < MR; ++r) {
+      const float ar = a[r];
+      for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
+    }
+  }
+  storeTile(acc, C, ldc, mr, nr, accumulate);
+}
+
+#if LL_X86
+// AVX2+FMA microkernel: 6×16 tile in 12 ymm accumulators.
+__attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, const float* Bp, float* C, long ldc, int mr,
+                                                    int nr, bool accumulate) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (long k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(Bp + k * NR);
+    const __m256 b1 = _mm256_loadu_ps(Bp + k * NR + 8);
+    const float* a = Ap + k * MR;
+    __m256 ar = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(ar, b0, c00);
+    c01 = _mm256_fmadd_ps(ar, b1, c01);
+    ar = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ar, b0, c10);
+    c11 = _mm256_fmadd_ps(ar, b1, c11);
+    ar = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ar, b0, c20);
+    c21 = _mm256_fmadd_ps(ar, b1, c21);
+    ar = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ar, b0, c30);
+    c31 = _mm256_fmadd_ps(ar, b1, c31);
+    ar = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ar, b0, c40);
+    c41 = _mm256_fmadd_ps(ar, b1, c41);
+    ar = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ar, b0, c50);
+    c51 = _mm256_fmadd_ps(ar, b1, c51);
+  }
+  const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == MR && nr == NR) {
+    for (int r = 0; r < MR; ++r) {
+      float* c = C + r * ldc;
+      if (accumulate) {
+        _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), acc[r][0]));
+        _mm256_storeu_ps(c + 8, _mm256_add_ps(_mm256_loadu_ps(c + 8), acc[r][1]));
+      } else {
+        _mm256_storeu_ps(c, acc[r][0]);
+        _mm256_storeu_ps(c + 8, acc[r][1]);
+      }
+    }
+    return;
+  }
+  alignas(32) float tile[MR * NR];
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(tile + r * NR, acc[r][0]);
+    _mm256_store_ps(tile + r * NR + 8, acc[r][1]);
+  }
+  storeTile(tile, C, ldc, mr, nr, accumulate);
+}
+#endif
+
+using Kernel = void (*)(long, const float*, const float*, float*, long, int, int, bool);
+
+Kernel pickKernel() {
+#if LL_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernelAvx2;
+#endif
+  return kernelPortable;
+}
+
+const Kernel kKernel = pickKernel();
+
+// Packing buffers of one worker, kept across calls (grow-only): no malloc/free or page faults per product.
+struct Workspace {
+  float* buf[2] = {nullptr, nullptr};
+  size_t cap[2] = {0, 0};
+  float* get(int i, size_t n) {
+    if (n > cap[i]) {
+      free(buf[i]);
+      void* p = nullptr;
+      buf[i] = posix_memalign(&p, 64, n * sizeof(float)) == 0 ? static_cast<float*>(p) : nullptr;
+      cap[i] = buf[i] ? n : 0;
+    }
+    return buf[i];
+  }
+};
+
+// One workspace per worker index; calls are serialised by gMutex (tfjs runs kernels on one thread, but a second
+// addon user in a worker_thread must not share buffers).
+constexpr int kMaxThreads = 64;
+Workspace gWorkspaces[kMaxThreads];
+std::mutex gMutex;
+
+// C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1]; C is row-major with row stride ldc. Returns false on OOM.
+bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1) {
+  if (i1 <= i0 || j1 <= j0) return true;
+  if (K == 0) {
+    for (long i = i0; i < i1; ++i) std::fill(C + i * ldc + j0, C + i * ldc + j1, 0.f);
+    return true;
+  }
+  const long kcMax = std::min(KC, K);
+  const long ncMax = std::min(NC, ((j1 - j0 + NR - 1) / NR) * NR);
+  const long mcMax = std::min(MC, ((i1 - i0 + MR - 1) / MR) * MR);
+  float* Bp = ws.get(0, static_cast<size_t>(kcMax * ncMax));
+  float* Ap = ws.get(1, static_cast<size_t>(kcMax * mcMax));
+  if (!Bp || !Ap) return false;
+  for (long jc = j0; jc < j1; jc += NC) {
+    const long nc = std::min(NC, j1 - jc);
+    for (long pc = 0; pc < K; pc += KC) {
+      const long kc = std::min(KC, K - pc);
+      const bool accumulate = pc > 0;
+      packB(B, pc, kc, jc, nc, Bp);
+      for (long ic = i0; ic < i1; ic += MC) {
+        const long mc = std::min(MC, i1 - ic);
+        packA(A, ic, mc, pc, kc, Ap);
+        for (long jr = 0; jr < nc; jr += NR) {
+          const int nr = static_cast<int>(std::min<long>(NR, nc - jr));
+          const float* bp = Bp + (jr / NR) * kc * NR;
+          for (long ir = 0; ir < mc; ir += MR) {
+            const int mr = static_cast<int>(std::min<long>(MR, mc - ir));
+            kKernel(kc, Ap + (ir / MR) * kc * MR, bp, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, accumulate);
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
+struct Problem {
+  const float* a;
+  const float* b;
+  float* c;
+  long batchA, batchB, batch, M, N, K;
+  bool transA, transB;
+};
+
+View viewA(const Problem& P, long bi) {
+  const float* p = P.a + (bi % P.batchA) * P.M * P.K;
+  return P.transA ? View{p, 1, P.M} : View{p, P.K, 1};  // stored [K, M] or [M, K]
+}
+View viewB(const Problem& P, long bi) {
+  const float* p = P.b + (bi % P.batchB) * P.K * P.N;
+  return P.transB ? View{p, 1, P.K} : View{p, P.N, 1};  // stored [N, K] or [K, N]
+}
+
+// One unit of work: batches [b0, b1) over rows [i0, i1) and cols [j0, j1).
+bool runPart(Workspace& ws, const Problem& P, long b0, long b1, long i0, long i1, long j0, long j1) {
+  for (long bi = b0; bi < b1; ++bi)
+    if (!gemmBlock(ws, viewA(P, bi), viewB(P, bi), P.c + bi * P.M * P.N, P.N, P.K, i0, i1, j0, j1)) return false;
+  return true;
+}
+
+// Splits the product over `threads` workers (the caller's thread is one of them).
+bool runProblem(const Problem& P, int threads) {
+  const double flops = 2.0 * P.batch * P.M * P.N * P.K;
+  if (threads <= 1 || flops < 3e7)  // below ~0.5 ms a second thread costs more than it saves
+    return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
+  std::vector<std::pair<long, long>> bounds;  // ranges over the split axis
+  int axis;                                   // 0: batch, 1: rows (M), 2: cols (N)
+  long extent, align;
+  if (P.batch >= threads) {
+    axis = 0, extent = P.batch, align = 1;
+  } else if ((P.M + MR - 1) / MR >= (P.N + NR - 1) / NR) {
+    axis = 1, extent = P.M, align = MR;
+  } else {
+    axis = 2, extent = P.N, align = NR;
+  }
+  const long units = (extent + align - 1) / align;
+  const int parts = static_cast<int>(std::min<long>(threads, units));
+  if (parts <= 1) return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
+  for (int t = 0; t < parts; ++t) {
+    const long u0 = units * t / parts, u1 = units * (t + 1) / parts;
+    bounds.emplace_back(std::min(extent, u0 * align), std::min(extent, u1 * align));
+  }
+  std::vector<char> ok(parts, 1);
+  auto work = [&](int t) {
+    const long s = bounds[t].first, e = bounds[t].second;
+    bool r;
+    if (axis == 0)
+      r = runPart(gWorkspaces[t], P, s, e, 0, P.M, 0, P.N);
+    else if (axis == 1)
+      r = runPart(gWorkspaces[t], P, 0, P.batch, s, e, 0, P.N);
+    else
+      r = runPart(gWorkspaces[t], P, 0, P.batch, 0, P.M, s, e);
+    ok[t] = r ? 1 : 0;
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(parts - 1);
+  try {
+    for (int t = 1; t < parts; ++t) pool.emplace_back(work, t);
+  } catch (...) {
+    // Could not start a thread: the remaining parts run on this one.
+    for (int t = static_cast<int>(pool.size()) + 1; t < parts; ++t) work(t);
+  }
+  work(0);
+  for (auto& th : pool) th.join();
+  return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
+}
+
+// ---- N-API glue -------------------------------------------------------------------------------------------------
+
+napi_value throwError(napi_env env, const char* msg) {
+  napi_throw_error(env, "LORA_LAB_MATMUL", msg);
+  return nullptr;
+}
+
+bool getInt(napi_env env, napi_value v, int64_t* out) { return napi_get_value_int64(env, v, out) == napi_ok; }
+
+// sgemm(heap: ArrayBuffer, aByteOffset, bByteOffset, cByteOffset, batchA, batchB, M, N, K, transposeA, transposeB,
+//       threads): writes the [max(batchA, batchB), M, N] product at cByteOffset. Throws on bad arguments.
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 12)
+    return throwError(env, "sgemm expects 12 arguments (heap, aOff, bOff, cOff, batchA, batchB, M, N, K, tA, tB, threads)");
+  void* data = nullptr;
+  size_t byteLength = 0;
+  bool isArrayBuffer = false;
+  napi_is_arraybuffer(env, argv[0], &isArrayBuffer);
+  if (!isArrayBuffer || napi_get_arraybuffer_info(env, argv[0], &data, &byteLength) != napi_ok)
+    return throwError(env, "sgemm: argument 0 must be an ArrayBuffer (the wasm heap)");
+  int64_t v[8];
+  for (int i = 0; i < 8; ++i)
+    if (!getInt(env, argv[1 + i], &v[i]) || v[i] < 0) return throwError(env, "sgemm: offsets and sizes must be non-negative integers");
+  bool tA = false, tB = false;
+  if (napi_get_value_bool(env, argv[9], &tA) != napi_ok || napi_get_value_bool(env, argv[10], &tB) != napi_ok)
+    return throwError(env, "sgemm: transposeA/transposeB must be booleans");
+  int64_t threads = 1;
+  if (!getInt(env, argv[11], &threads)) return throwError(env, "sgemm: threads must be an integer");
+  const int64_t aOff = v[0], bOff = v[1], cOff = v[2], batchA = v[3], batchB = v[4], M = v[5], N = v[6], K = v[7];
+  if (batchA < 1 || batchB < 1) return throwError(env, "sgemm: batch sizes must be >= 1");
+  if ((aOff | bOff | cOff) % 4 != 0) return throwError(env, "sgemm: byte offsets must be multiples of 4");
+  const int64_t batch = std::max(batchA, batchB);
+  const double len = static_cast<double>(byteLength);
+  if (aOff + 4.0 * batchA * M * K > len || bOff + 4.0 * batchB * K * N > len || cOff + 4.0 * batch * M * N > len)
+    return throwError(env, "sgemm: an operand lies outside the heap ArrayBuffer");
+  auto* base = static_cast<uint8_t*>(data);
+  Problem P{reinterpret_cast<const float*>(base + aOff), reinterpret_cast<const float*>(base + bOff),
+            reinterpret_cast<float*>(base + cOff), batchA, batchB, batch, M, N, K, tA, tB};
+  std::lock_guard<std::mutex> lock(gMutex);
+  if (!runProblem(P, static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, kMaxThreads)))))
+    return throwError(env, "sgemm: out of memory for packing buffers");
+  return nullptr;
+}
+
+napi_value Isa(napi_env env, napi_callback_info) {
+  napi_value s;
+  napi_create_string_utf8(env, kKernel == kernelPortable ? "portable" : "avx2+fma", NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
