@@ -36,12 +36,12 @@ let addon: MatmulAddon | string | undefined;
 let original: tf.KernelConfig | undefined;
 let status: NativeMatmulStatus | undefined;
 
-/** Loads the addon once: from node_modules (npm built it), else from the in-repo build. Returns why not, as a string. */
+/** Loads the addon once from node_modules (where npm built it); returns why not, as a string. */
 export function loadMatmulAddon(): MatmulAddon | string {
   if (addon !== undefined) return addon;
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  for (const id of ["lora-lab-matmul", "../native/lora-lab-matmul/index.cjs"]) {
+  for (const id of ["lora-lab-matmul"]) {
     try {
       const m = require(id) as MatmulAddon;
       if (typeof m.sgemm === "function" && typeof m.isa === "function") return (addon = m);

@@ -12,7 +12,8 @@ export const RESULTS_SCHEMA_VERSION = 1;
 export interface ModuleSignals {
   normA: number;
   normB: number;
-  normRatio: number;
+  /** null while B = 0 (the ratio is infinite; JSON has no Infinity). */
+  normRatio: number | null;
   gradNormA: number;
   gradNormB: number;
   /** Stable-LoRA: the step at which this module stopped shrinking, null while it still shrinks; absent otherwise. */
@@ -114,7 +115,7 @@ export interface RunSummary {
   final: Record<string, Record<string, number>>;
   stability?: {
     stopSteps?: Record<string, number | null>;
-    finalNormRatio?: Record<string, number>;
+    finalNormRatio?: Record<string, number | null>;
     deltaW?: Record<string, DeltaWSpectrum>;
   };
   provenance: Provenance;

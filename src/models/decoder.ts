@@ -2,12 +2,13 @@
 // embedding → L × (RMSNorm → attention (RoPE, GQA, causal) → residual → RMSNorm → SwiGLU MLP → residual)
 // → final RMSNorm → lm_head (tied: the embedding matrix). Base weights are frozen float32 tf.Tensors (not Variables);
 // LoRA pairs (src/lora/lora.ts) are attached per module: y = x·W0ᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ.
-// Products follow engine.md §2.4 (2-D, no transpose flags, explicit transposes in custom gradients); GQA folds the
-// G query heads that share a KV head into the row axis, so attention needs no tile or gather.
+// Products go through src/models/linear.ts (transpose flags where the matmul kernel is fast with them, explicit
+// transposes on tfjs-wasm's XNNPACK path; custom gradients so frozen weights get none); the lm_head is kept once, in
+// HF layout. GQA folds the G query heads that share a KV head into the row axis, so attention needs no tile or gather.
 import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../optim/types.ts";
 import type { ModelConfig } from "./model-config.ts";
-import { constLeftMatMul, frozenLinear, matMul2 } from "./linear.ts";
+import { constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 
 export interface ForwardOptions {
@@ -36,8 +37,8 @@ export interface Decoder {
   readonly lora: readonly LoraPair[];
   /** LoRA dropout probability applied in training mode. */
   readonly loraDropout: number;
-  /** Frozen lm_head in both layouts: weightT [d, V] for the forward, weight [V, d] for the backward (tied: embedding). */
-  readonly lmHead: { readonly weightT: tf.Tensor2D; readonly weight: tf.Tensor2D };
+  /** Frozen lm_head weight [V, d] in HF layout (tied: the embedding itself; logits = h·weightᵀ, no transposed copy). */
+  readonly lmHead: { readonly weight: tf.Tensor2D };
   /** Replace the attached LoRA pairs (the decoder then owns them and disposes them with itself). */
   attachLora(pairs: readonly LoraPair[], opts?: { dropout?: number }): void;
   /** Remove the LoRA pairs and hand them back to the caller (who disposes them). */
@@ -88,7 +89,6 @@ interface Weights {
   readonly layers: Layer[];
   readonly finalNorm: tf.Tensor1D; // [d]
   readonly lmHeadW: tf.Tensor2D; // [V, d] (tied: the embedding itself)
-  readonly lmHeadWt: tf.Tensor2D; // [d, V]
   readonly R: tf.Tensor2D; // rotate_half permutation [hd, hd]
   readonly owned: tf.Tensor[];
 }
@@ -137,10 +137,9 @@ function loadWeights(c: ModelConfig, source: WeightSource): Weights {
     }
     const finalNorm = vector("model.norm.weight", d);
     const lmHeadW = c.tieWordEmbeddings ? embed : (take("lm_head.weight", [c.vocabSize, d]) as tf.Tensor2D);
-    const lmHeadWt = tf.transpose(lmHeadW) as tf.Tensor2D;
     const R = rotateHalfMatrix(c.headDim);
-    owned.push(lmHeadWt, R);
-    return { embed, layers, finalNorm, lmHeadW, lmHeadWt, R, owned };
+    owned.push(R);
+    return { embed, layers, finalNorm, lmHeadW, R, owned };
   } catch (e) {
     for (const t of owned) t.dispose();
     throw e;
@@ -160,7 +159,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
         };
   const c = config;
   const d = c.hiddenSize;
-  const { embed, layers, finalNorm, lmHeadW, lmHeadWt, R, owned } = loadWeights(c, source);
+  const { embed, layers, finalNorm, lmHeadW, R, owned } = loadWeights(c, source);
   const invFreq = ropeInvFreq(c);
   const G = c.numHeads / c.numKvHeads;
   let lora = new Map<string, LoraPair>();
@@ -181,8 +180,8 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     if (opts.training && loraDropout > 0) {
       xd = tf.dropout(x, loraDropout, undefined, (opts.dropoutSeed ?? 0) * 4099 + (moduleIndex.get(lin.module) ?? 0)) as tf.Tensor2D;
     }
-    const mid = tf.mul(matMul2(xd, tf.transpose(pair.A) as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // [N, r]
-    return tf.add(y, matMul2(mid, tf.transpose(pair.B) as tf.Tensor2D)); // [N, out]
+    const mid = tf.mul(matMulT(xd, pair.A as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // x·Aᵀ·s [N, r]
+    return tf.add(y, matMulT(mid, pair.B as tf.Tensor2D)); // + mid·Bᵀ [N, out]
   }
 
   /** Additive causal mask [T·G, S] for query rows ordered (t, g) at positions offset+t over S = offset+T keys. */
@@ -219,7 +218,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
       kh = tf.concat([past.k, kh], 2);
       vh = tf.concat([past.v, vh], 2);
     }
-    let scores = tf.mul(tf.matMul(qh, tf.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(hd)); // [B, KV, T·G, S]
+    let scores = tf.mul(product(qh, kh, false, true), 1 / Math.sqrt(hd)); // q·kᵀ [B, KV, T·G, S]
     if (ctx.mask) scores = tf.add(scores, ctx.mask);
     const probs = tf.softmax(scores); // over keys
     const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
@@ -272,7 +271,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     get loraDropout() {
       return loraDropout;
     },
-    lmHead: { weightT: lmHeadWt, weight: lmHeadW },
+    lmHead: { weight: lmHeadW },
     attachLora(pairs, opts = {}) {
       const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
       const next = new Map<string, LoraPair>();
@@ -307,7 +306,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
       });
     },
     logits(h) {
-      return frozenLinear(h, lmHeadWt); // [M, V]
+      return frozenLinearT(h, lmHeadW); // [M, V]
     },
     newCache() {
       const cache: KvCache = {

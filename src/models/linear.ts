@@ -1,10 +1,25 @@
-// The three matrix products the decoder is made of, written the "XNN-friendly" way (../shared/research/engine.md
-// §2.4): every product is 2-D with no transpose flags, so tfjs-wasm runs it on XNNPACK; tfjs' own MatMul gradient
-// would emit transposed products that fall back to a ~15× slower loop. Each backward uses an explicit tf.transpose.
+// The matrix products the decoder is made of, each formed the fast way for the matmul kernel in use. tfjs-wasm's own
+// kernel runs only 2-D products without transpose flags on XNNPACK, anything else on a ~15× slower loop
+// (../shared/research/engine.md §2.4), so there every transpose is an explicit tf.transpose; the native kernel
+// (src/native-matmul.ts) and the other backends take transpose flags at full speed, so there no operand is copied.
+// Custom gradients keep frozen weights out of autodiff and choose the cheaper layout for each gradient product.
 import * as tf from "@tensorflow/tfjs";
+import { nativeMatmulActive } from "../native-matmul.ts";
 
 /** tf.customGrad passes the inputs, then a save function, as one rest list. */
 export type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
+
+/** Whether the active matmul kernel runs transposed operands at full speed (wasm: only the native addon does). */
+function transposeFlagsAreFast(): boolean {
+  return tf.getBackend() !== "wasm" || nativeMatmulActive();
+}
+
+/** op(a)·op(b) with op = transpose where asked: transpose flags, or explicit transposes for tfjs-wasm's XNNPACK path. */
+export function product<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
+  if (transposeFlagsAreFast()) return tf.matMul(a, b, transposeA, transposeB) as T;
+  const t = (x: T): T => (x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [...x.shape.keys()].map((i) => (i < x.rank - 2 ? i : 2 * x.rank - 3 - i)))) as T;
+  return tf.matMul(transposeA ? t(a) : a, transposeB ? t(b) : b) as T;
+}
 
 /**
  * y = x·Wt (+ bias) for a frozen weight stored pre-transposed, Wt [in, out] (HF keeps W [out, in]).
@@ -15,25 +30,41 @@ export function frozenLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias?: tf.Tensor1D
     const x = args[0] as tf.Tensor2D;
     return {
       value: bias ? tf.add(tf.matMul(x, Wt), bias) : tf.matMul(x, Wt), // [N, out]
-      gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(Wt)), // [N, in]
+      gradFunc: (dy: tf.Tensor) => product(dy as tf.Tensor2D, Wt, false, true), // [N, in]
     };
   });
   return f(x) as tf.Tensor2D;
 }
 
 /**
- * a·b with gradients for both operands (LoRA products, where b is a transposed Variable).
- * The operands are save()d: tensors only captured by the closure would be freed by the forward tidy of tf.grads.
+ * y = x·Wᵀ for a frozen weight kept in HF layout, W [out, in] (the lm_head, which is the embedding matrix when tied:
+ * one copy serves the lookup, the forward and the backward). Gradient for x only: dx = dy·W, with no transpose.
  */
-export function matMul2(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+export function frozenLinearT(x: tf.Tensor2D, W: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((...args: GradArgs) => ({
+    value: product(args[0] as tf.Tensor2D, W, false, true), // [N, out]
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, W), // [N, in]
+  }));
+  return f(x) as tf.Tensor2D;
+}
+
+/**
+ * a·bᵀ with gradients for both operands, b kept in its stored [m, k] layout (LoRA's A [r, in] and B [out, r]), so
+ * the backward needs no transpose of b: da = dy·b. On the explicit-transpose path, db = dyᵀ·a transposes the
+ * thinner of dy [N, m] and a [N, k] (transpose(dy)·a when m ≤ k, else transpose(aᵀ·dy)): copying a [1024, 688]
+ * operand costs ~10× the whole product with an r = 8 operand (LoRA dA: ~2.7 → ~0.2 ms per module on wasm).
+ */
+export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad((...args: GradArgs) => {
     const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([a, b]);
     return {
-      value: tf.matMul(a, b), // [N, k]·[k, m] → [N, m]
+      value: product(a, b, false, true), // [N, k]·[k, m] → [N, m]
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+        const g = dy as tf.Tensor2D;
+        const db = transposeFlagsAreFast() || g.shape[1] <= sa.shape[1] ? product(g, sa, true, false) : tf.transpose(tf.matMul(tf.transpose(sa), g)); // [m, k]
+        return [tf.matMul(g, sb), db]; // da [N, k], db [m, k]
       },
     };
   });
@@ -47,7 +78,7 @@ export function constLeftMatMul(S: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
     save([S]);
     return {
       value: tf.matMul(S, x), // [M, d]
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D), // [N, d]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => product(saved[0] as tf.Tensor2D, dy as tf.Tensor2D, true, false), // [N, d]
     };
   });
   return f(x) as tf.Tensor2D;

@@ -7,11 +7,12 @@ import type { RunConfig } from "../config.ts";
 import type { EvalRecord, MetricsRecord, RunSummary } from "../results.ts";
 import type { LoadedRun, LoadedStatus } from "./load.ts";
 import { describeRuns } from "./axes.ts";
-import { buildBlocks, makeCell, pairedVsAdamw, runStability, stabilityRows } from "./aggregate.ts";
+import { buildBlocks, makeCell, pairedVsAdamw, pooledPairs, runStability, stabilityRows } from "./aggregate.ts";
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 interface FakeOpts {
+  model?: string;
   optimizer: RunConfig["optimizer"]["name"];
   task: string;
   seed: number;
@@ -23,7 +24,7 @@ interface FakeOpts {
 }
 
 function fakeRun(o: FakeOpts): LoadedRun {
-  const config = mergeConfig<RunConfig>(DEFAULT_RUN_CONFIG, { task: o.task, seed: o.seed, optimizer: { name: o.optimizer, ...(o.lambda ? { lambda: o.lambda } : {}) } });
+  const config = mergeConfig<RunConfig>(DEFAULT_RUN_CONFIG, { ...(o.model ? { model: o.model } : {}), task: o.task, seed: o.seed, optimizer: { name: o.optimizer, ...(o.lambda ? { lambda: o.lambda } : {}) } });
   const status = o.status ?? "success";
   const evals: EvalRecord[] = o.acc === undefined ? [] : [{ step: 100, task: o.task, split: "validation", n: 100, metrics: { "acc,none": o.acc }, seconds: 1, final: true }];
   const summary = status === "running" ? null : ({ status, final: {}, stability: o.stability } as unknown as RunSummary);
@@ -118,4 +119,38 @@ test("stability: stop steps from the summary, else first step with ratio < 1; δ
   assert.deepEqual(st.stopSteps, [7], "Stable-LoRA's recorded stop steps win");
   const rows = stabilityRows(buildBlocks(axes));
   assert.deepEqual(rows.map((r) => [r.label, r.fractionMet, r.medianStopStep]), [["AdamW", 0.5, 2], ["Stable-LoRA", 0.5, 7]]);
+});
+
+test("stability: a null ratio (B = 0 at step 1, written as null in JSON) is not 'below 1'", () => {
+  const mod = (normRatio: number | null) => ({ normA: 1, normB: normRatio === null ? 0 : 1, normRatio, gradNormA: 0, gradNormB: 0 });
+  const metrics = [
+    { step: 1, modules: { "model.layers.0.self_attn.q_proj": mod(null), "model.layers.0.self_attn.v_proj": mod(null) } },
+    { step: 2, modules: { "model.layers.0.self_attn.q_proj": mod(12), "model.layers.0.self_attn.v_proj": mod(0.9) } },
+  ] as unknown as MetricsRecord[];
+  const axes = describeRuns([fakeRun({ optimizer: "adamw", task: "arc_easy", seed: 0, acc: 0.6, metrics })]);
+  const s = runStability(axes.runs[0]!);
+  assert.equal(s.metCondition, 1, "only v_proj, at step 2");
+  assert.deepEqual(s.stopSteps, [2]);
+});
+
+test("pooledPairs: one row per optimizer setting over models, pairs concatenated; none for one model", () => {
+  const runs = ["random:d=256", "random:d=64", "random:d=128"].flatMap((model, i) => [
+    { ...fakeRun({ model, optimizer: "adamw", task: "arc_easy", seed: 0, acc: 0.6 }), runId: `a${i}` },
+    { ...fakeRun({ model, optimizer: "stable-lora", task: "arc_easy", seed: 0, acc: 0.6 + [0.021, 0.011, 0.032][i]! }), runId: `s${i}` },
+  ]);
+  const axes = describeRuns(runs);
+  assert.deepEqual(axes.models, ["random:d=64", "random:d=128", "random:d=256"], "models in natural order");
+  const pairs = pairedVsAdamw(buildBlocks(axes));
+  assert.equal(pairs.length, 3);
+  const [pooled] = pooledPairs(pairs);
+  assert.ok(pooled);
+  assert.equal(pooled.model, "all 3 models");
+  assert.equal(pooled.pooled, true);
+  // Diffs 1.1, 3.2, 2.1 → mean 6.4/3; s² = ((1.1−m)² + (3.2−m)² + (2.1−m)²)/2.
+  assert.equal(pooled.ci.n, 3);
+  close(pooled.ci.mean, 6.4 / 3, 1e-9, "pooled mean");
+  const m = 6.4 / 3;
+  const s = Math.sqrt(((1.1 - m) ** 2 + (3.2 - m) ** 2 + (2.1 - m) ** 2) / 2);
+  close(pooled.ci.hi - pooled.ci.mean, (4.302653 * s) / Math.sqrt(3), 1e-5, "half-width with t(0.975, 2)");
+  assert.deepEqual(pooledPairs(pairs.slice(0, 1)), [], "a single model has nothing to pool");
 });

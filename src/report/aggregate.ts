@@ -274,7 +274,9 @@ export function runStability(r: RunAxes): RunStability {
     const first = new Map<string, number>();
     for (const m of metrics) {
       for (const [name, sig] of Object.entries(m.modules ?? {})) {
-        if (!first.has(name) && (typeof sig.stopStep === "number" || sig.normRatio < 1)) first.set(name, typeof sig.stopStep === "number" ? sig.stopStep : m.step);
+        // normRatio is null while B = 0 (step 1 of AdamW & co.); null < 1 is true in JS, so test the type first.
+        const below = typeof sig.normRatio === "number" && Number.isFinite(sig.normRatio) && sig.normRatio < 1;
+        if (!first.has(name) && (typeof sig.stopStep === "number" || below)) first.set(name, typeof sig.stopStep === "number" ? sig.stopStep : m.step);
       }
     }
     stopSteps = [...first.values()];
@@ -299,7 +301,7 @@ export function runStability(r: RunAxes): RunStability {
     modules: names.size,
     metCondition: met,
     stopSteps,
-    finalNormRatio: median(finalRatios.filter(Number.isFinite)),
+    finalNormRatio: median(finalRatios.filter((x): x is number => Number.isFinite(x))),
     deltaRatio,
     effectiveRank: ranks.length ? mean(ranks) : NaN,
   };

@@ -97,12 +97,12 @@ function stopLine(stability: readonly StabilityRow[], runs: readonly RunAxes[]):
     const rs = rows.filter((r) => r.label === label);
     const modules = rs.reduce((a, r) => a + r.modules, 0);
     const met = rs.reduce((a, r) => a + r.met, 0);
-    const perModel = rs.length > 1 ? ` (${rs.map((r) => `${r.model} ${pct(r.met / r.modules)}`).join(", ")})` : "";
+    const perModel = rs.length > 1 ? `; ${rs.map((r) => `${r.model} ${pct(r.met / r.modules)}`).join(", ")}` : "";
     const stops = rs.flatMap((r) => r.stopSteps);
     const steps = new Set(runs.filter((r) => r.optimizer === "stable-lora" && r.rowLabel === label).map((r) => r.config.train.steps));
     const of = steps.size === 1 ? ` of ${[...steps][0]} training steps` : "";
     const when = stops.length ? `; median stop step ${Math.round(median(stops))}${of}` : "";
-    return `${multiLabel ? `${label}: ` : ""}${met} of ${modules} modules (${pct(met / modules)})${perModel}${when}`;
+    return `${multiLabel ? `${label}: ` : ""}${met} of ${modules} modules (${pct(met / modules)}${perModel})${when}`;
   });
   return `Stable-LoRA's stop condition ‖A‖/n < ‖B‖/m held in ${sentences.join("; ")}.`;
 }

@@ -49,6 +49,11 @@ test("index.html loads offline in Chromium with its tables and figures", { timeo
       assert.ok(box && box.width > 200 && box.height > 100, `figure ${name} is laid out (${JSON.stringify(box)})`);
     }
     assert.match(await page.locator("#warnings").innerText(), /unparsable line/);
+    assert.equal(await page.locator("h2").first().innerText(), "At a glance", "the page opens with At a glance");
+    assert.match(await page.locator("#glance li").nth(1).innerText(), /^Highest mean accuracy/);
+    assert.equal(await page.locator("#glance figure svg").count(), 1, "the Figure 2 panel sits under the sentences");
+    const ys = await Promise.all(["#glance", "#warnings", "#accuracy"].map(async (sel) => (await page.locator(sel).boundingBox())?.y ?? NaN));
+    assert.ok(ys[0]! < ys[1]! && ys[1]! < ys[2]!, `glance, then what is missing, then the tables (y = ${ys.join(", ")})`);
     const bold = await page.locator(`[id="table-accuracy-mean--qwen2-0.5b"] strong`).count();
     assert.ok(bold >= 1, "the best value per column is bold");
     const shot = path.join(out, "index.png");

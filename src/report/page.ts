@@ -23,7 +23,8 @@ export interface PageInput {
   resultsDirRel: string;
   counts: Record<string, number>;
   warnings: string[];
-  sections: { id?: string; title: string; intro?: string; tables: ReportTable[] }[];
+  /** id: anchor; short: its name in the navigation line. */
+  sections: { id?: string; short?: string; title: string; intro?: string; tables: ReportTable[] }[];
   figures: PageFigure[];
   runList: ReportTable;
   provenance: [string, string][];
@@ -48,6 +49,7 @@ table.report td.text { max-width: 640px; font-size: 12.5px; }
 table.report th { background: var(--bg-alt); }
 table.report td.rowhead { white-space: nowrap; }
 table.report tbody tr:nth-child(even) { background: #fbfbfc; }
+table.report tbody tr.group td { border-top: 2px solid #9aa0a6; }
 td.missing { color: #9aa0a6; font-style: italic; } td.failed { color: var(--neg); } td.running { color: #8a6d00; }
 td.pos { color: var(--pos); } td.neg { color: var(--neg); }
 p.note { color: var(--muted); font-size: 12.5px; margin: 2px 0; max-width: 1100px; }
@@ -86,7 +88,7 @@ export function renderHtml(p: PageInput): string {
     ? `<h2 id="figures">Figures</h2>${figureSections.map((sec) => `<h3>${escapeHtml(sec)}</h3>${p.figures.filter((f) => f.section === sec).map(figureHtml).join("\n")}`).join("\n")}`
     : `<h2 id="figures">Figures</h2><p class="note">No figures yet: no run has logged metrics.</p>`;
   const glance = `<section class="glance" id="glance"><h2>At a glance</h2><ul>${p.glance.lines.map((l) => `<li>${escapeHtml(l)}</li>`).join("")}</ul>${p.glance.figure ? figureHtml(p.glance.figure) : ""}</section>`;
-  const nav = [...shown.filter((s) => s.id).map((s) => [s.id!, s.title.split(":")[0]!.split("?")[0]!] as const), ["figures", "Figures"], ["runs", "Runs"], ["provenance", "Provenance"]]
+  const nav = [...shown.filter((s) => s.id).map((s) => [s.id!, s.short ?? s.title] as const), ["figures", "Figures"], ["runs", "Runs"], ["provenance", "Provenance"]]
     .map(([id, t]) => `<a href="#${escapeHtml(id)}">${escapeHtml(t)}</a>`).join("");
   const prov = `<h2 id="provenance">Provenance</h2><dl class="prov">${p.provenance.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`;
   return `<!doctype html>

@@ -149,6 +149,39 @@ export function lossSpec(data: BandPoint[], scale: ReturnType<typeof colorScale>
   };
 }
 
+/** Training loss of several models, one panel per model (natural order), each with its own y scale. */
+export function lossByModelSpec(data: (BandPoint & { model: string })[], scale: ReturnType<typeof colorScale>, where: string): VlSpec {
+  scale = subsetScale(scale, data);
+  const models = present(data as unknown as Record<string, unknown>[], "model", naturalCompare);
+  return {
+    ...base("Training loss", `${where} — one panel per model; mean over steps in each bucket; line = mean, band = min–max over seeds`, data),
+    facet: { field: "model", type: "nominal", title: null, sort: models },
+    columns: Math.min(2, models.length),
+    spec: { width: 360, height: 200, layer: bandLayers(scale, STEP_X, "cross-entropy (nats / token)") },
+    resolve: { scale: { y: "independent" } },
+  };
+}
+
+/** Final score of one task across models: one group per model (natural order), one column of dots per optimizer. */
+export function accuracyByModelSpec(data: (AccuracyPoint & { model: string })[], scale: ReturnType<typeof colorScale>, where: string, metricTitle: string): VlSpec {
+  scale = subsetScale(scale, data);
+  const models = present(data as unknown as Record<string, unknown>[], "model", naturalCompare);
+  const x = { field: "model", type: "nominal", title: "model", sort: models, axis: { labelAngle: 0, labelLimit: 220, labelOverlap: false } };
+  const xOffset = { field: "series", type: "nominal", sort: scale.domain, scale: { domain: scale.domain } };
+  const y = { field: "value", type: "quantitative", title: metricTitle, scale: { zero: false } };
+  return {
+    ...base("Final accuracy by model and optimizer", `${where} — small dots = seeds, large dot = mean over seeds, bar = mean ± std`, data),
+    width: Math.max(360, models.length * (22 * scale.domain.length + 40)),
+    height: 260,
+    layer: [
+      { mark: { type: "errorbar", extent: "stdev", ticks: true }, encoding: { x, xOffset, y, color: colorEnc(scale) } },
+      { mark: { type: "point", opacity: 0.55, size: 30 }, encoding: { x, xOffset, y, color: colorEnc(scale) } },
+      { mark: { type: "point", filled: true, size: 90 }, encoding: { x, xOffset, y: { ...y, aggregate: "mean" }, color: colorEnc(scale) } },
+    ],
+    config: { ...CONFIG, legend: { ...CONFIG.legend, symbolType: "circle" } },
+  };
+}
+
 /** Stop step per layer × module type for Stable-LoRA (grey = never stopped). */
 export function stopHeatmapSpec(data: StopCell[], where: string, seriesOrder: readonly string[] = []): VlSpec {
   const layers = new Set(data.map((d) => d.layer)).size;

@@ -9,10 +9,10 @@ import { describeRuns } from "./axes.ts";
 import type { RunAxes } from "./axes.ts";
 import { buildBlocks, overheadRows, pairedVsAdamw, pooledPairs, stabilityRows } from "./aggregate.ts";
 import type { Block } from "./aggregate.ts";
-import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, sharedSingleTask, slug, stabilityTable, toCsv, toMarkdown } from "./tables.ts";
+import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, sharedSingleTask, slug, stabilityTable, toCsv, toMarkdown, widthGammaTable } from "./tables.ts";
 import type { ReportTable } from "./tables.ts";
 import { accuracyPoints, accuracyVsSteps, deltaRatioSeries, lossSeries, normSeries, spectrumSeries, stopGrid, widthStudy } from "./series.ts";
-import { accuracySpec, accuracyVsStepsSpec, colorScale, deltaRatioSpec, lossSpec, normsSpec, overheadSpec, spectrumSpec, stopHeatmapSpec, widthSpec } from "./plots.ts";
+import { accuracyByModelSpec, accuracySpec, accuracyVsStepsSpec, colorScale, deltaRatioSpec, lossByModelSpec, lossSpec, normsSpec, overheadSpec, spectrumSpec, stopHeatmapSpec, widthSpec } from "./plots.ts";
 import type { OverheadDatum, VlSpec } from "./plots.ts";
 import { renderPlot } from "./render-plot.ts";
 import { paperOverhead } from "./paper.ts";
@@ -60,16 +60,7 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   const stab = stabilityRows(blocks);
   const over = overheadRows(blocks);
   const width = widthStudy(axes.runs);
-  const gammaTable: ReportTable | null = width.fits.length
-    ? {
-        id: "width-gamma",
-        title: "Width study: fitted γ (slope of log rms(δ) on log n)",
-        header: ["optimizer", "term", "γ̂", "runs"],
-        rows: width.fits.map((f) => [{ text: f.series }, { text: f.term }, { text: f.gamma.toFixed(3), kind: "num" }, { text: String(f.points), kind: "num" }]),
-        notes: ["Theory (paper.md §2.5): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes."],
-        csv: width.fits.map((f) => ({ series: f.series, term: f.term, gamma: f.gamma, intercept: f.intercept, runs: f.points })),
-      }
-    : null;
+  const gammaTable: ReportTable | null = width.fits.length ? widthGammaTable(width.fits, plotScale(blocks).domain) : null;
   const resultsRel = path.relative(dir, exp.dir) || ".";
   const runList = runListTable(axes, resultsRel.split(path.sep).join("/"));
   const accuracyIntro = sharedSingleTask(blocks)
@@ -77,7 +68,7 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
     : "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.";
   const sections = [
     { id: "accuracy", title: "Accuracy", intro: accuracyIntro, tables: accuracy },
-    { id: "paired", title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
+    { id: "paired", short: "Paired vs AdamW", title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
     { id: "stability", title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
     { id: "overhead", title: "Overhead", tables: over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)) ? [overheadTable(over)] : [] },
     { id: "width", title: "Width study", tables: gammaTable ? [gammaTable] : [] },
@@ -157,6 +148,22 @@ interface PlotJob {
 export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], over: ReturnType<typeof overheadRows>, width: ReturnType<typeof widthStudy>): PlotJob[] {
   const jobs: PlotJob[] = [];
   const scale = plotScale(blocks);
+  // A study over several models trained on one task each: loss (and, with one shared evaluation task, accuracy) as
+  // one figure with a panel / group per model instead of one figure per model.
+  const allModels = "All models";
+  const lossTogether = blocks.length >= 2 && blocks.every((b) => b.trainTasks.length === 1);
+  const sharedTask = sharedSingleTask(blocks);
+  const accuracyTogether = sharedTask !== null;
+  if (lossTogether) {
+    const data = blocks.flatMap((b) => lossSeries(runs.filter((r) => r.model === b.model && r.run.status !== "invalid")).map((p) => ({ ...p, model: b.model })));
+    const trained = [...new Set(blocks.map((b) => b.trainTasks[0]!))];
+    if (data.length) jobs.push({ name: "loss", title: "Training loss — all models", caption: "Training loss per step (bucket means), one panel per model, mean over seeds with min–max band.", section: allModels, spec: lossByModelSpec(data, scale, `${blocks.length} models, trained on ${trained.join(" / ")}`) });
+  }
+  if (accuracyTogether) {
+    const data = blocks.flatMap((b) => accuracyPoints(runs.filter((r) => r.model === b.model), b.metrics).map((p) => ({ ...p, model: b.model })));
+    const b0 = blocks.find((b) => b.tasks.length)!;
+    if (data.length) jobs.push({ name: "accuracy", title: `Final accuracy on ${sharedTask} — all models`, caption: `Final evaluation on ${sharedTask} (${b0.metrics[sharedTask]}), one group per model.`, section: allModels, spec: accuracyByModelSpec(data, scale, `${blocks.length} models, evaluated on ${sharedTask}`, metricAxisTitle(b0)) });
+  }
   for (const block of blocks) {
     const modelRuns = runs.filter((r) => r.model === block.model && r.run.status !== "invalid");
     const mslug = slug(block.model);
@@ -167,9 +174,9 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
     for (const g of groups) {
       const section = g.where;
       const loss = lossSeries(g.runs);
-      if (loss.length) jobs.push({ name: `loss--${g.key}`, title: `Training loss — ${g.where}`, caption: "Training loss per step (bucket means), mean over seeds with min–max band.", section, spec: lossSpec(loss, scale, g.where) });
+      if (loss.length && !lossTogether) jobs.push({ name: `loss--${g.key}`, title: `Training loss — ${g.where}`, caption: "Training loss per step (bucket means), mean over seeds with min–max band.", section, spec: lossSpec(loss, scale, g.where) });
       const norms = normSeries(g.runs);
-      if (norms.length) jobs.push({ name: `norms--${g.key}`, title: `‖A‖_F and ‖B‖_F — ${g.where}`, caption: "The paper's Figure 2: under AdamW ‖A‖_F stays near its initial value while ‖B‖_F grows from 0; Stable-LoRA shrinks A early.", section, spec: normsSpec(norms, scale, g.where) });
+      if (norms.length) jobs.push({ name: `norms--${g.key}`, title: `‖A‖_F and ‖B‖_F — ${g.where}`, caption: "As the paper's Figure 2, which reports that under AdamW ‖A‖_F stays near its initial value while ‖B‖_F grows from 0, and that Stable-LoRA shrinks A early.", section, spec: normsSpec(norms, scale, g.where) });
       const dr = deltaRatioSeries(g.runs);
       if (dr.length) jobs.push({ name: `delta-ratio--${g.key}`, title: `δ1/δ2 — ${g.where}`, caption: "rms(δ1)/rms(δ2) on the probe batch: ≫ 1 means the B-update through A dominates the feature update.", section, spec: deltaRatioSpec(dr, scale, g.where) });
       const stops = stopGrid(g.runs);
@@ -179,7 +186,7 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
     }
     const metricTitle = metricAxisTitle(block);
     const acc = accuracyPoints(modelRuns, block.metrics);
-    if (acc.length) jobs.push({ name: `accuracy--${mslug}`, title: `Final accuracy — ${block.model}`, caption: `Final evaluation per task (${Object.entries(block.metrics).map(([t, m]) => `${t}: ${m}`).join(", ")}).`, section: `${block.model}: accuracy`, spec: accuracySpec(acc, scale, block.model, metricTitle) });
+    if (acc.length && !accuracyTogether) jobs.push({ name: `accuracy--${mslug}`, title: `Final accuracy — ${block.model}`, caption: `Final evaluation per task (${Object.entries(block.metrics).map(([t, m]) => `${t}: ${m}`).join(", ")}).`, section: `${block.model}: accuracy`, spec: accuracySpec(acc, scale, block.model, metricTitle) });
     const stepsVary = new Set(modelRuns.map((r) => r.config.train.steps)).size > 1;
     const vs = accuracyVsSteps(modelRuns, block.metrics, stepsVary);
     const distinctSteps = new Set(vs.map((p) => p.step)).size;

@@ -5,7 +5,8 @@ import { stringify } from "csv-stringify/sync";
 import type { Block, Cell, OverheadRow, PairedComparison, StabilityRow, TableRow } from "./aggregate.ts";
 import { finalValue } from "./aggregate.ts";
 import type { ExperimentAxes, RunAxes } from "./axes.ts";
-import { OPTIMIZER_LABELS, compareRowKeys, optimizerRank } from "./axes.ts";
+import { OPTIMIZER_LABELS, compareRowKeys, naturalCompare, optimizerRank } from "./axes.ts";
+import type { WidthFit } from "./series.ts";
 import type { LoadedRun } from "./load.ts";
 import { paperGsm8k, paperOverhead, paperQaAverage } from "./paper.ts";
 import type { PaperValue, QaSetting } from "./paper.ts";
@@ -273,7 +274,7 @@ export function pairedTable(pairs: readonly PairedComparison[]): ReportTable {
       { text: p.label },
       { text: p.baselineLabel },
       { text: String(p.ci.n), kind: "num" },
-      { text: signed(p.ci.mean), kind: p.ci.mean >= 0 ? "pos" : "neg" },
+      { text: signed(p.ci.mean), kind: !Number.isFinite(p.ci.mean) ? "missing" : p.ci.mean >= 0 ? "pos" : "neg" },
       { text: p.ci.n >= 2 ? `[${signed(p.ci.lo)}, ${signed(p.ci.hi)}]` : "—", kind: "num" },
       { text: `${p.wins} / ${p.losses}`, kind: "num" },
       { text: sig, bold: sig === "better" },
@@ -339,6 +340,31 @@ export function overheadTable(rows: readonly OverheadRow[]): ReportTable {
       "Paper: Qwen2-0.5B on HellaSwag, total wall-clock training time vs AdamW (217.4 s); * = different model from the paper's, so only the trend is comparable.",
     ],
     csv: rows.map((o) => ({ model: o.model, row: o.label, optimizer: o.optimizer, runs: o.runs, step_seconds: num(o.stepSeconds), step_time_pct: num(o.stepTimePct), paper_time_pct: paperOverhead(o.model, o.optimizer)?.value ?? null, peak_rss_mb: num(o.peakRssMB), peak_rss_pct: num(o.peakRssPct) })),
+  };
+}
+
+/** Width study: one row per optimizer setting (in `order`), one column per δ term's fitted γ̂. */
+export function widthGammaTable(fits: readonly WidthFit[], order: readonly string[]): ReportTable {
+  const rank = (s: string) => (order.includes(s) ? order.indexOf(s) : order.length);
+  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || naturalCompare(a, b));
+  const terms = [...new Set(fits.map((f) => f.term))].sort();
+  return {
+    id: "width-gamma",
+    title: "Width study: fitted γ (slope of log rms(δ) on log n)",
+    header: ["optimizer", ...terms.map((t) => `γ̂ ${t}`), "runs"],
+    rows: series.map((sr) => {
+      const fs = fits.filter((f) => f.series === sr);
+      return [
+        { text: sr },
+        ...terms.map((t) => {
+          const f = fs.find((x) => x.term === t);
+          return f ? { text: signed(f.gamma, 3), kind: "num" } : { text: "—", kind: "missing" };
+        }),
+        { text: String(Math.max(...fs.map((f) => f.points))), kind: "num" },
+      ];
+    }),
+    notes: ["Theory (paper.md §2.5): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes. runs = runs (widths × seeds) in the fit."],
+    csv: series.flatMap((sr) => fits.filter((f) => f.series === sr).map((f) => ({ series: f.series, term: f.term, gamma: f.gamma, intercept: f.intercept, runs: f.points }))),
   };
 }
 
@@ -433,7 +459,9 @@ export function escapeHtml(s: string): string {
 
 export function toHtml(t: ReportTable): string {
   const th = t.header.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
-  const body = t.rows.map((r) => `<tr>${r.map((c, j) => {
+  // Tables listed by model: a rule above the first row of each model, so the groups read as blocks.
+  const grouped = t.header[0] === "model";
+  const body = t.rows.map((r, i) => `<tr${grouped && i > 0 && r[0]?.text !== t.rows[i - 1]![0]?.text ? ' class="group"' : ""}>${r.map((c, j) => {
     let inner = escapeHtml(c.text);
     if (c.href) inner = `<a href="${escapeHtml(c.href)}">${inner}</a>`;
     if (c.bold) inner = `<strong>${inner}</strong>`;

@@ -5,8 +5,11 @@ import * as tf from "@tensorflow/tfjs";
 import type { LoraGrads, LoraPair } from "../optim/types.ts";
 import type { ModuleSignals } from "../results.ts";
 
+/** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
+export type LiveModuleSignals = Omit<ModuleSignals, "normRatio" | "stopStep"> & { normRatio: number };
+
 export interface StepSignals {
-  modules: Record<string, ModuleSignals>;
+  modules: Record<string, LiveModuleSignals>;
   /** Global L2 norm of all LoRA gradients (before clipping). */
   gradNorm: number;
   gradNormA: number;
@@ -28,7 +31,7 @@ export function stepSignals(pairs: readonly LoraPair[], grads: LoraGrads): StepS
     }
     return tf.stack(parts).dataSync();
   });
-  const modules: Record<string, ModuleSignals> = {};
+  const modules: Record<string, LiveModuleSignals> = {};
   let sA = 0, sB = 0, gA2 = 0, gB2 = 0, nonFinite = 0;
   pairs.forEach((p, i) => {
     const [a2, b2, ga2, gb2] = [values[4 * i]!, values[4 * i + 1]!, values[4 * i + 2]!, values[4 * i + 3]!];

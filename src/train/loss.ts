@@ -6,7 +6,7 @@
 // log-probs (its gradient, UnsortedSegmentSum, is missing on wasm): targets enter through oneHot products.
 import * as tf from "@tensorflow/tfjs";
 import { selectRows, type Decoder, type ForwardOptions } from "../models/decoder.ts";
-import type { GradArgs } from "../models/linear.ts";
+import { product, type GradArgs } from "../models/linear.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 
 /** Right-padded token batch; row b, position t is at index b·T + t. */
@@ -112,10 +112,12 @@ export function lmHeadChunkRows(vocabSize: number): number {
 }
 
 /**
- * mean_m CE(h[m]·Wt, targets[m]) for h [M, d] and the frozen lm_head (weightT [d, V], weight [V, d]), computed in
- * row chunks. Gradient for h only: dh = (softmax(h·Wt) − onehot(targets))·W / M, recomputed chunk by chunk.
+ * mean_m CE(h[m]·Wᵀ, targets[m]) for h [M, d] and the frozen lm_head weight W [V, d], computed in row chunks.
+ * Gradient for h only: dh = (softmax(h·Wᵀ) − onehot(targets))·W / M, recomputed chunk by chunk.
+ * logsumexp is taken as max − log(max(softmax)) (the softmax at the argmax is 1/Σexp(x − max) ≥ 1/V, so nothing
+ * underflows): tfjs' logSumExp runs a scalar exp over all [m, V] logits, ~5× the cost of the fused softmax kernel.
  */
-export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weightT: tf.Tensor2D; weight: tf.Tensor2D }, targets: Int32Array, chunkRows = lmHeadChunkRows(lmHead.weight.shape[0])): tf.Scalar {
+export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D }, targets: Int32Array, chunkRows = lmHeadChunkRows(lmHead.weight.shape[0])): tf.Scalar {
   const [M, d] = h.shape;
   const V = lmHead.weight.shape[0];
   if (targets.length !== M) throw new Error(`lmHeadCrossEntropy: ${targets.length} targets for ${M} rows`);
@@ -129,8 +131,9 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weightT: tf.Tensor2
     let total: tf.Tensor = tf.scalar(0);
     for (const [s, e] of chunks) {
       const next = tf.tidy(() => {
-        const logits = tf.matMul(rowsOf(x, s, e), lmHead.weightT); // [m, V]
-        const nll = tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oneHotOf(s, e)), 1)); // [m]
+        const logits = product(rowsOf(x, s, e), lmHead.weight, false, true); // [m, V]
+        const logSumExp = tf.sub(tf.max(logits, 1), tf.log(tf.max(tf.softmax(logits), 1))); // [m]
+        const nll = tf.sub(logSumExp, tf.sum(tf.mul(logits, oneHotOf(s, e)), 1)); // [m]
         return tf.add(total, tf.sum(nll));
       });
       total.dispose();
@@ -143,7 +146,7 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weightT: tf.Tensor2
         const scale = tf.div(dy, M);
         const parts = chunks.map(([s, e]) =>
           tf.tidy(() => {
-            const logits = tf.matMul(rowsOf(xs, s, e), lmHead.weightT); // [m, V]
+            const logits = product(rowsOf(xs, s, e), lmHead.weight, false, true); // [m, V]
             const g = tf.mul(tf.sub(tf.softmax(logits), oneHotOf(s, e)), scale); // [m, V]
             return tf.matMul(g, lmHead.weight); // [m, d]
           }),

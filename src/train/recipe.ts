@@ -246,7 +246,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
         Object.entries(signals.modules).map(([m, s]) => {
           const stop = stats?.modules?.[m]?.stopStep;
           if (stop !== undefined) stopSteps[m] = stop;
-          return [m, { ...s, normRatio: jsonSafe(s.normRatio) as number, ...(stop !== undefined ? { stopStep: stop } : {}) }];
+          return [m, { ...s, normRatio: jsonSafe(s.normRatio), ...(stop !== undefined ? { stopStep: stop } : {}) }];
         }),
       );
       if ((step + 1) % cfg.train.logEvery === 0 || step + 1 === cfg.train.steps || delta) {
@@ -283,7 +283,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     }
     summary.stability = {
       stopSteps: Object.keys(stopSteps).length ? stopSteps : undefined,
-      finalNormRatio: Object.fromEntries(pairs.map((p) => [p.module, jsonSafe(tf.tidy(() => tf.norm(p.A).div(p.inDim).div(tf.norm(p.B).div(p.outDim)).dataSync()[0]!)) ?? -1])),
+      finalNormRatio: Object.fromEntries(pairs.map((p) => [p.module, jsonSafe(tf.tidy(() => tf.norm(p.A).div(p.inDim).div(tf.norm(p.B).div(p.outDim)).dataSync()[0]!))])),
       deltaW: Object.fromEntries(pairs.map((p) => [p.module, deltaWSpectrum(p)])),
     };
   } catch (e) {

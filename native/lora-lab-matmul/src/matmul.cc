@@ -92,14 +92,17 @@ inline void storeTile(const float* tile, float* C, long ldc, int mr, int nr, boo
   }
 }
 
-// Portable microkernel: tile = Ap[kc×MR]ᵀ · Bp[kc×NR] (the compiler vectorises the NR loop).
-void kernelPortable(long kc, const float* Ap, const float* Bp, float* C, long ldc, int mr, int nr, bool accumulate) {
+// Microkernels compute an MR×NR tile = A(MR×kc) · Bp(kc×NR) where A's element (r, k) is Ap[r * ars + k * acs]:
+// packed A has ars = 1, acs = MR; unpacked ("direct") A is read in place with its own strides, rows past mr clamped.
+// Portable microkernel (the compiler vectorises the NR loop).
+void kernelPortable(long kc, const float* Ap, long ars, long acs, const float* Bp, float* C, long ldc, int mr, int nr,
+                    bool accumulate) {
   float acc[MR * NR] = {0};
   for (long k = 0; k < kc; ++k) {
-    const float* a = Ap + k * MR;
+    const float* a = Ap + k * acs;
     const float* b = Bp + k * NR;
     for (int r = 0; r < MR; ++r) {
-      const float ar = a[r];
+      const float ar = a[(r < mr ? r : 0) * ars];
       for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
     }
   }
@@ -108,8 +111,16 @@ void kernelPortable(long kc, const float* Ap, const float* Bp, float* C, long ld
 
 #if LL_X86
 // AVX2+FMA microkernel: 6×16 tile in 12 ymm accumulators.
-__attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, const float* Bp, float* C, long ldc, int mr,
-                                                    int nr, bool accumulate) {
+template <bool kPacked>
+__attribute__((target("avx2,fma"))) inline void kernelAvx2T(long kc, const float* Ap, long ars, long acs, const float* Bp,
+                                                            float* C, long ldc, int mr, int nr, bool accumulate) {
+  // Row pointers for the direct case (rows past mr read row 0: valid memory, results discarded).
+  const float* a0 = Ap;
+  const float* a1 = Ap + (mr > 1 ? 1 : 0) * ars;
+  const float* a2 = Ap + (mr > 2 ? 2 : 0) * ars;
+  const float* a3 = Ap + (mr > 3 ? 3 : 0) * ars;
+  const float* a4 = Ap + (mr > 4 ? 4 : 0) * ars;
+  const float* a5 = Ap + (mr > 5 ? 5 : 0) * ars;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -117,22 +128,23 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, co
     const __m256 b0 = _mm256_loadu_ps(Bp + k * NR);
     const __m256 b1 = _mm256_loadu_ps(Bp + k * NR + 8);
     const float* a = Ap + k * MR;
-    __m256 ar = _mm256_broadcast_ss(a + 0);
+    const long o = k * acs;
+    __m256 ar = _mm256_broadcast_ss(kPacked ? a + 0 : a0 + o);
     c00 = _mm256_fmadd_ps(ar, b0, c00);
     c01 = _mm256_fmadd_ps(ar, b1, c01);
-    ar = _mm256_broadcast_ss(a + 1);
+    ar = _mm256_broadcast_ss(kPacked ? a + 1 : a1 + o);
     c10 = _mm256_fmadd_ps(ar, b0, c10);
     c11 = _mm256_fmadd_ps(ar, b1, c11);
-    ar = _mm256_broadcast_ss(a + 2);
+    ar = _mm256_broadcast_ss(kPacked ? a + 2 : a2 + o);
     c20 = _mm256_fmadd_ps(ar, b0, c20);
     c21 = _mm256_fmadd_ps(ar, b1, c21);
-    ar = _mm256_broadcast_ss(a + 3);
+    ar = _mm256_broadcast_ss(kPacked ? a + 3 : a3 + o);
     c30 = _mm256_fmadd_ps(ar, b0, c30);
     c31 = _mm256_fmadd_ps(ar, b1, c31);
-    ar = _mm256_broadcast_ss(a + 4);
+    ar = _mm256_broadcast_ss(kPacked ? a + 4 : a4 + o);
     c40 = _mm256_fmadd_ps(ar, b0, c40);
     c41 = _mm256_fmadd_ps(ar, b1, c41);
-    ar = _mm256_broadcast_ss(a + 5);
+    ar = _mm256_broadcast_ss(kPacked ? a + 5 : a5 + o);
     c50 = _mm256_fmadd_ps(ar, b0, c50);
     c51 = _mm256_fmadd_ps(ar, b1, c51);
   }
@@ -157,9 +169,17 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, co
   }
   storeTile(tile, C, ldc, mr, nr, accumulate);
 }
+
+__attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, long ars, long acs, const float* Bp, float* C,
+                                                    long ldc, int mr, int nr, bool accumulate) {
+  if (ars == 1 && acs == MR)
+    kernelAvx2T<true>(kc, Ap, ars, acs, Bp, C, ldc, mr, nr, accumulate);
+  else
+    kernelAvx2T<false>(kc, Ap, ars, acs, Bp, C, ldc, mr, nr, accumulate);
+}
 #endif
 
-using Kernel = void (*)(long, const float*, const float*, float*, long, int, int, bool);
+using Kernel = void (*)(long, const float*, long, long, const float*, float*, long, int, int, bool);
 
 Kernel pickKernel() {
 #if LL_X86
@@ -202,6 +222,9 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
   const long kcMax = std::min(KC, K);
   const long ncMax = std::min(NC, ((j1 - j0 + NR - 1) / NR) * NR);
   const long mcMax = std::min(MC, ((i1 - i0 + MR - 1) / MR) * MR);
+  // With at most two column panels, each packed A panel would be used once or twice: packing it costs as much as
+  // the products, so the microkernel reads A in place instead (narrow outputs such as x·Aᵀ with N = r).
+  const bool direct = j1 - j0 <= 2 * NR;
   float* Bp = ws.get(0, static_cast<size_t>(kcMax * ncMax));
   float* Ap = ws.get(1, static_cast<size_t>(kcMax * mcMax));
   if (!Bp || !Ap) return false;
@@ -213,13 +236,17 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
       packB(B, pc, kc, jc, nc, Bp);
       for (long ic = i0; ic < i1; ic += MC) {
         const long mc = std::min(MC, i1 - ic);
-        packA(A, ic, mc, pc, kc, Ap);
+        if (!direct) packA(A, ic, mc, pc, kc, Ap);
         for (long jr = 0; jr < nc; jr += NR) {
           const int nr = static_cast<int>(std::min<long>(NR, nc - jr));
           const float* bp = Bp + (jr / NR) * kc * NR;
           for (long ir = 0; ir < mc; ir += MR) {
             const int mr = static_cast<int>(std::min<long>(MR, mc - ir));
-            kKernel(kc, Ap + (ir / MR) * kc * MR, bp, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, accumulate);
+            float* c = C + (ic + ir) * ldc + jc + jr;
+            if (direct)
+              kKernel(kc, A.p + (ic + ir) * A.rs + pc * A.cs, A.rs, A.cs, bp, c, ldc, mr, nr, accumulate);
+            else
+              kKernel(kc, Ap + (ir / MR) * kc * MR, 1, MR, bp, c, ldc, mr, nr, accumulate);
           }
         }
       }

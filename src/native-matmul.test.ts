@@ -1,0 +1,168 @@
+// The native BatchMatMul (src/native-matmul.ts, addon native/lora-lab-matmul) against tfjs-wasm's own kernel on seeded
+// random shapes: 2-D and batched (rank 3–4, batch-1 broadcast on either side), all four transpose combinations, values
+// and gradients (relative error ≤ 1e-5 of the max |value|), tensor counts, the LORA_LAB_NATIVE_MATMUL=0 switch and the
+// addon's bounds checks. Skips when the optional addon was not built (npm drops it where node-gyp fails).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./backend.ts";
+import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon, nativeMatmulActive } from "./native-matmul.ts";
+import { Rng } from "./util/rng.ts";
+
+const addon = loadMatmulAddon();
+const skip = typeof addon === "string" ? `optional addon not built: ${addon}` : false;
+
+function randn(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal();
+  return tf.tensor(v, shape);
+}
+
+/** max|x − y| / max|y|. */
+function relErr(x: tf.Tensor, y: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]! / Math.max(1e-30, tf.max(tf.abs(y)).dataSync()[0]!));
+}
+
+/** Runs f with the original wasm kernel, then restores the native one. */
+function withWasmKernel<T>(f: () => T): T {
+  assert.ok(disableNativeMatmul(), "native kernel was not active");
+  try {
+    return f();
+  } finally {
+    assert.ok(enableNativeMatmul().active);
+  }
+}
+
+interface Case {
+  a: number[]; // stored shape of A
+  b: number[];
+  tA: boolean;
+  tB: boolean;
+}
+
+/** Random shapes: M, N, K in 1..80 (sometimes > 256 for K, to cross the KC block), batches of rank 0–2. */
+function randomCases(rng: Rng, n: number): Case[] {
+  const out: Case[] = [];
+  for (let i = 0; i < n; i++) {
+    const M = 1 + rng.int(80);
+    const N = 1 + rng.int(80);
+    const K = rng.uniform() < 0.2 ? 250 + rng.int(300) : 1 + rng.int(80);
+    const tA = rng.int(2) === 1;
+    const tB = rng.int(2) === 1;
+    const batch = [[], [3], [2, 3]][rng.int(3)]!;
+    // batch-1 broadcast on one side, or the same batch on both
+    const mode = rng.int(3);
+    const bA = batch.length === 0 ? [] : mode === 1 ? batch.map(() => 1) : batch;
+    const bB = batch.length === 0 ? [] : mode === 2 ? batch.map(() => 1) : batch;
+    out.push({ a: [...bA, ...(tA ? [K, M] : [M, K])], b: [...bB, ...(tB ? [N, K] : [K, N])], tA, tB });
+  }
+  // the model's shapes: LoRA mid (N = r), transposed dA, attention scores and P·V
+  out.push({ a: [1024, 256], b: [256, 8], tA: false, tB: false });
+  out.push({ a: [256, 300], b: [256, 688], tA: true, tB: false });
+  out.push({ a: [2, 4, 64, 32], b: [2, 4, 64, 32], tA: false, tB: true });
+  out.push({ a: [2, 4, 64, 64], b: [2, 4, 64, 32], tA: false, tB: false });
+  out.push({ a: [4, 1, 7, 5], b: [5, 9], tA: false, tB: false }); // rank-4 × rank-2 broadcast
+  out.push({ a: [0, 5], b: [5, 3], tA: false, tB: false }); // empty M
+  out.push({ a: [4, 0], b: [0, 3], tA: false, tB: false }); // K = 0: zeros
+  return out;
+}
+
+test("native BatchMatMul matches the wasm kernel on random shapes, transposes and batches", { skip }, async () => {
+  await initBackend("wasm");
+  assert.ok(enableNativeMatmul().active);
+  const base = tf.memory().numTensors;
+  const rng = Rng.derive(7, "native-matmul-test");
+  for (const c of randomCases(rng, 60)) {
+    tf.tidy(() => {
+      const a = randn(rng, c.a);
+      const b = randn(rng, c.b);
+      const got = tf.matMul(a, b, c.tA, c.tB);
+      const what = `A ${JSON.stringify(c.a)} tA=${c.tA}, B ${JSON.stringify(c.b)} tB=${c.tB}`;
+      if (a.size === 0 || b.size === 0) {
+        // K = 0 is a zero matrix (the wasm kernel's XNNPACK path fails on it and returns uninitialised memory)
+        assert.ok(got.dataSync().every((v) => v === 0), what);
+        return;
+      }
+      const want = withWasmKernel(() => tf.matMul(a, b, c.tA, c.tB));
+      assert.deepEqual(got.shape, want.shape, what);
+      const err = relErr(got, want);
+      assert.ok(err <= 1e-5, `${what}: relative error ${err}`);
+    });
+  }
+  assert.equal(tf.memory().numTensors, base);
+});
+
+test("gradients through the native kernel match the wasm kernel's", { skip }, async () => {
+  await initBackend("wasm");
+  assert.ok(enableNativeMatmul().active);
+  const base = tf.memory().numTensors;
+  const rng = Rng.derive(8, "native-matmul-grad");
+  const cases: Case[] = [
+    { a: [37, 53], b: [53, 29], tA: false, tB: false },
+    { a: [53, 37], b: [29, 53], tA: true, tB: true },
+    { a: [3, 20, 16], b: [3, 20, 24], tA: true, tB: false },
+    { a: [2, 2, 40, 16], b: [2, 2, 40, 16], tA: false, tB: true },
+    // (no batch-broadcast case: tfjs-core's BatchMatMul gradient does not reduce over broadcast batch axes)
+  ];
+  for (const c of cases) {
+    tf.tidy(() => {
+      const a = randn(rng, c.a);
+      const b = randn(rng, c.b);
+      const outShape = tf.matMul(a, b, c.tA, c.tB).shape;
+      const w = randn(rng, outShape); // a random cotangent
+      const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, c.tA, c.tB), w));
+      const [ga, gb] = tf.grads(f)([a, b]);
+      const [wa, wb] = withWasmKernel(() => tf.grads(f)([a, b]));
+      const what = `A ${JSON.stringify(c.a)} tA=${c.tA}, B ${JSON.stringify(c.b)} tB=${c.tB}`;
+      assert.deepEqual(ga!.shape, c.a, what);
+      assert.deepEqual(gb!.shape, c.b, what);
+      assert.ok(relErr(ga!, wa!) <= 1e-5, `${what}: dA relative error ${relErr(ga!, wa!)}`);
+      assert.ok(relErr(gb!, wb!) <= 1e-5, `${what}: dB relative error ${relErr(gb!, wb!)}`);
+    });
+  }
+  assert.equal(tf.memory().numTensors, base);
+});
+
+test("a product whose output forces the wasm heap to grow reads the new heap", { skip }, async () => {
+  await initBackend("wasm");
+  assert.ok(enableNativeMatmul().active);
+  tf.tidy(() => {
+    const rng = Rng.derive(9, "native-matmul-grow");
+    const a = randn(rng, [2048, 4]);
+    const b = randn(rng, [4, 2048]);
+    const got = tf.matMul(a, b); // 16 MiB output, allocated after the inputs
+    const want = withWasmKernel(() => tf.matMul(a, b));
+    assert.ok(relErr(got, want) <= 1e-5);
+  });
+});
+
+test("LORA_LAB_NATIVE_MATMUL=0 keeps the wasm kernel, and initBackend reports the native one", { skip }, async () => {
+  const info = await initBackend("wasm");
+  assert.ok(enableNativeMatmul().active);
+  assert.match(info.detail, /native matmul \((avx2\+fma|portable), \d+ threads?\)/);
+  disableNativeMatmul();
+  const saved = process.env.LORA_LAB_NATIVE_MATMUL;
+  process.env.LORA_LAB_NATIVE_MATMUL = "0";
+  try {
+    const s = enableNativeMatmul();
+    assert.equal(s.active, false);
+    assert.equal(s.detail, "LORA_LAB_NATIVE_MATMUL=0");
+    assert.equal(nativeMatmulActive(), false);
+  } finally {
+    if (saved === undefined) delete process.env.LORA_LAB_NATIVE_MATMUL;
+    else process.env.LORA_LAB_NATIVE_MATMUL = saved;
+  }
+  assert.ok(enableNativeMatmul().active);
+});
+
+test("the addon refuses operands outside the heap instead of reading past it", { skip }, () => {
+  const m = loadMatmulAddon();
+  assert.ok(typeof m !== "string");
+  const heap = new ArrayBuffer(4 * 100);
+  // A [5,5] at 0, B [5,5] at 100, C [5,5] at 200: fits (300 of 400 bytes)
+  m.sgemm(heap, 0, 100, 200, 1, 1, 5, 5, 5, false, false, 1);
+  assert.throws(() => m.sgemm(heap, 0, 100, 300, 2, 1, 5, 5, 5, false, false, 1), /outside the heap/);
+  assert.throws(() => m.sgemm(heap, 2, 100, 200, 1, 1, 5, 5, 5, false, false, 1), /multiples of 4/);
+  assert.throws(() => (m.sgemm as (...a: unknown[]) => void)(heap, 0, 100), /12 arguments/);
+});
