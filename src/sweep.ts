@@ -97,25 +97,39 @@ function shortValue(key: string, v: unknown): string {
   return String(v).replace(/[^A-Za-z0-9.]+/g, "-");
 }
 
+/**
+ * The dotted keys that vary across an experiment's cells, for run ids. A coupled axis (values are objects, e.g.
+ * optimizer = {name, lr, lambda}) contributes each leaf whose value differs between its entries.
+ */
+export function varyingKeys(axes: readonly Axis[]): string[] {
+  const keys: string[] = [];
+  for (const a of axes) {
+    if (a.values.length < 2) continue;
+    const objects = a.values.filter((v): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v));
+    if (objects.length === 0) {
+      keys.push(a.key);
+      continue;
+    }
+    const leaves = new Set(objects.flatMap((o) => Object.keys(o)));
+    for (const leaf of leaves) {
+      if (new Set(objects.map((o) => JSON.stringify(o[leaf]))).size > 1) keys.push(`${a.key}.${leaf}`);
+    }
+  }
+  return keys;
+}
+
 /** Readable id: <task>--<model>--<optimizer>--<varying hparams>--s<seed>--<hash6>. */
-export function runIdFor(cfg: RunConfig, varyingKeys: readonly string[], hash: string): string {
+export function runIdFor(cfg: RunConfig, varyingKeys: readonly string[], hash: string, coords: Readonly<Record<string, unknown>> = {}): string {
   const task = cfg.task ?? (cfg.data ? path.basename(cfg.data).replace(/\.jsonl$/, "") : "data");
   const fields = [task, modelSlug(cfg.model), cfg.optimizer.name];
   const hp: string[] = [];
   for (const key of varyingKeys) {
-    if (["task", "model", "seed", "optimizer.name", "optimizer"].includes(key)) continue;
+    if (["task", "model", "seed", "optimizer.name"].includes(key)) continue;
+    // A leaf of a coupled axis is named only in the cells whose axis value sets it (λ for Stable-LoRA, not AdamW).
+    const axis = Object.keys(coords).find((a) => key.startsWith(`${a}.`) && coords[a] && typeof coords[a] === "object" && !Array.isArray(coords[a]));
+    if (axis && !(key.slice(axis.length + 1) in (coords[axis] as Record<string, unknown>))) continue;
     const v = getPath(cfg, key);
-    if (v === undefined) continue;
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      // A coupled axis (e.g. optimizer = {name, lr, lambda}): name its scalar leaves.
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-        if (k === "name") continue;
-        const full = `${key}.${k}`;
-        hp.push(`${SHORT[full] ?? k}${shortValue(full, x)}`);
-      }
-    } else {
-      hp.push(`${SHORT[key] ?? key.split(".").pop()}${shortValue(key, v)}`);
-    }
+    if (v !== undefined) hp.push(`${SHORT[key] ?? key.split(".").pop()}${shortValue(key, v)}`);
   }
   if (hp.length) fields.push(hp.join("-"));
   fields.push(`s${cfg.seed}`, hash);
@@ -158,7 +172,7 @@ function matchesOnly(cfg: RunConfig, only: { key: string; values: string[] }[]):
 export function expandExperiment(exp: Experiment, opts: { overrides?: Record<string, unknown>; only?: readonly string[] } = {}): Cell[] {
   for (const a of exp.axes) if (a.values.length === 0) throw new ConfigError(`experiment ${exp.name}: axis "${a.key}" has no values`);
   const only = parseOnly(opts.only ?? []);
-  const varying = exp.axes.filter((a) => a.values.length > 1).map((a) => a.key);
+  const varying = varyingKeys(exp.axes);
   let combos: Record<string, unknown>[] = [{}];
   for (const axis of exp.axes) combos = combos.flatMap((c) => axis.values.map((v) => ({ ...c, [axis.key]: v })));
   const cells: Cell[] = [];
@@ -175,7 +189,7 @@ export function expandExperiment(exp: Experiment, opts: { overrides?: Record<str
     if (exp.filter && !exp.filter(config)) continue;
     if (!matchesOnly(config, only)) continue;
     const hash = configHash(config);
-    const runId = runIdFor(config, varying, hash);
+    const runId = runIdFor(config, varying, hash, coords);
     if (seen.has(runId)) continue; // two axis combinations that resolve to the same config
     seen.add(runId);
     cells.push({ runId, configHash: hash, config, coords });

@@ -10,6 +10,10 @@ import { parseOverrides, mergeConfig } from "../config.ts";
 import { expandExperiment, cellStatus, isFinished, assertSameConfig, type Cell } from "../sweep.ts";
 import { runDir } from "../results.ts";
 import { runTraining } from "../train/recipe.ts";
+import { loraStepFlops } from "../bench/flops.ts";
+import { MODEL_PRESETS } from "../models/presets.ts";
+import { readModelConfig, type ModelConfig } from "../models/model-config.ts";
+import { isRandomModelSpec, parseRandomModelSpec } from "../models/random-model.ts";
 import { asList } from "./common.ts";
 import { installInterruptHandler, formatDuration, formatProgressLine } from "./progress.ts";
 
@@ -34,7 +38,7 @@ export async function runSweep(a: SweepArgs): Promise<number> {
   if (!a["dry-run"]) for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
 
   if (a["dry-run"]) {
-    printPlan(exp.name, cells, status, exp.estimateSeconds);
+    printPlan(exp.name, cells, status, exp.estimateSeconds ?? estimateFromFlops);
     return 0;
   }
   const todo = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
@@ -92,6 +96,25 @@ function fmtMain(m: Record<string, number>): string {
   return k ? `${k.split(",")[0]}=${(m[k]! * 100).toFixed(1)}%` : "";
 }
 
+/** Achieved LoRA-step throughput of the wasm backend on this 2-core machine (engine.md: 7.7–8 GFLOP/s). */
+const WASM_GFLOPS = 8;
+
+/**
+ * Training time of a cell from its FLOP count (src/bench/flops.ts) at WASM_GFLOPS, for batches of full length
+ * (an upper bound); evaluation is not included. NaN when the model's shape is unknown (a hub id we have no preset for).
+ */
+function estimateFromFlops(cfg: Cell["config"]): number {
+  let mc: ModelConfig | undefined = MODEL_PRESETS[cfg.model]?.config;
+  try {
+    mc ??= isRandomModelSpec(cfg.model) ? parseRandomModelSpec(cfg.model).config : fs.existsSync(path.join(cfg.model, "config.json")) ? readModelConfig(cfg.model) : undefined;
+  } catch {
+    mc = undefined;
+  }
+  if (!mc) return NaN;
+  const f = loraStepFlops(mc, cfg.lora, cfg.train.batchSize, cfg.train.maxSeqLen);
+  return (cfg.train.steps * f.step) / (WASM_GFLOPS * 1e9);
+}
+
 function printPlan(name: string, cells: Cell[], status: Map<string, string>, estimate?: (c: Cell["config"]) => number): void {
   const rows = cells.map((c, i) => {
     const est = estimate ? estimate(c.config) : NaN;
@@ -105,7 +128,7 @@ function printPlan(name: string, cells: Cell[], status: Map<string, string>, est
   for (const s of status.values()) counts.set(s, (counts.get(s) ?? 0) + 1);
   const todo = cells.filter((c) => !isFinished(status.get(c.runId) as never));
   const total = estimate ? todo.reduce((s, c) => s + estimate(c.config), 0) : NaN;
-  console.log(`\n${name}: ${cells.length} cells (${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}); estimated ${formatDuration(total)} to run the rest on this machine's wasm backend`);
+  console.log(`\n${name}: ${cells.length} cells (${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}); estimated ${formatDuration(total)} of training to run the rest on a 2-core CPU with the wasm backend (full-length batches; evaluation not included)`);
 }
 
 const sweepBuilder = (y: import("yargs").Argv) =>
