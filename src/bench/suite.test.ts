@@ -24,7 +24,7 @@ test("bench --only tiny tiny-eval: child processes, bench.json + bench.md", asyn
     const rows = JSON.parse(fs.readFileSync(out.jsonFile, "utf8")) as BenchRow[];
     assert.deepEqual(rows.map((r) => [r.name, r.status]), [["tiny", "ok"], ["tiny-eval", "ok"]]);
     const [train, gen] = rows as [BenchRow, BenchRow];
-    assert.equal(train.backend, "wasm (simd)");
+    assert.match(train.backend, /^wasm \(simd(, native matmul \([^)]+\))?\)$/); // native matmul: src/native-matmul.ts
     assert.equal(train.tokensPerStep, 2 * 16);
     const tiny = benchCases(shared).find((c) => c.name === "tiny")!;
     assert.equal(train.gflopPerStep, loraStepFlops(modelConfigOf(tiny), { r: 8, targets: LORA_TARGETS }, 2, 16).step / 1e9);

@@ -182,6 +182,9 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, lo
 using Kernel = void (*)(long, const float*, long, long, const float*, float*, long, int, int, bool);
 
 Kernel pickKernel() {
+  // LORA_LAB_NATIVE_MATMUL_ISA=portable forces the portable microkernel (to test it on an AVX2 machine).
+  const char* isa = std::getenv("LORA_LAB_NATIVE_MATMUL_ISA");
+  if (isa && std::strcmp(isa, "portable") == 0) return kernelPortable;
 #if LL_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernelAvx2;
