@@ -1,14 +1,14 @@
 // Memory model of a LoRA training step, to judge the measured peak RSS (issue 7: peak ≤ 1.5× fp32 weights +
-// activations). Weights are what the decoder holds: every frozen tensor in fp32 plus its pre-transposed lm_head copy
-// [d, V] (src/models/decoder.ts keeps both layouts). Activations are an estimate of what autodiff keeps for the
+// activations). Weights are what the decoder holds: every frozen tensor of the checkpoint in fp32, once (a tied
+// lm_head is the embedding itself; src/models/linear.ts frozenLinearT uses it in place). Activations are an estimate of what autodiff keeps for the
 // backward, counted per token and layer from the decoder's ops (below); it is an estimate, not a measurement.
 import type { ModelConfig } from "../models/model-config.ts";
 import { parameterCount } from "../models/model-config.ts";
 import { lmHeadChunkRows } from "../train/loss.ts";
 
-/** Bytes of fp32 weights the decoder holds (the checkpoint's tensors + the transposed lm_head). */
+/** Bytes of fp32 weights the decoder holds (the checkpoint's tensors). */
 export function decoderWeightBytes(c: ModelConfig): number {
-  return 4 * (parameterCount(c) + c.vocabSize * c.hiddenSize);
+  return 4 * parameterCount(c);
 }
 
 /**

@@ -100,7 +100,7 @@ test("--only filters; a second run skips finished cells without touching them; -
   assert.equal(lines.filter((l) => /^\d+\s/.test(l)).length, 5, dry.out);
   assert.ok(lines.some((l) => l.includes(adamw) && /\ssuccess\s/.test(l)), dry.out);
   assert.equal(lines.filter((l) => /^\d+\s.*\snew\s/.test(l)).length, 3, dry.out);
-  assert.match(dry.out, /quickstart: 5 cells \(2 success, 3 new\); estimated \S+ to run the rest/);
+  assert.match(dry.out, /quickstart: 5 cells \(2 success, 3 new\); estimated \S+ of training to run the rest/);
 });
 
 test("a folder written by a different config under the same id is refused, and nothing is deleted", async () => {
