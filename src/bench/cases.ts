@@ -36,6 +36,8 @@ export interface BenchCase {
   /** Only with --only (tiny plumbing cases). */
   readonly hidden?: boolean;
   readonly note?: string;
+  /** eval-generate: prompt length in tokens (default 16). */
+  readonly promptTokens?: number;
 }
 
 const ffn = (d: number) => Math.ceil((8 / 3) * d / 16) * 16;
@@ -79,6 +81,10 @@ export function benchCases(sharedDir: string): BenchCase[] {
     },
     { ...base, name: "eval-score", kind: "eval-score", model: rand(LLAMA_4X256), batches: [8], seqLen: 64, steps: 3, warmup: 1, peer: false, note: "lm-eval-style choices of 64 tokens, 8 per forward" },
     { ...base, name: "eval-generate", kind: "eval-generate", model: rand(LLAMA_4X256), batches: [1], seqLen: 128, steps: 1, warmup: 0, peer: false, note: "128 new tokens after a 16-token prompt" },
+    {
+      ...base, name: "eval-generate-gsm8k", kind: "eval-generate", model: rand(LLAMA_4X256), batches: [1], seqLen: 128, steps: 1, warmup: 0, peer: false,
+      promptTokens: 160, note: "128 new tokens after a 160-token prompt (a GSM8K question in the MetaMath zero-shot prompt is ~120–200 tokens)",
+    },
     { ...base, name: "optimizers", kind: "optimizers", model: rand(LLAMA_4X256), batches: [8], steps: 5, warmup: 1, peer: false, note: "llama-4x256, LoRA r=8 on all seven projections" },
     { ...base, name: "signals", kind: "signals", model: rand(LLAMA_4X256), batches: [8], steps: 6, warmup: 1, peer: false, note: "llama-4x256, LoRA r=8 on all seven projections" },
   ];

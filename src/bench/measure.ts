@@ -249,7 +249,7 @@ async function measureGenerate(c: BenchCase, steps: number): Promise<Body> {
   try {
     const cfg = m.decoder.config;
     const rng = Rng.derive(0, "bench-prompt");
-    const prompt = Array.from({ length: 16 }, () => rng.int(cfg.vocabSize));
+    const prompt = Array.from({ length: c.promptTokens ?? 16 }, () => rng.int(cfg.vocabSize));
     const maxNew = c.seqLen;
     generateGreedy(m.decoder, prompt, { maxNewTokens: 4 }); // warm-up (XNNPACK operator creation)
     const kv: number[] = [];

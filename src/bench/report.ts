@@ -55,7 +55,7 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
 
   const mem = train.filter((r) => r.status === "ok" && r.rssRatio !== undefined);
   if (mem.length) {
-    out.push("## Memory", "", "Peak RSS against fp32 weights as held by the decoder (incl. its transposed lm_head) plus an estimate of the activations kept for the backward (src/bench/memory.ts). Target ≤ 1.5× for the Qwen2-0.5B shape.", "");
+    out.push("## Memory", "", "Peak RSS against the fp32 weights the decoder holds plus an estimate of the activations kept for the backward (src/bench/memory.ts). Target ≤ 1.5× for the Qwen2-0.5B shape.", "");
     out.push(table(["case", "batch", "weights MB", "activations MB (est.)", "peak RSS MB", "ratio"], mem.map((r) => [r.name, `${r.batch}×${r.seqLen}`, f(r.weightsMB, 0), f(r.activationsMB, 0), f(r.peakRssMB, 0), f(r.rssRatio, 2)])), "");
   }
 
@@ -97,7 +97,7 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
       }
       const x = r.metrics as Record<string, number>;
       if (r.kind === "eval-score") out.push(`- ${r.name}: ${f(x.choicesPerSec, 1)} choices/s (loglikelihood, ${x.tokensPerChoice}-token requests, batch ${x.batchSize}, ${f(x.scoredTokensPerSec, 0)} tokens/s)`);
-      else out.push(`- ${r.name}: greedy ${x.newTokens} new tokens: ${f(x.kvCacheTokensPerSec, 1)} tok/s with the KV cache, ${f(x.recomputeTokensPerSec, 1)} tok/s recomputing the prefix → **${f(x.kvSpeedup, 1)}×** (target ≥ 5×); same tokens: ${r.metrics.sameTokens}`);
+      else out.push(`- ${r.name}: greedy ${x.newTokens} new tokens after a ${x.promptTokens}-token prompt: ${f(x.kvCacheTokensPerSec, 1)} tok/s with the KV cache, ${f(x.recomputeTokensPerSec, 1)} tok/s recomputing the prefix → **${f(x.kvSpeedup, 1)}×** (target ≥ 5×); same tokens: ${r.metrics.sameTokens}`);
     }
     out.push("");
   }

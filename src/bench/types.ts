@@ -41,7 +41,7 @@ export interface CaseResult {
   firstLoss?: number;
   lastLoss?: number;
   peakRssMB: number;
-  /** fp32 weights as the decoder holds them (incl. its transposed lm_head copy) and an activation estimate. */
+  /** fp32 weights as the decoder holds them and an activation estimate. */
   weightsMB?: number;
   activationsMB?: number;
   /** peakRssMB / (weightsMB + activationsMB). */

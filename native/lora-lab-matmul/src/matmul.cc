@@ -215,11 +215,47 @@ constexpr int kMaxThreads = 64;
 Workspace gWorkspaces[kMaxThreads];
 std::mutex gMutex;
 
+// A few rows (a decode step has M = 1): packing B would copy all of it for a single use, so stream B once
+// instead. Row-major B ([K, N]): axpy over its rows (vectorised by the compiler); transposed B ([N, K]): dot
+// products along K with 8 partial sums.
+constexpr long kSmallM = 4;
+
+void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1) {
+  for (long i = i0; i < i1; ++i) {
+    float* c = C + i * ldc;
+    const float* a = A.p + i * A.rs;
+    if (B.cs == 1) {
+      std::fill(c + j0, c + j1, 0.f);
+      for (long k = 0; k < K; ++k) {
+        const float ak = a[k * A.cs];
+        const float* b = B.p + k * B.rs;
+        for (long j = j0; j < j1; ++j) c[j] += ak * b[j];
+      }
+    } else {
+      for (long j = j0; j < j1; ++j) {
+        const float* b = B.p + j * B.cs;
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        long k = 0;
+        if (A.cs == 1 && B.rs == 1) {
+          for (; k + 8 <= K; k += 8)
+            for (int u = 0; u < 8; ++u) s[u] += a[k + u] * b[k + u];
+        }
+        for (; k < K; ++k) s[0] += a[k * A.cs] * b[k * B.rs];
+        c[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+      }
+    }
+  }
+}
+
 // C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1]; C is row-major with row stride ldc. Returns false on OOM.
 bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1) {
   if (i1 <= i0 || j1 <= j0) return true;
   if (K == 0) {
     for (long i = i0; i < i1; ++i) std::fill(C + i * ldc + j0, C + i * ldc + j1, 0.f);
+    return true;
+  }
+  if (i1 - i0 <= kSmallM) {
+    gemmSmallM(A, B, C, ldc, K, i0, i1, j0, j1);
     return true;
   }
   const long kcMax = std::min(KC, K);
