@@ -160,6 +160,15 @@ export function stepCountFrom(json: unknown, who: string): number {
  * AdamW (and LoRA+, which is AdamW with lr_B = lrRatio·lr_A: baselines.md §3). With lrRatio = 1 this is exactly
  * plain AdamW: same kernels, same scalars.
  */
+/** getState/setState/dispose of an optimizer whose whole state is the Adam moments and step count. */
+export function adamStateMethods(state: AdamState, name: string): Pick<LoraOptimizer, "getState" | "setState" | "dispose"> {
+  return {
+    getState: (): OptimizerState => ({ tensors: saveAdamState(state), json: { t: state.t } }),
+    setState: (s: OptimizerState): void => restoreAdamState(state, stepCountFrom(s.json, name), s.tensors, name),
+    dispose: (): void => disposeAdamState(state),
+  };
+}
+
 export function createAdamW(cfg: OptimizerConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
   checkPairs(pairs, name);
   const h = adamHyper(cfg);
@@ -178,14 +187,6 @@ export function createAdamW(cfg: OptimizerConfig, pairs: readonly LoraPair[], lr
       });
       return { scalars: {} };
     },
-    getState(): OptimizerState {
-      return { tensors: saveAdamState(state), json: { t: state.t } };
-    },
-    setState(s: OptimizerState): void {
-      restoreAdamState(state, stepCountFrom(s.json, name), s.tensors, name);
-    },
-    dispose(): void {
-      disposeAdamState(state);
-    },
+    ...adamStateMethods(state, name),
   };
 }

@@ -10,12 +10,9 @@
 // instead of a 1/δ blow-up; e.g. B = 0 with δ = 0). Each such cut counts as one fallback in the stats.
 import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
-import {
-  adamHyper, adamScalars, adamwUpdate, checkPairs, createAdamState, disposeAdamState, gradFor, momentsOf,
-  restoreAdamState, saveAdamState, stepCountFrom,
-} from "./adamw.ts";
+import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, createAdamState, gradFor, momentsOf } from "./adamw.ts";
 import { pinvSym } from "./linalg.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
+import type { LoraGrads, LoraOptimizer, LoraPair, StepStats } from "./types.ts";
 
 const EPS_F32 = 2 ** -23;
 /** Reported condition numbers are capped here (a singular matrix reports this value). */
@@ -82,14 +79,6 @@ export function createRiemannian(cfg: OptimizerConfig, pairs: readonly LoraPair[
       });
       return { scalars: { "riemannian/cond_max": stats.condMax, "riemannian/fallbacks": stats.fallbacks } };
     },
-    getState(): OptimizerState {
-      return { tensors: saveAdamState(state), json: { t: state.t } };
-    },
-    setState(s: OptimizerState): void {
-      restoreAdamState(state, stepCountFrom(s.json, name), s.tensors, name);
-    },
-    dispose(): void {
-      disposeAdamState(state);
-    },
+    ...adamStateMethods(state, name),
   };
 }

@@ -6,10 +6,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
-import { DataFileError } from "./pairs-file.ts";
 import type { FileFormat, RawRow } from "./types.ts";
 
-export { DataFileError };
+/** A data file problem: the message names the file and line (or row) and the fix. */
+export class DataFileError extends Error {
+  override name = "DataFileError";
+}
 
 export interface LocatedRow {
   readonly row: RawRow;
