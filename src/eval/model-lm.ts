@@ -10,7 +10,7 @@ import { generateGreedy } from "../models/generate.ts";
 import { loadModel } from "../models/load.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 import { disposePairs, loadAdapter } from "../lora/lora.ts";
-import { batchFromSequences, encodePair, lmHeadChunkRows } from "../train/loss.ts";
+import { batchFromSequences, continuationRows, encodePair, lmHeadChunkRows } from "../train/loss.ts";
 import type { GenerateRequest, LanguageModel, LoglikelihoodRequest, LoglikelihoodResult } from "./types.ts";
 
 export interface ModelLmOptions {
@@ -88,14 +88,7 @@ function total(e: { context: readonly number[]; continuation: readonly number[] 
 
 /** log p(target) and argmax == target for every masked position of the batch (in index order). */
 function scoreRows(decoder: Decoder, batch: ReturnType<typeof batchFromSequences>): { logprob: Float32Array; greedy: boolean[] } {
-  const rows: number[] = [];
-  const targets: number[] = [];
-  for (let i = 0; i < batch.mask.length; i++) {
-    if (batch.mask[i]) {
-      rows.push(i);
-      targets.push(batch.targets[i]!);
-    }
-  }
+  const { rows, targets } = continuationRows(batch);
   const V = decoder.config.vocabSize;
   const chunk = lmHeadChunkRows(V);
   const logprob = new Float32Array(rows.length);

@@ -2,21 +2,9 @@
 // confidence intervals. The t CDF uses the regularised incomplete beta function (continued fraction, Numerical
 // Recipes §6.4); the quantile inverts it by bisection, which is plenty for table precision (1e-10).
 
-export function mean(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  let s = 0;
-  for (const x of xs) s += x;
-  return s / xs.length;
-}
+import { mean, sampleStddev as sampleStd } from "../eval/metrics.ts";
 
-/** Sample standard deviation (n − 1 in the denominator); NaN for fewer than two values. */
-export function sampleStd(xs: readonly number[]): number {
-  if (xs.length < 2) return NaN;
-  const m = mean(xs);
-  let ss = 0;
-  for (const x of xs) ss += (x - m) ** 2;
-  return Math.sqrt(ss / (xs.length - 1));
-}
+export { mean, sampleStd };
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;

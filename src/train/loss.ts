@@ -87,8 +87,8 @@ export function makeBatch(tokenizer: Tokenizer, pairs: readonly { context: strin
   );
 }
 
-/** Mean cross-entropy over the batch's continuation tokens, differentiable w.r.t. the attached LoRA variables. */
-export function continuationLoss(decoder: Decoder, batch: TokenBatch, opts: ForwardOptions = {}): tf.Scalar {
+/** Flat indices (b·T + t) of the scored positions and their target ids, in index order. */
+export function continuationRows(batch: Pick<TokenBatch, "mask" | "targets">): { rows: number[]; targets: number[] } {
   const rows: number[] = [];
   const targets: number[] = [];
   for (let i = 0; i < batch.mask.length; i++) {
@@ -97,6 +97,12 @@ export function continuationLoss(decoder: Decoder, batch: TokenBatch, opts: Forw
       targets.push(batch.targets[i]!);
     }
   }
+  return { rows, targets };
+}
+
+/** Mean cross-entropy over the batch's continuation tokens, differentiable w.r.t. the attached LoRA variables. */
+export function continuationLoss(decoder: Decoder, batch: TokenBatch, opts: ForwardOptions = {}): tf.Scalar {
+  const { rows, targets } = continuationRows(batch);
   if (rows.length === 0) throw new Error("continuationLoss: the batch has no continuation tokens (mask is all zero)");
   return tf.tidy(() => {
     const d = decoder.config.hiddenSize;
