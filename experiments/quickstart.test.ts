@@ -1,5 +1,5 @@
 // The default experiment end to end, cut down: the real `quickstart` definition through runSweep (two widths, the
-// five optimizers, 6 steps, 20 eval docs), then its report (src/report/render.ts). Checks that every cell ends in
+// five optimizers, one seed, 6 steps, 20 eval docs), then its report (src/report/render.ts). Checks that every cell ends in
 // success with the stability signals the report needs, and that the report's page, tables and figures are written.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,9 +11,9 @@ import { readJsonl, type MetricsRecord, type RunSummary } from "../src/results.t
 import { expandExperiment } from "../src/sweep.ts";
 import { quickstart, QUICKSTART_WIDTHS } from "./quickstart.ts";
 
-test("quickstart expands to widths × optimizers, offline", () => {
+test("quickstart expands to widths × optimizers × seeds, offline", () => {
   const cells = expandExperiment(quickstart);
-  assert.equal(cells.length, QUICKSTART_WIDTHS.length * 5);
+  assert.equal(cells.length, QUICKSTART_WIDTHS.length * 5 * 2);
   assert.ok(cells.every((c) => c.config.model.startsWith("random:") && c.config.task === "synthetic"), "no download, no ../shared");
   assert.equal(new Set(cells.map((c) => c.config.optimizer.name)).size, 5);
 });
@@ -29,7 +29,7 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
     code = await runSweep({
       experiment: "quickstart",
       // The same key twice selects two values (model ids hold commas, so "model=a,b" cannot).
-      only: ["model=random:d=64,L=2", "model=random:d=128,L=2"],
+      only: ["model=random:d=64,L=2", "model=random:d=128,L=2", "seed=0"],
       set: ["train.steps=6", "train.batchSize=4", "eval.limit=20", "stability.probeEvery=2"],
       backend: "wasm",
       "results-dir": results,

@@ -14,7 +14,9 @@ import { runSweep, type SweepArgs } from "./sweep.ts";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-cli-test-"));
 const dataDir = path.join(tmp, "datasets");
 const TINY_SET = ["train.steps=4", "train.batchSize=4", "train.checkpointEvery=2", "eval.limit=20", "stability.probeEvery=2"];
+// One width and one seed of the real quickstart.
 const D64 = "model=random:d=64,L=2";
+const S0 = "seed=0";
 
 /** runSweep with the test's folders, capturing what it prints. */
 async function sweep(resultsDir: string, a: Partial<SweepArgs> = {}): Promise<{ code: number; out: string; err: string }> {
@@ -56,7 +58,7 @@ function snapshot(dir: string): Record<string, string> {
 
 test("--only filters; a second run skips finished cells without touching them; --force archives and reruns", async () => {
   const results = path.join(tmp, "skip");
-  const first = await sweep(results, { only: [D64, "optimizer=adamw,stable-lora"] });
+  const first = await sweep(results, { only: [D64, S0, "optimizer=adamw,stable-lora"] });
   assert.equal(first.code, 0, first.err);
   const ids = runs(results);
   assert.equal(ids.length, 2, ids.join("\n"));
@@ -65,7 +67,7 @@ test("--only filters; a second run skips finished cells without touching them; -
   for (const id of ids) assert.equal(summaryOf(results, id).status, "success");
 
   const before = snapshot(results);
-  const second = await sweep(results, { only: [D64, "optimizer=adamw,stable-lora"] });
+  const second = await sweep(results, { only: [D64, S0, "optimizer=adamw,stable-lora"] });
   assert.equal(second.code, 0, second.err);
   assert.match(second.err, /2 cells, 2 finished, 0 to run/);
   assert.deepEqual(snapshot(results), before, "finished cells are skipped: no file rewritten (mtimes and bytes equal)");
@@ -73,7 +75,7 @@ test("--only filters; a second run skips finished cells without touching them; -
   // --force: the finished folder moves to .archive/ intact, and the cell reruns from scratch.
   const adamw = ids.find((i) => i.includes("--adamw--"))!;
   const old = summaryOf(results, adamw);
-  const forced = await sweep(results, { only: [D64, "optimizer=adamw"], force: true });
+  const forced = await sweep(results, { only: [D64, S0, "optimizer=adamw"], force: true });
   assert.equal(forced.code, 0, forced.err);
   const archived = fs.readdirSync(path.join(results, "quickstart", ".archive"));
   assert.equal(archived.length, 1);
@@ -92,7 +94,7 @@ test("--only filters; a second run skips finished cells without touching them; -
 
   // --dry-run: the table with each cell's status; nothing runs or changes.
   const snap = snapshot(results);
-  const dry = await sweep(results, { only: [D64], "dry-run": true });
+  const dry = await sweep(results, { only: [D64, S0], "dry-run": true });
   assert.equal(dry.code, 0);
   assert.deepEqual(snapshot(results), snap);
   const lines = dry.out.split("\n");
@@ -105,14 +107,14 @@ test("--only filters; a second run skips finished cells without touching them; -
 
 test("a folder written by a different config under the same id is refused, and nothing is deleted", async () => {
   const results = path.join(tmp, "conflict");
-  assert.equal((await sweep(results, { only: [D64, "optimizer=adamw"] })).code, 0);
+  assert.equal((await sweep(results, { only: [D64, S0, "optimizer=adamw"] })).code, 0);
   const [id] = runs(results);
   const cfgFile = path.join(results, "quickstart", id!, "config.json");
   const cfg = JSON.parse(fs.readFileSync(cfgFile, "utf8")) as { seed: number };
   fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, seed: 7 }, null, 2));
   const before = snapshot(results);
   for (const force of [false, true]) {
-    await assert.rejects(sweep(results, { only: [D64, "optimizer=adamw"], force }), (e: Error) => {
+    await assert.rejects(sweep(results, { only: [D64, S0, "optimizer=adamw"], force }), (e: Error) => {
       assert.match(e.message, /config\.json was written by a different config \(hash [0-9a-f]{6}\) than this cell \(hash [0-9a-f]{6}\)/);
       assert.match(e.message, /Nothing was changed; move or delete .* yourself/);
       return true;
@@ -120,14 +122,14 @@ test("a folder written by a different config under the same id is refused, and n
     assert.deepEqual(snapshot(results), before, `nothing deleted or rewritten (force=${force})`);
   }
   // A sweep that includes the conflicting cell among others refuses before running any of them.
-  await assert.rejects(sweep(results, { only: [D64, "optimizer=adamw,lora-plus"] }), /different config/);
+  await assert.rejects(sweep(results, { only: [D64, S0, "optimizer=adamw,lora-plus"] }), /different config/);
   assert.deepEqual(runs(results), [id]);
 });
 
 test("a diverging cell is recorded as diverged and the sweep goes on", async () => {
   const results = path.join(tmp, "diverge");
   // lr = 1e6, no clipping: AdamW's decoupled weight decay (×(1 − lr·wd) per step) overflows the factors.
-  const r = await sweep(results, { only: [D64, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] });
+  const r = await sweep(results, { only: [D64, S0, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] });
   const ids = runs(results);
   assert.equal(ids.length, 2);
   const statuses = Object.fromEntries(ids.map((i) => [i.includes("--adamw--") ? "adamw" : "lora-plus", summaryOf(results, i)]));
@@ -136,7 +138,7 @@ test("a diverging cell is recorded as diverged and the sweep goes on", async () 
   assert.ok(["diverged", "success"].includes(statuses["lora-plus"]!.status), "the next cell ran to an end");
   assert.equal(r.code, 0, "diverging is a result, not a failure");
   // Diverged cells count as finished: not rerun.
-  assert.match((await sweep(results, { only: [D64, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] })).err, /2 finished, 0 to run/);
+  assert.match((await sweep(results, { only: [D64, S0, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] })).err, /2 finished, 0 to run/);
 });
 
 test("bad input: clear errors, nothing created", async () => {

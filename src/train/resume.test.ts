@@ -152,7 +152,7 @@ test("a crash during the final evaluation reruns it once (no duplicate final eva
 
 // --- (b) a real process killed with SIGKILL, and one stopped with SIGINT -------------------------------------------
 
-const ONLY = ["model=random:d=64,L=2", "optimizer=stable-lora"];
+const ONLY = ["model=random:d=64,L=2", "optimizer=stable-lora", "seed=0"];
 const SET = ["train.steps=40", "train.batchSize=4", "train.checkpointEvery=5", "eval.limit=20"];
 const SWEEP_ARGS = (resultsDir: string) => [
   "--import", "tsx", path.join(REPO, "experiments/run.ts"), "sweep", "quickstart",
