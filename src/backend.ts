@@ -4,6 +4,7 @@
 // See ../shared/research/engine.md §1 and §2 for why this order and why every import error is caught.
 import * as tf from "@tensorflow/tfjs";
 import { enableNativeMatmul } from "./native-matmul.ts";
+import { enableZeroCopyIdentity } from "./wasm-zero-copy.ts";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
@@ -74,6 +75,7 @@ async function tryBackend(name: BackendName): Promise<Omit<BackendInfo, "skipped
       if (!(await tf.setBackend("wasm"))) return `setBackend("wasm") failed`;
       await tf.ready();
       const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+      enableZeroCopyIdentity(); // saved-for-backward clones share buffers instead of copying (src/wasm-zero-copy.ts)
       const native = enableNativeMatmul(); // optional addon (src/native-matmul.ts); LORA_LAB_NATIVE_MATMUL=0 turns it off
       const detail = (simd ? "simd" : "no-simd") + (native.active ? `, native matmul (${native.detail})` : "");
       return { name, provider: "@tensorflow/tfjs-backend-wasm", detail };
