@@ -88,6 +88,9 @@ export async function fetchTaskData(taskName: string, opts: FetchOptions): Promi
       repo: task.hub.repo,
       revision,
       force: true,
+      // A fetch replaces what an earlier fetch left in hub/: a resharded or updated dataset must not keep old shards
+      // (train-00000-of-00001 next to train-00000-of-00002 would be read as one split, rows twice).
+      replaceDir: "hub",
     });
     return manifest;
   }
@@ -118,15 +121,17 @@ export async function importTaskData(taskName: string, source: string, opts: Imp
  * Copy files into a staging copy of the task folder, validate every split that resolves there (an error names the
  * source file and line), then move them into `<dataDir>/<task>/` and write MANIFEST.json.
  */
-async function installFiles(task: TaskSpec, dataDir: string, items: { from: string; to: string; source: string }[], meta: { how: "fetch" | "import"; repo?: string; revision?: string; force: boolean }): Promise<Manifest> {
+async function installFiles(task: TaskSpec, dataDir: string, items: { from: string; to: string; source: string }[], meta: { how: "fetch" | "import"; repo?: string; revision?: string; force: boolean; replaceDir?: string }): Promise<Manifest> {
   const dirName = task.dirNames[0]!;
   const finalDir = path.join(dataDir, dirName);
   const stagingRoot = path.join(dataDir, `.staging-${dirName}-${process.pid}`);
   const staging = path.join(stagingRoot, dirName);
   fs.rmSync(stagingRoot, { recursive: true, force: true });
   try {
-    // Existing files first, so validation sees the folder as it will be.
-    if (fs.existsSync(finalDir)) fs.cpSync(finalDir, staging, { recursive: true });
+    // Existing files first (less the folder being replaced), so validation sees the folder as it will be.
+    const replaced = meta.replaceDir ? path.join(finalDir, meta.replaceDir) : null;
+    const underReplaced = (p: string) => !!replaced && (p === replaced || p.startsWith(replaced + path.sep));
+    if (fs.existsSync(finalDir)) fs.cpSync(finalDir, staging, { recursive: true, filter: (src) => !underReplaced(src) });
     for (const it of items) {
       const dest = path.join(staging, it.to);
       if (fs.existsSync(dest) && !meta.force) throw new Error(`${path.join(finalDir, it.to)} already exists; pass --force to replace it`);
@@ -156,11 +161,13 @@ async function installFiles(task: TaskSpec, dataDir: string, items: { from: stri
       repo: meta.repo,
       revision: meta.revision,
       at: new Date().toISOString(),
-      files: [...(previous?.files ?? []).filter((f) => !files.some((g) => g.path === f.path)), ...files],
+      files: [...(previous?.files ?? []).filter((f) => !files.some((g) => g.path === f.path) && !underReplaced(path.join(finalDir, f.path))), ...files],
       rows,
     };
     fs.writeFileSync(path.join(staging, "MANIFEST.json"), JSON.stringify(manifest, null, 2) + "\n");
     fs.mkdirSync(finalDir, { recursive: true });
+    // The old folder goes into staging (removed below) in one rename, so no stale file stays beside the new ones.
+    if (replaced && fs.existsSync(replaced)) fs.renameSync(replaced, path.join(stagingRoot, "replaced"));
     for (const rel of [...items.map((i) => i.to), "MANIFEST.json"]) {
       const dest = path.join(finalDir, rel);
       fs.mkdirSync(path.dirname(dest), { recursive: true });
