@@ -4,6 +4,7 @@
 // See ../shared/research/engine.md §1 and §2 for why this order and why every import error is caught.
 import * as tf from "@tensorflow/tfjs";
 import { enableNativeMatmul } from "./native-matmul.ts";
+import { enableTapeRelease } from "./tape-release.ts";
 import { enableZeroCopyIdentity } from "./wasm-zero-copy.ts";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -34,6 +35,7 @@ export async function initBackend(choice: BackendChoice = "auto"): Promise<Backe
       skipped.push(`${name}: ${r}`);
       continue;
     }
+    enableTapeRelease(); // the backward frees each node's gradients as it goes (src/tape-release.ts)
     current = { ...r, skipped };
     return current;
   }

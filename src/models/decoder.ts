@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../optim/types.ts";
 import type { ModelConfig } from "./model-config.ts";
-import { constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
+import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 
 export interface ForwardOptions {
@@ -191,7 +191,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
       xd = tf.dropout(x, loraDropout, undefined, (opts.dropoutSeed ?? 0) * 4099 + (moduleIndex.get(lin.module) ?? 0)) as tf.Tensor2D;
     }
     const mid = tf.mul(matMulT(xd, pair.A as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // x·Aᵀ·s [N, r]
-    return tf.add(y, matMulT(mid, pair.B as tf.Tensor2D)); // + mid·Bᵀ [N, out]
+    return addSameShape(y, matMulT(mid, pair.B as tf.Tensor2D)); // + mid·Bᵀ [N, out] (saves neither part for the backward)
   }
 
   /** Additive causal mask [T·G, S] for query rows ordered (t, g) at positions offset+t over S = offset+T keys. */
@@ -259,8 +259,8 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
       // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
       const [next, k, v] = tf.tidy(() => {
         const a = attention(rmsNorm(x, l.inputNorm), l, ctx, past);
-        const h = tf.add(x, a.out) as tf.Tensor2D;
-        return [tf.add(h, mlp(rmsNorm(h, l.postNorm), l, opts)), a.k, a.v];
+        const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
+        return [addSameShape(h, mlp(rmsNorm(h, l.postNorm), l, opts)), a.k, a.v];
       });
       x = next as tf.Tensor2D;
       ks.push(k as tf.Tensor4D);

@@ -130,7 +130,9 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D
   const chunks: [number, number][] = [];
   for (let s = 0; s < M; s += chunkRows) chunks.push([s, Math.min(M, s + chunkRows)]);
   const rowsOf = (x: tf.Tensor2D, s: number, e: number) => (chunks.length === 1 ? x : tf.slice(x, [s, 0], [e - s, d]));
-  const oneHotOf = (s: number, e: number) => tf.oneHot(tf.tensor1d(targets.subarray(s, e), "int32"), V).toFloat(); // [m, V]
+  // The [m, V] chunk tensors are ~64 MB each on Qwen's vocabulary, so every one is disposed as soon as it is used
+  // (a tidy would keep all of them to its end): at most three are alive at once. The values are unchanged.
+  const oneHotOf = (s: number, e: number) => tf.tidy(() => tf.oneHot(tf.tensor1d(targets.subarray(s, e), "int32"), V).toFloat()); // [m, V]
   const f = tf.customGrad((...args: GradArgs) => {
     const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     save([x]);
@@ -138,8 +140,16 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D
     for (const [s, e] of chunks) {
       const next = tf.tidy(() => {
         const logits = product(rowsOf(x, s, e), lmHead.weight, false, true); // [m, V]
-        const logSumExp = tf.sub(tf.max(logits, 1), tf.log(tf.max(tf.softmax(logits), 1))); // [m]
-        const nll = tf.sub(logSumExp, tf.sum(tf.mul(logits, oneHotOf(s, e)), 1)); // [m]
+        const maxLogit = tf.max(logits, 1); // [m]
+        const probs = tf.softmax(logits); // [m, V]
+        const maxProb = tf.max(probs, 1); // [m]
+        probs.dispose();
+        const logSumExp = tf.sub(maxLogit, tf.log(maxProb)); // [m]
+        const oneHot = oneHotOf(s, e);
+        const picked = tf.mul(logits, oneHot); // [m, V]
+        logits.dispose();
+        oneHot.dispose();
+        const nll = tf.sub(logSumExp, tf.sum(picked, 1)); // [m]
         return tf.add(total, tf.sum(nll));
       });
       total.dispose();
@@ -153,7 +163,14 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D
         const parts = chunks.map(([s, e]) =>
           tf.tidy(() => {
             const logits = product(rowsOf(xs, s, e), lmHead.weight, false, true); // [m, V]
-            const g = tf.mul(tf.sub(tf.softmax(logits), oneHotOf(s, e)), scale); // [m, V]
+            const probs = tf.softmax(logits); // [m, V]
+            logits.dispose();
+            const oneHot = oneHotOf(s, e);
+            const diff = tf.sub(probs, oneHot); // [m, V]
+            probs.dispose();
+            oneHot.dispose();
+            const g = tf.mul(diff, scale); // [m, V]
+            diff.dispose();
             return tf.matMul(g, lmHead.weight); // [m, d]
           }),
         );
