@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LORA_TARGETS, loraScaling, type LoraConfig, type LoraTarget } from "../config.ts";
 import type { Decoder } from "../models/decoder.ts";
 import type { ModelConfig } from "../models/model-config.ts";
-import type { LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "./pair.ts";
 import type { Rng } from "../util/rng.ts";
 import { readPeftAdapter, writePeftAdapter, type AdapterTensors } from "./peft-format.ts";
 
@@ -75,7 +75,7 @@ export function injectLora(decoder: Decoder, lora: LoraConfig, rng: Rng): LoraPa
   return pairs;
 }
 
-export function disposePairs(pairs: readonly LoraPair[]): void {
+export function disposePairs(pairs: readonly Pick<LoraPair, "A" | "B">[]): void {
   for (const p of pairs) {
     p.A.dispose();
     p.B.dispose();

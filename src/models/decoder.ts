@@ -6,10 +6,20 @@
 // transposes on tfjs-wasm's XNNPACK path; custom gradients so frozen weights get none); the lm_head is kept once, in
 // HF layout. GQA folds the G query heads that share a KV head into the row axis, so attention needs no tile or gather.
 import * as tf from "@tensorflow/tfjs";
-import type { LoraPair } from "../optim/types.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+
+/** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
+export interface AttachedLora {
+  /** HF module path, e.g. "model.layers.3.self_attn.q_proj". */
+  readonly module: string;
+  /** [r, in], float32, trainable. */
+  readonly A: tf.Variable;
+  /** [out, r], float32, trainable. */
+  readonly B: tf.Variable;
+  readonly scaling: number;
+}
 
 export interface ForwardOptions {
   hooks?: {
@@ -34,15 +44,15 @@ export interface KvCache {
 export interface Decoder {
   readonly config: ModelConfig;
   /** The attached LoRA pairs (empty for the base model), in layer then q,k,v,o,gate,up,down order. */
-  readonly lora: readonly LoraPair[];
+  readonly lora: readonly AttachedLora[];
   /** LoRA dropout probability applied in training mode. */
   readonly loraDropout: number;
   /** Frozen lm_head weight [V, d] in HF layout (tied: the embedding itself; logits = h·weightᵀ, no transposed copy). */
   readonly lmHead: { readonly weight: tf.Tensor2D };
   /** Replace the attached LoRA pairs (the decoder then owns them and disposes them with itself). */
-  attachLora(pairs: readonly LoraPair[], opts?: { dropout?: number }): void;
+  attachLora(pairs: readonly AttachedLora[], opts?: { dropout?: number }): void;
   /** Remove the LoRA pairs and hand them back to the caller (who disposes them). */
-  removeLora(): LoraPair[];
+  removeLora(): AttachedLora[];
   /** logits [B, T, V] (float32) for int32 ids [B, T]. Materialises B·T·V floats: prefer hidden() + logits(). */
   forward(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
   /** Hidden states after the final RMSNorm, [B, T, d]. */
@@ -155,7 +165,7 @@ interface State {
   readonly G: number;
   /** Rows of the frozen embedding for ids [N] → [N, d]. */
   readonly embedLookup: (ids: tf.Tensor1D) => tf.Tensor2D;
-  lora: Map<string, LoraPair>;
+  lora: Map<string, AttachedLora>;
   loraDropout: number;
   /** Each LoRA module's index (its dropout seed offset). */
   moduleIndex: Map<string, number>;
@@ -290,9 +300,9 @@ function checkIds(ids: tf.Tensor): asserts ids is tf.Tensor2D {
 }
 
 /** Index the pairs by module, refusing modules this model lacks and duplicates. */
-function loraByModule(layers: readonly Layer[], pairs: readonly LoraPair[]): Map<string, LoraPair> {
+function loraByModule(layers: readonly Layer[], pairs: readonly AttachedLora[]): Map<string, AttachedLora> {
   const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
-  const byModule = new Map<string, LoraPair>();
+  const byModule = new Map<string, AttachedLora>();
   for (const p of pairs) {
     if (!known.has(p.module)) {
       throw new Error(`LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`);

@@ -6,7 +6,8 @@
 // Kept tight: 13–14 elementwise kernels per tensor, scalars created once per step and shared by all tensors.
 import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
 export interface AdamHyper {
   readonly beta1: number;

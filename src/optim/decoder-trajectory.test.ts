@@ -20,7 +20,8 @@ import { batchFromSequences, continuationLoss, type TokenBatch } from "../train/
 import { Rng } from "../util/rng.ts";
 import { createOptimizer } from "./index.ts";
 import { relErr } from "./testing.ts";
-import type { LoraPair, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { StepStats } from "./types.ts";
 
 interface TrajectoryCase {
   readonly name: string;

@@ -11,7 +11,8 @@ import { createOptimizer } from "./index.ts";
 import { inverse, matmul, solve, transpose } from "./linalg.ts";
 import { scaledGradients } from "./riemannian.ts";
 import { GoldenProblem, disposePairs, loadGolden, makePair, optimizerConfig, relErr } from "./testing.ts";
-import type { LoraPair, OptimizerName } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { OptimizerName } from "./types.ts";
 import type { OptimizerConfig } from "../config.ts";
 
 const golden = loadGolden();

@@ -5,7 +5,8 @@
 // ratio is kept. Deliberate difference: only LoRA pairs are optimized (no 1-D / embedding groups exist here).
 import type { OptimizerConfig } from "../config.ts";
 import { createAdamW } from "./adamw.ts";
-import type { LoraOptimizer, LoraPair } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraOptimizer } from "./types.ts";
 
 export function createLoraPlus(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   return createAdamW(cfg, pairs, cfg.lrRatio, "lora-plus");

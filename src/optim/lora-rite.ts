@@ -15,7 +15,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
 import { checkPairs, gradFor } from "./adamw.ts";
 import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
 const EPS_F32 = 2 ** -23;
 

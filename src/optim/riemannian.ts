@@ -12,7 +12,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
 import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, createAdamState, gradFor, momentsOf } from "./adamw.ts";
 import { pinvSym } from "./linalg.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, StepStats } from "./types.ts";
 
 const EPS_F32 = 2 ** -23;
 /** Reported condition numbers are capped here (a singular matrix reports this value). */

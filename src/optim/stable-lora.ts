@@ -13,7 +13,8 @@ import {
   adamHyper, adamScalars, adamwUpdate, checkPairs, createAdamState, disposeAdamState, gradFor, momentsOf,
   restoreAdamState, saveAdamState, stepCountFrom,
 } from "./adamw.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
 interface StableJson {
   readonly t: number;

@@ -3,7 +3,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { DEFAULT_RUN_CONFIG, type OptimizerConfig } from "../config.ts";
-import type { LoraPair, OptimizerName } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { OptimizerName } from "./types.ts";
 
 let counter = 0;
 

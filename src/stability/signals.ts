@@ -2,7 +2,8 @@
 // (‖A‖/in)/(‖B‖/out) that Stable-LoRA's stop condition compares with 1, and gradient norms of A and B.
 // All norms of all modules are computed in one tidy and read back with a single dataSync, so this stays cheap.
 import * as tf from "@tensorflow/tfjs";
-import type { LoraGrads, LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads } from "../optim/types.ts";
 import type { ModuleSignals } from "../results.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */

@@ -13,7 +13,7 @@ import { loadModel, type LoadedModel } from "../models/load.ts";
 import { isRandomModelSpec, loadRandomModel } from "../models/random-model.ts";
 import { createOptimizer } from "../optim/index.ts";
 import { lrAt } from "../optim/schedule.ts";
-import type { LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
 import { injectLora, loadAdapterInto, saveAdapter, disposePairs } from "../lora/lora.ts";
 import { makeBatch, continuationLoss } from "./loss.ts";
 import { DataOrder } from "./data-order.ts";
