@@ -158,12 +158,19 @@ function readConfig(dir: string): PeftAdapterConfig {
   };
 }
 
+/** Read and check only an adapter folder's adapter_config.json (no tensors). */
+export function readPeftConfig(dir: string): PeftAdapterConfig {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new PeftFormatError(`adapter folder ${dir} not found`);
+  }
+  return readConfig(dir);
+}
+
 const KEY = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.([^.]+))?\.weight$/;
 
 /** Read an adapter folder. Tensors come back in natural module order, converted to float32. */
 export function readPeftAdapter(dir: string): { config: PeftAdapterConfig; tensors: AdapterTensors[] } {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new PeftFormatError(`adapter folder ${dir} not found`);
-  const config = readConfig(dir);
+  const config = readPeftConfig(dir);
   const file = path.join(dir, ADAPTER_WEIGHTS);
   if (!fs.existsSync(file)) {
     const bin = fs.existsSync(path.join(dir, "adapter_model.bin")) ? " (found adapter_model.bin: re-save it with safe_serialization=True)" : "";
