@@ -1,6 +1,6 @@
 // `train --out DIR` (src/cli/train.ts), called in process: a finished run folder is never rewritten by rerunning its
 // command, and a different config aimed at the same folder is refused with the folder untouched. (Resuming an
-// interrupted run is the recipe's job: src/train/resume.test.ts.) `--init-adapter` adopts the adapter's LoRA
+// interrupted run is the recipe's job: src/train/resume.e2e.test.ts.) `--init-adapter` adopts the adapter's LoRA
 // configuration; `--steps 0` is an error.
 import { test } from "node:test";
 import assert from "node:assert/strict";
