@@ -1,4 +1,4 @@
-// PEFT LoRA adapter folders, as huggingface/peft writes and reads them (../shared/research/baselines.md §1.3):
+// PEFT LoRA adapter folders, as huggingface/peft writes and reads them (docs/peft.md §1):
 // adapter_config.json (the LoraConfig dataclass, keys sorted, indent 2) + adapter_model.safetensors with keys
 // `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r], float32, metadata {format: pt}.
 // Reading also accepts the adapter-named keys PEFT uses in memory (`lora_A.default.weight`) and half precision,
