@@ -94,7 +94,7 @@ export function loadAdapterInto(pairs: readonly LoraPair[], dir: string): void {
       `${dir}: the adapter's modules do not match this run's LoRA targets` +
         (missing.length ? `; missing: ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}` : "") +
         (extra.length ? `; not targeted here: ${extra.slice(0, 3).join(", ")}${extra.length > 3 ? ", …" : ""}` : "") +
-        ` (set lora.targets to the adapter's target_modules)`,
+        ` (the adapter must hold every targeted layer of this model: was it trained on another model?)`,
     );
   }
   for (const p of pairs) {

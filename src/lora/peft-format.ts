@@ -2,7 +2,8 @@
 // adapter_config.json (the LoraConfig dataclass, keys sorted, indent 2) + adapter_model.safetensors with keys
 // `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r], float32, metadata {format: pt}.
 // Reading also accepts the adapter-named keys PEFT uses in memory (`lora_A.default.weight`) and half precision,
-// and rejects what our LoRA does not implement (DoRA, fan_in_fan_out, biases, per-module rank/alpha patterns).
+// and rejects what our LoRA does not implement (DoRA, fan_in_fan_out, biases, per-module rank/alpha patterns,
+// LoRA on some layers only).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeJsonAtomic } from "../results.ts";
@@ -145,6 +146,9 @@ function readConfig(dir: string): PeftAdapterConfig {
   if (c.lora_bias === true) unsupported.push("lora_bias: true");
   for (const k of ["rank_pattern", "alpha_pattern"]) if (c[k] && typeof c[k] === "object" && Object.keys(c[k] as object).length) unsupported.push(`${k} (per-module ${k === "rank_pattern" ? "rank" : "alpha"})`);
   if (Array.isArray(c.modules_to_save) && c.modules_to_save.length) unsupported.push("modules_to_save (fully trained extra modules)");
+  if (c.layers_to_transform !== undefined && c.layers_to_transform !== null) {
+    unsupported.push("layers_to_transform (LoRA on some layers only)");
+  }
   if (unsupported.length) throw new PeftFormatError(`${file}: uses ${unsupported.join(", ")}, which this LoRA implementation does not support`);
   return {
     ...(c as Partial<PeftAdapterConfig>),
