@@ -1,5 +1,5 @@
 // The optimizer factory: OptimizerConfig.name → one of the five LoRA optimizers (one file each). Every optimizer
-// gets the explicit (A, B) pairs; see types.ts for the contract and ../shared/research/baselines.md for the specs.
+// gets the explicit (A, B) pairs; see types.ts for the contract and docs/optimizers.md for the specs.
 import type { OptimizerConfig } from "../config.ts";
 import { createAdamW } from "./adamw.ts";
 import { createLoraPlus } from "./lora-plus.ts";

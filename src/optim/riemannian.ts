@@ -1,6 +1,6 @@
 // Riemannian preconditioned LoRA ("scaled AdamW"): "Riemannian Preconditioned LoRA for Fine-Tuning Foundation
 // Models", Zhang & Pilanci (ICML 2024), arXiv 2402.02347. Reference: pilancilab/Riemannian_Preconditioned_LoRA
-// (AdamWr) and PEFT `optimizers/riemannian.py`; spec in ../shared/research/baselines.md §4. Per pair, before the
+// (AdamWr) and PEFT `optimizers/riemannian.py`; spec in docs/optimizers.md §4. Per pair, before the
 // AdamW moments:  g̃_A = (BᵀB + δI)⁺ · G_A,   g̃_B = G_B · (AAᵀ + δI)⁺,  both from the PRE-step A and B (Jacobi),
 // then torch AdamW (decoupled decay before the moments, bias correction) with the same lr for A and B.
 // This is PEFT's semantics. Deliberate differences from the official Mistral AdamWr: it preconditions B with the

@@ -1,5 +1,5 @@
 // The contract between the LoRA layers, the training loop and every optimizer. Optimizers receive explicit
-// (A, B) pairs and never pair tensors by name substitution or list order (../shared/research/baselines.md §1.4).
+// (A, B) pairs and never pair tensors by name substitution or list order (docs/optimizers.md §1).
 import type * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../lora/pair.ts";
 

@@ -119,7 +119,8 @@ export interface TrainOnlyTask<Doc = unknown> extends TaskSpecBase<Doc> {
   readonly fallback?: { readonly dirNames: readonly string[]; readonly layouts: readonly DataLayout[]; readonly note: string };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Doc defaults to `any`, not `unknown`: a registry holds tasks of different Doc types, and a spec whose functions
+// take one Doc type is not assignable to one whose functions take `unknown` (parameters are contravariant).
 export type TaskSpec<Doc = any> = MultipleChoiceTask<Doc> | GenerateTask<Doc> | TrainOnlyTask<Doc>;
 
 /**

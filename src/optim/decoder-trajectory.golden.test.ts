@@ -1,4 +1,4 @@
-// End-to-end golden trajectories (issue 3): each optimizer takes 5 full-batch steps on the tiny checkpoints
+// End-to-end golden trajectories: each optimizer takes 5 full-batch steps on the tiny checkpoints
 // (src/models/fixtures/qwen2-tiny: all seven targets from its adapter; llama-tiny: q_proj, v_proj, down_proj) from the
 // fixture adapter, with our decoder, LoRA and continuation loss on wasm, and must land on PyTorch's adapter:
 // ‖Δ‖/‖x‖ ≤ 1e-4 for every A and B, per-step losses within 1e-5 relative, equal Stable-LoRA stop steps, no leaks.

@@ -1,7 +1,7 @@
 // Parity of the decoder with PyTorch on the two tiny checkpoints in ./fixtures (written, with their golden.json, by
 // `/usr/bin/python3 tools/reference/make_tiny_checkpoints.py`, whose model is tools/reference/reference_model.py):
 // base logits, the LoRA continuation loss with dA/dB on all seven targets, greedy generation (KV cache and full
-// forward), on wasm (and the cpu oracle for one case). Tolerances per engine.md §6: 1e-4 relative per tensor.
+// forward), on wasm (and the cpu oracle for one case). Tolerances per docs/engine.md §6: 1e-4 relative per tensor.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
