@@ -135,7 +135,8 @@ export function restoreAdamState(s: AdamState, t: number, tensors: Readonly<Reco
       const src = tensors[key];
       if (!src) throw new Error(`${who}.setState: checkpoint has no tensor "${key}" (was it written for other LoRA targets?)`);
       if (src.shape.join() !== dst.shape.join()) throw new Error(`${who}.setState: "${key}" has shape [${src.shape}], expected [${dst.shape}]`);
-      dst.assign(src.clone());
+      // assign() takes its own reference to src's data; a clone here would leak one tensor per moment.
+      dst.assign(src);
     }
   }
   if (!Number.isInteger(t) || t < 0) throw new Error(`${who}.setState: bad step count ${String(t)}`);

@@ -255,7 +255,7 @@ export function createLoraRite(cfg: OptimizerConfig, pairs: readonly LoraPair[])
         for (const [key, dst] of [[`rite.M/${p.A.name}`, s.MA], [`rite.M/${p.B.name}`, s.MB], [`rite.Q/${p.A.name}`, s.QA], [`rite.Q/${p.B.name}`, s.QB]] as const) {
           const src = state.tensors[key];
           if (!src || src.shape.join() !== dst.shape.join()) throw new Error(`${name}.setState: tensor "${key}" is missing or has the wrong shape`);
-          dst.assign(src.clone());
+          dst.assign(src); // no clone: assign() keeps its own reference (a clone would leak)
         }
         const rr = p.r * p.r;
         if (j.VA[i]?.length !== rr || j.VB[i]?.length !== rr) throw new Error(`${name}.setState: V for ${p.module} is not ${p.r}×${p.r}`);

@@ -149,7 +149,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
 
     // Resume: same config hash → continue from the checkpoint; log lines past it are dropped.
     let startStep = 0;
-    const ck = readCheckpointState(files.checkpoint);
+    const ck = readCheckpointState(files.checkpoint, log);
     if (ck && ck.configHash === ctx.configHash && ck.step <= cfg.train.steps) {
       const st = loadCheckpoint(files.checkpoint, pairs, optimizer);
       startStep = st.step;
