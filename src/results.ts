@@ -111,6 +111,8 @@ export interface RunSummary {
   model?: { hiddenSize: number; numLayers: number; modelType: string };
   /** sha256 (16 hex) of the initial LoRA factors: same seed ⇒ same A0. */
   initAdapterSha256?: string;
+  /** The folder's earlier name, when `sweep --migrate-ids` renamed it to today's run id. */
+  migratedFrom?: string;
   /** Tensors left allocated after the run (should be 0). */
   leakedTensors?: number;
   /** Final metrics by task, lm-eval keys. */

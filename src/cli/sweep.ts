@@ -19,6 +19,7 @@ import { selectShard, shardCells } from "../sweep/shard.ts";
 import { sweepStatus, formatStatus } from "../sweep/status.ts";
 import { arrayScript, reportScript, slurmPaths, EXIT_CONFIG, EXIT_RETRY, type SlurmOptions } from "../sweep/slurm.ts";
 import { indexedJobManifest } from "../sweep/k8s.ts";
+import { findLegacyFolders, migrateFolder } from "../sweep/migrate.ts";
 import type { WorkerArgs } from "../sweep/worker-command.ts";
 import { runTraining } from "../train/recipe.ts";
 import { loraStepFlops } from "../bench/flops.ts";
@@ -31,7 +32,7 @@ import { installInterruptHandler, formatDuration, formatProgressLine } from "./p
 export interface SweepArgs {
   experiment: string; set?: string[]; only?: string[]; "dry-run"?: boolean; force?: boolean; report?: boolean;
   backend: string; "data-dir"?: string; "results-dir": string; "reports-dir"?: string; seed?: number;
-  shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
+  "migrate-ids"?: boolean; shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
   slurm?: boolean; partition?: string; "gpus-per-task"?: number; "cpus-per-task"?: number; mem?: string; time?: string;
   "array-parallelism"?: number; "sbatch-arg"?: string[]; print?: boolean;
   k8s?: boolean; image?: string; parallelism?: number; gpus?: number; "mount-path"?: string; "volume-claim"?: string;
@@ -53,7 +54,22 @@ export async function runSweep(a: SweepArgs): Promise<number> {
   const cells = shardCells(allCells, shard);
   const shardTxt = shard ? ` (shard ${shard.index}/${shard.count}${shard.source === "--shard" ? "" : ` from ${shard.source}`}: ${cells.length} of ${allCells.length} cells)` : "";
 
+  const legacy = findLegacyFolders(resultsDir, exp.name, cells);
+  if (a["migrate-ids"]) {
+    for (const l of legacy) {
+      migrateFolder(resultsDir, exp.name, l);
+      console.error(`renamed ${l.from} → ${l.cell.runId}`);
+    }
+    console.error(`${exp.name}: ${legacy.length} folder(s) renamed to today's run ids; nothing else changed`);
+    return 0;
+  }
+  const legacyNote = legacy.length
+    ? `${legacy.length} run folder(s) of this sweep are under run ids from before each optimizer had its own config ` +
+      `(e.g. ${legacy[0]!.from} → ${legacy[0]!.cell.runId}). Run \`sweep ${exp.name} --migrate-ids\` once (it renames ` +
+      `them and updates the ids they record; nothing else changes), or move them aside to rerun those cells`
+    : "";
   if (a.status) {
+    if (legacyNote) console.error(`note: ${legacyNote}`);
     const st = sweepStatus(resultsDir, exp.name, cells, leaseSeconds);
     if (a.json) console.log(JSON.stringify(st, null, 2));
     else console.log(formatStatus(st, formatDuration) + shardTxt);
@@ -65,7 +81,9 @@ export async function runSweep(a: SweepArgs): Promise<number> {
   // report would otherwise show its numbers under this config's id). Nothing is moved or deleted.
   if (!a["dry-run"]) for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
 
+  if (legacyNote && !a["dry-run"]) throw new ConfigError(legacyNote);
   if (a["dry-run"]) {
+    if (legacyNote) console.error(`note: ${legacyNote}`);
     printPlan(exp.name + shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
     return 0;
   }
@@ -96,7 +114,7 @@ export async function runSweep(a: SweepArgs): Promise<number> {
         // Re-read under the claim: another worker may have finished (or, in this sweep, failed) the cell meanwhile.
         const st = cellStatus(resultsDir, exp.name, cell);
         const fin = finishedAt(resultsDir, exp.name, cell);
-        const thisSweep = fin !== null && fin >= sweepStart - 1000;
+        const thisSweep = fin !== null && fin >= sweepStart;
         if ((isFinished(st) && (!a.force || thisSweep)) || (st === "failed" && thisSweep)) continue;
         const dir = runDir(resultsDir, exp.name, cell.runId);
         if (st !== "new") assertSameConfig(dir, cell);
@@ -313,6 +331,7 @@ const sweepBuilder = (y: import("yargs").Argv) =>
     .option("force", { type: "boolean", describe: "rerun finished cells (their old folders are archived, not deleted)" })
     .option("report", { type: "boolean", default: true, describe: "write reports/<experiment>/ at the end (--no-report to skip)" })
     .option("reports-dir", { type: "string", default: "reports" })
+    .option("migrate-ids", { type: "boolean", describe: "rename result folders written under pre-per-optimizer-config run ids, then exit" })
     .option("shard", { type: "string", describe: "run only shard I of N (0-based I/N); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
     .option("shards", { type: "number", describe: "number of shards: array tasks for --slurm/--k8s; with JOB_COMPLETION_INDEX, the Job's completions" })
     .option("lease", { type: "number", describe: `seconds without a heartbeat after which a claimed cell is taken over (default ${DEFAULT_LEASE_SECONDS})` })

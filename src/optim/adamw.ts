@@ -5,7 +5,7 @@
 //   p ← p − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
 // Kept tight: 13–14 elementwise kernels per tensor, scalars created once per step and shared by all tensors.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { AdamLikeConfig } from "../config.ts";
 import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
 
 export interface AdamHyper {
@@ -15,7 +15,7 @@ export interface AdamHyper {
   readonly weightDecay: number;
 }
 
-export function adamHyper(cfg: OptimizerConfig): AdamHyper {
+export function adamHyper(cfg: AdamLikeConfig): AdamHyper {
   return { beta1: cfg.betas[0], beta2: cfg.betas[1], eps: cfg.eps, weightDecay: cfg.weightDecay };
 }
 
@@ -170,7 +170,7 @@ export function adamStateMethods(state: AdamState, name: string): Pick<LoraOptim
   };
 }
 
-export function createAdamW(cfg: OptimizerConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
+export function createAdamW(cfg: AdamLikeConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
   checkPairs(pairs, name);
   const h = adamHyper(cfg);
   const state = createAdamState(pairs);

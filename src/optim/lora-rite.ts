@@ -12,7 +12,7 @@
 // balance_param and relative_epsilon are not implemented (off by default; the latter crashes upstream).
 // Syncs per step: two batched reads of r×r matrices.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { LoraRiteConfig } from "../config.ts";
 import { checkPairs, gradFor } from "./adamw.ts";
 import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
 import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
@@ -57,7 +57,7 @@ function polarRinv(G: Float64Array, r: number): Float64Array {
 
 const f32 = (m: Float64Array, r: number): tf.Tensor2D => tf.tensor2d(Float32Array.from(m), [r, r]);
 
-export function createLoraRite(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
+export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   const name = "lora-rite";
   checkPairs(pairs, name);
   const [beta1, beta2] = cfg.betas;
