@@ -66,7 +66,7 @@ function expandHome(p: string): string {
 }
 
 /** A path, not a hub id: starts with . / ~, has more than owner/name, or its first segment exists here. */
-function looksLocal(s: string): boolean {
+export function looksLocal(s: string): boolean {
   if (/^[.~/\\]/.test(s) || path.isAbsolute(s) || s.includes("\\") || fs.existsSync(s)) return true;
   const parts = s.split("/");
   return parts.length > 2 || (parts.length === 2 && fs.existsSync(parts[0]!));

@@ -20,6 +20,7 @@ import { sweepStatus, formatStatus } from "../sweep/status.ts";
 import { arrayScript, reportScript, slurmPaths, EXIT_CONFIG, EXIT_RETRY, type SlurmOptions } from "../sweep/slurm.ts";
 import { indexedJobManifest } from "../sweep/k8s.ts";
 import { findLegacyFolders, migrateFolder } from "../sweep/migrate.ts";
+import { preflight } from "../sweep/preflight.ts";
 import type { WorkerArgs } from "../sweep/worker-command.ts";
 import { runTraining } from "../train/recipe.ts";
 import { loraStepFlops } from "../bench/flops.ts";
@@ -32,7 +33,7 @@ import { installInterruptHandler, formatDuration, formatProgressLine } from "./p
 export interface SweepArgs {
   experiment: string; set?: string[]; only?: string[]; "dry-run"?: boolean; force?: boolean; report?: boolean;
   backend: string; "data-dir"?: string; "results-dir": string; "reports-dir"?: string; seed?: number;
-  "migrate-ids"?: boolean; shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
+  "migrate-ids"?: boolean; preflight?: boolean; shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
   slurm?: boolean; partition?: string; "gpus-per-task"?: number; "cpus-per-task"?: number; mem?: string; time?: string;
   "array-parallelism"?: number; "sbatch-arg"?: string[]; print?: boolean;
   k8s?: boolean; image?: string; parallelism?: number; gpus?: number; "mount-path"?: string; "volume-claim"?: string;
@@ -87,8 +88,14 @@ export async function runSweep(a: SweepArgs): Promise<number> {
     printPlan(exp.name + shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
     return 0;
   }
-  const sweepStart = Date.now();
   let pending = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
+  if (pending.length && a.preflight !== false) {
+    const problems = await preflight(pending.map((c) => c.config));
+    if (problems.length) {
+      throw new ConfigError(`preflight: ${problems.length} problem(s) with what the cells to run read; nothing was started:\n  ${problems.join("\n  ")}`);
+    }
+  }
+  const sweepStart = Date.now();
   console.error(`${exp.name}${shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`);
   const { signal, dispose } = installInterruptHandler();
   const tty = Boolean(process.stderr.isTTY);
@@ -332,6 +339,7 @@ const sweepBuilder = (y: import("yargs").Argv) =>
     .option("report", { type: "boolean", default: true, describe: "write reports/<experiment>/ at the end (--no-report to skip)" })
     .option("reports-dir", { type: "string", default: "reports" })
     .option("migrate-ids", { type: "boolean", describe: "rename result folders written under pre-per-optimizer-config run ids, then exit" })
+    .option("preflight", { type: "boolean", default: true, describe: "check every model, data file and task split the cells read before the first cell (--no-preflight to skip)" })
     .option("shard", { type: "string", describe: "run only shard I of N (0-based I/N); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
     .option("shards", { type: "number", describe: "number of shards: array tasks for --slurm/--k8s; with JOB_COMPLETION_INDEX, the Job's completions" })
     .option("lease", { type: "number", describe: `seconds without a heartbeat after which a claimed cell is taken over (default ${DEFAULT_LEASE_SECONDS})` })
