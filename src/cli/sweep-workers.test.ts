@@ -124,6 +124,14 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   const [id] = runIds(results);
   assert.ok(!fs.existsSync(path.join(results, "quickstart", id!, "summary.json")), "killed before the end of the cell");
   assert.equal(fs.readdirSync(path.join(results, "quickstart", ".claims", id!)).filter((f) => f.endsWith(".json")).length, 1, "the dead worker's claim is left");
+  // --status: once the lease has passed, the cell shows as stale, with the dead worker's host, pid and step.
+  await new Promise((r) => setTimeout(r, 2200));
+  const oneArgs: Partial<SweepArgs> = { set: one.filter((_, i) => one[i - 1] === "--set"), only: one.filter((_, i) => one[i - 1] === "--only") };
+  const st = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": results, "data-dir": dataDir, status: true, json: true, lease: 2, ...oneArgs }));
+  const status = JSON.parse(st.err) as { counts: Record<string, number>; cells: { kind: string; claim?: { pid: number; step: number; heartbeatAgeSeconds: number } }[] };
+  assert.equal(status.counts.stale, 1, st.err);
+  assert.equal(status.cells[0]!.claim!.pid, a.proc.pid);
+  assert.ok(status.cells[0]!.claim!.step > 0 && status.cells[0]!.claim!.heartbeatAgeSeconds > 2, st.err);
 
   const b = startWorker(results, [...one, "--lease", "2"]);
   const eb = await b.done;
