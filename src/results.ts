@@ -201,6 +201,25 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   fsyncDir(path.dirname(file));
 }
 
+const TEMP_NAME = /\.(tmp|trash)-[^/]+$/;
+
+/**
+ * Remove temp files and folders a killed writer left in a run folder (names from uniqueTmpSuffix, at any depth).
+ * Only call it while holding the run's claim: another writer's temp files would be in use. Returns what was removed.
+ */
+export function removeTempFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir, { recursive: true }).map(String).sort((a, b) => b.length - a.length)) {
+    if (!TEMP_NAME.test(name)) continue;
+    const p = path.join(dir, name);
+    if (!fs.existsSync(p)) continue;
+    fs.rmSync(p, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
 }

@@ -12,7 +12,7 @@ import type { CommandModule } from "yargs";
 import { spawnSync } from "node:child_process";
 import { parseOverrides, mergeConfig, ConfigError } from "../config.ts";
 import { expandExperiment, cellStatus, isFinished, assertSameConfig, type Cell } from "../sweep.ts";
-import { RUN_FILES, runDir, writeFileAtomic, type RunSummary } from "../results.ts";
+import { RUN_FILES, removeTempFiles, runDir, writeFileAtomic, type RunSummary } from "../results.ts";
 import { checkLease, DEFAULT_LEASE_SECONDS, tryClaim, type Claim } from "../sweep/claims.ts";
 import { startHeartbeat } from "../sweep/heartbeat.ts";
 import { selectShard, shardCells } from "../sweep/shard.ts";
@@ -125,6 +125,8 @@ export async function runSweep(a: SweepArgs): Promise<number> {
         if ((isFinished(st) && (!a.force || thisSweep)) || (st === "failed" && thisSweep)) continue;
         const dir = runDir(resultsDir, exp.name, cell.runId);
         if (st !== "new") assertSameConfig(dir, cell);
+        const stale = removeTempFiles(dir);
+        if (stale.length) log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
         if (a.force && isFinished(st)) {
           const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
           fs.mkdirSync(path.dirname(archive), { recursive: true });

@@ -3,6 +3,7 @@
 // thread refreshes the file, and bad claim files or leases are clear errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -37,6 +38,17 @@ test("one holder at a time; a stale claim is taken over once and fences the old 
   assert.ok(!fs.existsSync(path.join(tmp, "exp", ".claims", "cell1")), "released: the folder is gone");
   assert.equal(readClaim(tmp, "exp", "cell1", 60), null);
   assert.ok(tryClaim(tmp, "exp", "cell1", opts), "free again");
+});
+
+test("a claim of a process of this host that has exited is stale at once, whatever the lease", () => {
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+  const c = tryClaim(tmp, "exp", "cell4", opts)!;
+  const info = JSON.parse(fs.readFileSync(c.file, "utf8")) as ClaimInfo;
+  fs.writeFileSync(c.file, JSON.stringify({ ...info, pid: dead }));
+  assert.equal(readClaim(tmp, "exp", "cell4", 3600)!.stale, true);
+  fs.writeFileSync(c.file, JSON.stringify({ ...info, pid: dead, host: "another-host" }));
+  assert.equal(readClaim(tmp, "exp", "cell4", 3600)!.stale, false, "another host's pid says nothing");
+  c.release();
 });
 
 test("the heartbeat thread refreshes the claim while the main thread is busy", async () => {

@@ -87,7 +87,21 @@ export function readClaim(resultsDir: string, experiment: string, runId: string,
   const beat = Date.parse(info.heartbeatAt);
   if (!Number.isFinite(beat)) throw new ClaimError(`${file}: the claim has no valid heartbeatAt. If no worker runs this cell, delete the file; no result was touched`);
   const ageSeconds = Math.max(0, (now - beat) / 1000);
-  return { info, file, ageSeconds, stale: ageSeconds > leaseSeconds };
+  return { info, file, ageSeconds, stale: ageSeconds > leaseSeconds || deadHereAlready(info) };
+}
+
+/**
+ * A claim held by a process of this host that no longer exists is stale at once (a `kill -9`ed sweep rerun on the
+ * same machine need not wait out the lease). Assumes one pid namespace per host name, as on a Slurm node.
+ */
+function deadHereAlready(info: ClaimInfo): boolean {
+  if (info.host !== os.hostname() || !Number.isInteger(info.pid) || info.pid === process.pid) return false;
+  try {
+    process.kill(info.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 export interface Claim {

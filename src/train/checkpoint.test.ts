@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../backend.ts";
 import { resolveRunConfig, type DeepPartial, type RunConfig } from "../config.ts";
-import { writeFileAtomic, type RunSummary } from "../results.ts";
+import { fileError, removeTempFiles, writeFileAtomic, type RunSummary } from "../results.ts";
 import { configHash } from "../sweep.ts";
 import { runTraining } from "./recipe.ts";
 
@@ -71,6 +71,24 @@ test("both checkpoints corrupt: the cell restarts from step 0 and says so", asyn
   assert.equal(r.status, "success", r.error);
   assert.equal(logs.filter((l) => l.includes("is corrupt")).length, 2, logs.join("\n"));
   assert.ok(!logs.some((l) => l.startsWith("resuming")), "restarted");
+});
+
+test("temp files a killed writer left behind are removed (and nothing else)", () => {
+  const dir = path.join(tmp, "temps");
+  fs.mkdirSync(path.join(dir, "checkpoint.tmp-vm-12-ab12cd34"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "checkpoint.tmp-vm-12-ab12cd34", "lora.safetensors"), "");
+  fs.writeFileSync(path.join(dir, "summary.json.tmp-vm-12-0badf00d"), "");
+  fs.mkdirSync(path.join(dir, "adapter"));
+  fs.writeFileSync(path.join(dir, "adapter", "adapter_model.safetensors.tmp-vm-9-01234567"), "");
+  fs.writeFileSync(path.join(dir, "metrics.jsonl"), "{}\n");
+  assert.deepEqual(removeTempFiles(dir).sort(), ["adapter/adapter_model.safetensors.tmp-vm-9-01234567", "checkpoint.tmp-vm-12-ab12cd34", "summary.json.tmp-vm-12-0badf00d"]);
+  assert.deepEqual(fs.readdirSync(dir, { recursive: true }).map(String).sort(), ["adapter", "metrics.jsonl"]);
+});
+
+test("a full disk is reported with the file's path and what to do", () => {
+  const e = fileError("/r/run/summary.json", Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }));
+  assert.match(e.message, /^write \/r\/run\/summary\.json: ENOSPC .*the disk is full: free space and rerun; finished results are intact/);
+  assert.equal((e as NodeJS.ErrnoException).code, "ENOSPC");
 });
 
 test("a failed atomic write names the file and leaves no temp file", () => {
