@@ -73,7 +73,7 @@ export async function runSweep(a: SweepArgs): Promise<number> {
     if (legacyNote) console.error(`note: ${legacyNote}`);
     const st = sweepStatus(resultsDir, exp.name, cells, leaseSeconds);
     if (a.json) console.log(JSON.stringify(st, null, 2));
-    else console.log(formatStatus(st, formatDuration) + shardTxt);
+    else console.log(formatStatus({ ...st, experiment: exp.name + shardTxt }, formatDuration));
     return 0;
   }
   const status = new Map(cells.map((c) => [c.runId, cellStatus(resultsDir, exp.name, c)]));

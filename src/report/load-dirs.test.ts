@@ -1,11 +1,16 @@
 // Several --results-dir folders (copied back from clusters without a shared filesystem): runs are merged by id, a
 // finished copy wins over an unfinished one, identical copies are silent, and the `slurm/` folder is not a run.
+// `report` of an experiment without results exits 2.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadExperiment } from "./load.ts";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "load-dirs-test-"));
 
@@ -34,3 +39,12 @@ test("runs of several results folders are merged; the finished copy wins", () =>
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test("`report` of an experiment with no results (a typo) exits 2 and writes nothing", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "report-cli-"));
+  const r = spawnSync(process.execPath, ["--import", "tsx", "experiments/run.ts", "report", "nosuchexperiment", "--results-dir", path.join(dir, "results"), "--reports-dir", path.join(dir, "reports")], { cwd: REPO, encoding: "utf8" });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /no results for experiment "nosuchexperiment" in .*results: check the name, or run `sweep nosuchexperiment` first/);
+  assert.ok(!fs.existsSync(path.join(dir, "reports")));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
