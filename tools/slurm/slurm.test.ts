@@ -1,7 +1,9 @@
 // `sweep --slurm` on a real one-node Slurm (tools/slurm/local-cluster.sh; CI installs Debian's slurmctld, slurmd,
 // slurm-client and munge): a job array of three tasks, each a shard of a tiny quickstart (10 cells, 3 steps), plus
-// the report job. Waits for the queue to empty, then checks every cell, the shard logs and the report. Skips, with
-// the reason, where Slurm cannot start (not root, packages missing).
+// the report job. Waits for the queue to empty, then checks every cell, the shard logs and the report. Then a
+// preemption: SIGTERM to a running task's batch shell (what --signal=B:TERM@120 does before a time limit) must end in
+// a checkpoint, exit 75, a requeue and a resumed, complete run. Skips, with the reason, where Slurm cannot start
+// (not root, packages missing).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -70,6 +72,44 @@ test("sweep --slurm: a 3-task job array on a real Slurm trains every cell once a
   assert.ok(fs.existsSync(path.join(reports, "quickstart", "index.html")), "the report job wrote the report");
   const runsMd = fs.readFileSync(path.join(reports, "quickstart", "tables", "runs.md"), "utf8");
   for (const id of ids) assert.ok(runsMd.includes(id), `${id} in the report`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("preemption on Slurm: SIGTERM to the batch shell → the worker checkpoints, exits 75, the task requeues and resumes", { skip: cluster.skip, timeout: 300_000 }, async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slurm-term-test-"));
+  const results = path.join(tmp, "results");
+  const steps = 1500;
+  const sub = spawnSync(process.execPath, ["--import", "tsx", "experiments/run.ts", "sweep", "quickstart", "--set", `train.steps=${steps}`, "--set", "train.batchSize=4",
+    "--set", "eval.limit=10", "--set", "model=random:d=32,L=1,heads=2,kv=1", "--only", "optimizer=adamw", "--only", "seed=0", "--backend", "wasm",
+    "--results-dir", results, "--reports-dir", path.join(tmp, "reports"), "--data-dir", path.join(tmp, "datasets"), "--slurm", "--shards", "1"], { cwd: REPO, env, encoding: "utf8" });
+  assert.equal(sub.status, 0, sub.stderr);
+  const task = `${sub.stdout.trim()}_0`;
+  const expDir = path.join(results, "quickstart");
+  const metricsRows = () => {
+    const id = fs.existsSync(expDir) ? fs.readdirSync(expDir).find((n) => n.startsWith("synthetic--")) : undefined;
+    const f = id ? path.join(expDir, id, "metrics.jsonl") : "";
+    return f && fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter(Boolean).length : 0;
+  };
+  const wait = async (what: string, ok: () => boolean) => {
+    for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 250))) assert.ok(Date.now() - t0 < 200_000, `timed out waiting for ${what}`);
+  };
+  await wait("training to start", () => metricsRows() >= 20);
+  // What Slurm does 120 s before a time limit (--signal=B:TERM@120): SIGTERM to the batch shell only.
+  assert.equal(spawnSync("scancel", ["--signal=TERM", "--batch", task], { env }).status, 0);
+  const state = () => spawnSync("squeue", ["-h", "-j", task, "-o", "%T"], { env, encoding: "utf8" }).stdout.trim();
+  await wait("the requeue", () => state() === "PENDING");
+  // Slurm holds a requeued job for a while before it may start again; let it start now.
+  spawnSync("scontrol", ["update", `JobId=${task}`, "StartTime=now"], { env });
+  await wait("the queue to empty", () => !spawnSync("squeue", ["-h", "-o", "%j"], { env, encoding: "utf8" }).stdout.includes("lora-lab-quickstart"));
+  const log = fs.readFileSync(path.join(expDir, "slurm", "logs", `${task}.out`), "utf8");
+  assert.match(log, /SIGTERM: finishing the current step and writing a checkpoint/);
+  assert.match(log, /worker interrupted after a checkpoint: requeueing task 0/);
+  assert.match(log, /restart 1/);
+  assert.match(log, /resuming from step \d+/);
+  const id = fs.readdirSync(expDir).find((n) => n.startsWith("synthetic--"))!;
+  assert.equal((JSON.parse(fs.readFileSync(path.join(expDir, id, "summary.json"), "utf8")) as RunSummary).status, "success");
+  const stepsLogged = fs.readFileSync(path.join(expDir, id, "metrics.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { step: number }).step);
+  assert.deepEqual(stepsLogged, Array.from({ length: steps }, (_, i) => i + 1), "every step logged once across the two attempts");
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
