@@ -78,7 +78,7 @@ test("sweep --slurm: a 3-task job array on a real Slurm trains every cell once a
 test("preemption on Slurm: SIGTERM to the batch shell → the worker checkpoints, exits 75, the task requeues and resumes", { skip: cluster.skip, timeout: 300_000 }, async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slurm-term-test-"));
   const results = path.join(tmp, "results");
-  const steps = 1500;
+  const steps = 2000;
   const sub = spawnSync(process.execPath, ["--import", "tsx", "experiments/run.ts", "sweep", "quickstart", "--set", `train.steps=${steps}`, "--set", "train.batchSize=4",
     "--set", "eval.limit=10", "--set", "model=random:d=32,L=1,heads=2,kv=1", "--only", "optimizer=adamw", "--only", "seed=0", "--backend", "wasm",
     "--results-dir", results, "--reports-dir", path.join(tmp, "reports"), "--data-dir", path.join(tmp, "datasets"), "--slurm", "--shards", "1"], { cwd: REPO, env, encoding: "utf8" });
