@@ -162,6 +162,8 @@ function claimHandle(info: ClaimInfo, dir: string, file: string): Claim {
     },
     release(): void {
       for (const g of generations(dir)) if (g <= info.generation) fs.rmSync(genFile(dir, g), { force: true });
+      // our own heartbeat's temp file, when the thread was stopped mid-write (src/sweep/heartbeat.ts)
+      for (const n of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (n.includes(`.hb-${process.pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
       try {
         fs.rmdirSync(dir);
       } catch {
