@@ -45,6 +45,18 @@ test("an interrupted evaluation resumes from the documents already scored", asyn
   assert.deepEqual(r.samples, straight.samples);
   assert.deepEqual(r.metrics, straight.metrics);
 
+  // An abort between chunks stops the evaluation and keeps what was scored.
+  const ctl = new AbortController();
+  const stopping = new CountingLM();
+  const orig = stopping.loglikelihood.bind(stopping);
+  stopping.loglikelihood = async (reqs) => {
+    ctl.abort();
+    return orig(reqs);
+  };
+  const file2 = path.join(dir, "partial2.jsonl");
+  await assert.rejects(evaluateTask(stopping, "arc_easy", { dataDir: dir, resume: { file: file2, key: "k", chunkDocs: 4 }, signal: ctl.signal }), /evaluation interrupted after 4 of 10 documents/);
+  assert.equal(fs.readFileSync(file2, "utf8").trim().split("\n").length, 1 + 4);
+
   // Another key: nothing is reused.
   const other = new CountingLM();
   await evaluateTask(other, "arc_easy", { dataDir: dir, resume: { ...resume, key: "model-b" } });

@@ -31,6 +31,8 @@ export interface EvalOptions {
    * in it. The caller removes the file once it has written the final results.
    */
   readonly resume?: { readonly file: string; readonly key: string; readonly chunkDocs?: number };
+  /** With `resume`: checked between chunks; an aborted signal stops the evaluation (the chunks done are kept). */
+  readonly signal?: AbortSignal;
 }
 
 export interface MultipleChoiceSample {
@@ -135,6 +137,9 @@ async function runResumable(
   const todo = indices.map((i, k) => [i, k] as const).filter(([i]) => !done.has(i));
   const chunk = Math.max(1, resume.chunkDocs ?? Math.max(64, (opts.batchSize ?? 16) * 4));
   for (let c = 0; c < todo.length; c += chunk) {
+    // Let signal handlers run (scoring keeps the event loop busy), then stop if asked to: the chunks done are kept.
+    await new Promise<void>((r) => setImmediate(r));
+    if (opts.signal?.aborted) throw new Error(`evaluation interrupted after ${done.size} of ${indices.length} documents (they are kept in ${resume.file})`);
     const part = todo.slice(c, c + chunk);
     const base = done.size;
     const got = await run(part.map(([i]) => i), part.map(([, k]) => contexts[k]!), {
