@@ -2,7 +2,7 @@
 // lives; experiments and `--set key=value` override only what differs. Unknown keys and wrong types fail before any
 // tensor is allocated (zod, strict objects), with the offending key path in the message.
 import { z } from "zod";
-import { OPTIMIZER_NAMES } from "./optim/types.ts";
+import { OPTIMIZER_NAMES, type OptimizerName } from "./optim/types.ts";
 import { BACKEND_CHOICES } from "./backend.ts";
 
 export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
@@ -10,23 +10,41 @@ export type LoraTarget = (typeof LORA_TARGETS)[number];
 
 const probability = z.number().min(0).lt(1);
 
-export const OptimizerConfigSchema = z
+// Each optimizer has its own typed config: a run's config (and so its id hash) holds only the settings its optimizer
+// uses, so changing LoRA+'s ratio or Stable-LoRA's λ never renames an AdamW run (docs/scale-out.md, "Run ids").
+const adamKeys = {
+  /** Peak learning rate η (the schedule scales it). */
+  lr: z.number().positive(),
+  /** Decoupled weight decay w, as torch.optim.AdamW. */
+  weightDecay: z.number().min(0),
+  betas: z.tuple([probability, probability]),
+  eps: z.number().positive(),
+};
+
+export const AdamWConfigSchema = z.object({ name: z.literal("adamw"), ...adamKeys }).strict();
+
+export const LoraPlusConfigSchema = z
   .object({
-    name: z.enum(OPTIMIZER_NAMES),
-    /** Peak learning rate η (the schedule scales it). */
-    lr: z.number().positive(),
-    /** Decoupled weight decay w, as torch.optim.AdamW. */
-    weightDecay: z.number().min(0),
-    betas: z.tuple([probability, probability]),
-    eps: z.number().positive(),
-    /** Stable-LoRA shrink ratio λ ∈ [0, 1): A ← (1−λ)A before each step until ‖A‖/n < ‖B‖/m. */
-    lambda: probability,
-    /** Stable-LoRA: false = the paper's "w/o stability condition" ablation (shrink forever). */
-    stopCondition: z.boolean(),
+    name: z.literal("lora-plus"),
+    ...adamKeys,
     /** LoRA+: lr_B = lrRatio · lr_A. */
     lrRatio: z.number().positive(),
+  })
+  .strict();
+
+export const RiemannianConfigSchema = z
+  .object({
+    name: z.literal("riemannian"),
+    ...adamKeys,
     /** Riemannian: damping δ in (BᵀB + δI)⁻¹ and (AAᵀ + δI)⁻¹. */
     delta: z.number().min(0),
+  })
+  .strict();
+
+export const LoraRiteConfigSchema = z
+  .object({
+    name: z.literal("lora-rite"),
+    ...adamKeys,
     /** LoRA-RITE: clip_unmagnified_grad: scale all unmagnified gradients by c/N when their global norm N > c (0 = off). */
     clipUnmagnifiedGrad: z.number().min(0),
     /** LoRA-RITE: update_skipping: zero one factor's unmagnified gradient when its RMS exceeds this (0 = off). */
@@ -37,7 +55,55 @@ export const OptimizerConfigSchema = z
     applyEscape: z.boolean(),
   })
   .strict();
+
+export const StableLoraConfigSchema = z
+  .object({
+    name: z.literal("stable-lora"),
+    ...adamKeys,
+    /** Stable-LoRA shrink ratio λ ∈ [0, 1): A ← (1−λ)A before each step until ‖A‖/n < ‖B‖/m. */
+    lambda: probability,
+    /** Stable-LoRA: false = the paper's "w/o stability condition" ablation (shrink forever). */
+    stopCondition: z.boolean(),
+  })
+  .strict();
+
+export const OptimizerConfigSchema = z.discriminatedUnion("name", [
+  AdamWConfigSchema, LoraPlusConfigSchema, RiemannianConfigSchema, LoraRiteConfigSchema, StableLoraConfigSchema,
+]);
 export type OptimizerConfig = z.infer<typeof OptimizerConfigSchema>;
+export type AdamWConfig = z.infer<typeof AdamWConfigSchema>;
+export type LoraPlusConfig = z.infer<typeof LoraPlusConfigSchema>;
+export type RiemannianConfig = z.infer<typeof RiemannianConfigSchema>;
+export type LoraRiteConfig = z.infer<typeof LoraRiteConfigSchema>;
+export type StableLoraConfig = z.infer<typeof StableLoraConfigSchema>;
+/** The settings every optimizer shares (AdamW's). */
+export type AdamLikeConfig = Pick<AdamWConfig, "lr" | "weightDecay" | "betas" | "eps">;
+export type OptimizerConfigOf<N extends OptimizerName> = Extract<OptimizerConfig, { name: N }>;
+
+const ADAM_DEFAULTS = { lr: 1e-4, weightDecay: 0.01, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
+
+/** Each optimizer's defaults: the only place an optimizer default lives. */
+export const OPTIMIZER_DEFAULTS: { readonly [N in OptimizerName]: OptimizerConfigOf<N> } = {
+  adamw: { name: "adamw", ...ADAM_DEFAULTS },
+  "lora-plus": { name: "lora-plus", ...ADAM_DEFAULTS, lrRatio: 16 }, // LoRA+ authors' recommended 2^4
+  riemannian: { name: "riemannian", ...ADAM_DEFAULTS, delta: 1e-6 }, // Riemannian official default
+  // LoRA-RITE port defaults
+  "lora-rite": { name: "lora-rite", ...ADAM_DEFAULTS, clipUnmagnifiedGrad: 1, updateSkipping: 1, updateCapping: 0, applyEscape: false },
+  "stable-lora": { name: "stable-lora", ...ADAM_DEFAULTS, lambda: 5e-4, stopCondition: true }, // λ: the official example.py value
+};
+
+/** A fresh copy of an optimizer's defaults, with overrides (tests, bench). */
+export function optimizerDefaults<N extends OptimizerName>(name: N, overrides: Partial<Omit<OptimizerConfigOf<N>, "name">> = {}): OptimizerConfigOf<N> {
+  return { ...structuredClone(OPTIMIZER_DEFAULTS[name]), ...overrides } as OptimizerConfigOf<N>;
+}
+
+/** The keys an optimizer's config has (name included). */
+export function optimizerKeys(name: OptimizerName): string[] {
+  return Object.keys(OPTIMIZER_DEFAULTS[name]);
+}
+
+/** Every optimizer key of any optimizer (what `--set optimizer.<key>` may name). */
+export const ALL_OPTIMIZER_KEYS: readonly string[] = [...new Set(OPTIMIZER_NAMES.flatMap(optimizerKeys))];
 
 export const LoraConfigSchema = z
   .object({
@@ -126,21 +192,7 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   seed: 0,
   backend: "auto",
   lora: { r: 8, alpha: 16, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false },
-  optimizer: {
-    name: "adamw",
-    lr: 1e-4,
-    weightDecay: 0.01,
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    lambda: 5e-4, // the official example.py value
-    stopCondition: true,
-    lrRatio: 16, // LoRA+ authors' recommended 2^4
-    delta: 1e-6, // Riemannian official default
-    clipUnmagnifiedGrad: 1, // LoRA-RITE port defaults
-    updateSkipping: 1,
-    updateCapping: 0,
-    applyEscape: false,
-  },
+  optimizer: OPTIMIZER_DEFAULTS.adamw,
   train: {
     steps: 100,
     batchSize: 8,
@@ -185,7 +237,7 @@ export class ConfigError extends Error {
  * string; a comma list is accepted where the default is an array of strings (`lora.targets=q_proj,v_proj`).
  * Unknown keys are errors here; types are checked by validateRunConfig.
  */
-export function parseOverrides(pairs: readonly string[], reference: unknown = DEFAULT_RUN_CONFIG): Record<string, unknown> {
+export function parseOverrides(pairs: readonly string[], reference: unknown = SET_REFERENCE): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
@@ -214,6 +266,12 @@ export function parseOverrides(pairs: readonly string[], reference: unknown = DE
   return patch;
 }
 
+/** What `--set` may name: every RunConfig key, and under optimizer the keys of every optimizer. */
+const SET_REFERENCE = {
+  ...DEFAULT_RUN_CONFIG,
+  optimizer: Object.assign({}, ...OPTIMIZER_NAMES.map((n) => OPTIMIZER_DEFAULTS[n])) as Record<string, unknown>,
+};
+
 /** All dotted keys of a config object (for error messages and `list`). */
 export function listKeys(obj: unknown, prefix = ""): string[] {
   if (!isPlainObject(obj)) return [prefix];
@@ -236,11 +294,35 @@ export function validateRunConfig(candidate: unknown, source = "config"): RunCon
   return c;
 }
 
-/** DEFAULT_RUN_CONFIG ⊕ each patch in order, then validation. */
+/**
+ * DEFAULT_RUN_CONFIG ⊕ each patch in order, then validation. The optimizer section starts from the defaults of the
+ * optimizer the patches name (AdamW when none does), and a key that optimizer does not have is an error.
+ */
 export function resolveRunConfig(...patches: (DeepPartial<RunConfig> | Record<string, unknown> | undefined)[]): RunConfig {
   let c: RunConfig = DEFAULT_RUN_CONFIG;
-  for (const p of patches) c = mergeConfig<RunConfig>(c, p);
-  return validateRunConfig(c);
+  let opt: Record<string, unknown> = {};
+  for (const p of patches) {
+    const { optimizer, ...rest } = (p ?? {}) as Record<string, unknown>;
+    c = mergeConfig<RunConfig>(c, rest);
+    if (optimizer !== undefined) opt = isPlainObject(optimizer) ? mergeConfig(opt, optimizer) : (optimizer as Record<string, unknown>);
+  }
+  return validateRunConfig({ ...c, optimizer: withOptimizerDefaults(opt) });
+}
+
+/** An optimizer patch on top of its optimizer's defaults; keys the optimizer does not have are a ConfigError. */
+export function withOptimizerDefaults(patch: Record<string, unknown>): Record<string, unknown> {
+  if (!isPlainObject(patch)) return patch;
+  const name = (patch.name ?? "adamw") as OptimizerName;
+  if (!OPTIMIZER_NAMES.includes(name)) return { ...patch, name }; // zod names the valid choices
+  const keys = optimizerKeys(name);
+  const foreign = Object.keys(patch).filter((k) => !keys.includes(k));
+  if (foreign.length) {
+    throw new ConfigError(
+      `optimizer ${name} has no setting ${foreign.map((k) => `optimizer.${k}`).join(", ")} ` +
+        `(its settings: ${keys.filter((k) => k !== "name").join(", ")}); remove it or choose an optimizer that has it`,
+    );
+  }
+  return mergeConfig(structuredClone(OPTIMIZER_DEFAULTS[name]) as Record<string, unknown>, patch);
 }
 
 /** LoRA scaling s: alpha/r, or alpha/√r with rsLoRA. */

@@ -150,11 +150,11 @@ test("errors: missing local folder, unknown repo, no network, offline mode", asy
   await new Promise<void>((ok) => dead.listen(0, "127.0.0.1", ok));
   const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
   await new Promise((ok) => dead.close(ok));
-  await assert.rejects(resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: deadUrl }), /could not download model "test-org\/tiny-llama" from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*pass a local folder/);
+  await assert.rejects(resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: deadUrl, fetchOptions: { retries: 0 } }), /could not download model "test-org\/tiny-llama" from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*pass a local folder/);
   // no network but a cached snapshot: it is used
   const cacheDir = freshCache();
   const dir = await resolveModel("test-org/tiny-llama", { cacheDir, hubUrl: hub.url });
-  assert.equal(await downloadRepoFiles({ type: "model", name: "test-org/tiny-llama" }, isModelFile, { cacheDir, hubUrl: deadUrl }), dir);
+  assert.equal(await downloadRepoFiles({ type: "model", name: "test-org/tiny-llama" }, isModelFile, { cacheDir, hubUrl: deadUrl, fetchOptions: { retries: 0 } }), dir);
   process.env.HF_HUB_OFFLINE = "1";
   try {
     await assert.rejects(resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: hub.url }), /not in the cache .* HF_HUB_OFFLINE is set/);

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { defaultFetchOptions, TransferError, robustFetch, type RobustFetchOptions } from "./hub-fetch.ts";
 import { datasetInfo, downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from "@huggingface/hub";
 
 export interface HubOptions {
@@ -14,6 +15,20 @@ export interface HubOptions {
   hubUrl?: string;
   accessToken?: string;
   onProgress?: (file: string, loaded: number, total: number) => void;
+  /** Timeouts, retries and partial-file folder of downloads (defaults: src/hub-fetch.ts). */
+  fetchOptions?: Partial<RobustFetchOptions>;
+}
+
+/** A progress line on stderr per file ("\r"-updated, at most 4 times a second). */
+export function stderrProgress(): (file: string, loaded: number, total: number) => void {
+  let last = 0;
+  return (file, loaded, total) => {
+    const now = Date.now();
+    if (loaded < total && now - last < 250) return;
+    last = now;
+    const pct = Number.isFinite(total) && total > 0 ? ` ${((100 * loaded) / total).toFixed(0)}%` : "";
+    process.stderr.write(`\r  ${file}: ${(loaded / 1e6).toFixed(1)} MB${pct}${loaded >= total ? "\n" : ""}`);
+  };
 }
 
 export interface RepoRef {
@@ -51,7 +66,7 @@ function expandHome(p: string): string {
 }
 
 /** A path, not a hub id: starts with . / ~, has more than owner/name, or its first segment exists here. */
-function looksLocal(s: string): boolean {
+export function looksLocal(s: string): boolean {
   if (/^[.~/\\]/.test(s) || path.isAbsolute(s) || s.includes("\\") || fs.existsSync(s)) return true;
   const parts = s.split("/");
   return parts.length > 2 || (parts.length === 2 && fs.existsSync(parts[0]!));
@@ -109,10 +124,10 @@ function explain(e: unknown, repo: RepoRef, hubUrl: string): HubError {
 }
 
 /** fetch that reports the bytes of full-file downloads (the ones without a Range header) to onProgress. */
-function progressFetch(current: () => string, completed: Set<string>, onProgress?: HubOptions["onProgress"]): typeof fetch {
-  if (!onProgress) return fetch;
+function progressFetch(current: () => string, completed: Set<string>, onProgress: HubOptions["onProgress"], base: typeof fetch): typeof fetch {
+  if (!onProgress) return base;
   return async (input, init) => {
-    const resp = await fetch(input, init);
+    const resp = await base(input, init);
     const headers = new Headers(init?.headers);
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     if (!url.includes("/resolve/") || headers.has("Range") || !resp.ok || !resp.body) return resp;
@@ -158,7 +173,11 @@ export async function downloadRepoFiles(repo: RepoRef, files: string[] | ((path:
   }
   let currentFile = "";
   const completed = new Set<string>();
-  const params = { repo, hubUrl: s.hubUrl, accessToken: s.accessToken, fetch: progressFetch(() => currentFile, completed, opts.onProgress) };
+  const fo: RobustFetchOptions = {
+    ...defaultFetchOptions(path.join(s.cacheDir, ".lora-lab-partial")), log: (m) => console.error(`hub: ${m}`), ...opts.fetchOptions,
+  };
+  const base = robustFetch(fo);
+  const params = { repo, hubUrl: s.hubUrl, accessToken: s.accessToken, fetch: progressFetch(() => currentFile, completed, opts.onProgress, base) };
   try {
     return await quietLibraryLog(!!opts.onProgress, async () => {
       const info = repo.type === "model"
@@ -187,11 +206,16 @@ export async function downloadRepoFiles(repo: RepoRef, files: string[] | ((path:
         currentFile = w.path;
         const target = path.join(snapshot, w.path);
         if (!fs.existsSync(target)) {
-          try {
-            await downloadFileToCacheDir({ ...params, path: w.path, revision: sha, cacheDir: s.cacheDir });
-          } catch (e) {
-            if (/cannot get path info/.test((e as Error).message)) throw new HubError(`${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`);
-            throw e;
+          // A transfer cut short keeps its bytes (src/hub-fetch.ts): each retry resumes where the last one stopped.
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await downloadFileToCacheDir({ ...params, path: w.path, revision: sha, cacheDir: s.cacheDir });
+              break;
+            } catch (e) {
+              if (/cannot get path info/.test((e as Error).message)) throw new HubError(`${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`);
+              if (!(e instanceof TransferError) || attempt >= fo.retries) throw e;
+              fo.log?.(`${(e as Error).message}; resuming (${attempt + 1}/${fo.retries})`);
+            }
           }
         }
         const size = fs.statSync(target).size;
@@ -231,7 +255,7 @@ export async function resolveModel(idOrPath: string, opts: HubOptions = {}): Pro
   // complete = loadable and with its tokenizer (a download cut short may lack the latter); otherwise ask the hub,
   // which fetches only what is missing
   if (cached && missingModelFiles(cached).length === 0 && fs.existsSync(path.join(cached, "tokenizer.json"))) return cached;
-  const snapshot = await downloadRepoFiles(repo, isModelFile, opts);
+  const snapshot = await downloadRepoFiles(repo, isModelFile, { ...opts, onProgress: opts.onProgress ?? stderrProgress() });
   const missing = missingModelFiles(snapshot);
   if (missing.length) {
     throw new HubError(`model "${idOrPath}" (${snapshot}) lacks ${missing.join(", ")}; only transformers checkpoints in safetensors format are supported${cached === snapshot ? " (the cache is incomplete and the hub could not be reached)" : ""}`);

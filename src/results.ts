@@ -3,7 +3,9 @@
 // eval.jsonl (periodic and final evaluations), samples.jsonl (per-document records of the final evaluation),
 // adapter/ (PEFT format), checkpoint/ (resume state) and summary.json (written last, success or not).
 // Every whole-file write is atomic (temp file + rename), so a crash never leaves a half-written file.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export const RESULTS_SCHEMA_VERSION = 1;
@@ -109,6 +111,8 @@ export interface RunSummary {
   model?: { hiddenSize: number; numLayers: number; modelType: string };
   /** sha256 (16 hex) of the initial LoRA factors: same seed ⇒ same A0. */
   initAdapterSha256?: string;
+  /** The folder's earlier name, when `sweep --migrate-ids` renamed it to today's run id. */
+  migratedFrom?: string;
   /** Tensors left allocated after the run (should be 0). */
   leakedTensors?: number;
   /** Final metrics by task, lm-eval keys. */
@@ -135,19 +139,85 @@ export function runDir(resultsDir: string, experiment: string, runId: string): s
   return path.join(resultsDir, experiment, runId);
 }
 
-/** Write a whole file atomically: write to a temp file in the same folder, fsync, rename over the target. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  const fd = fs.openSync(tmp, "w");
+/** A temp-file suffix no other process or host can pick (several workers may write one run folder's files). */
+export function uniqueTmpSuffix(): string {
+  return `tmp-${os.hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/** An I/O error that names the file (Node's ENOSPC on write names none) and keeps the errno code. */
+export function fileError(file: string, e: unknown, what = "write"): Error {
+  const err = e as NodeJS.ErrnoException;
+  const hint = err.code === "ENOSPC" ? " (the disk is full: free space and rerun; finished results are intact)" : "";
+  const out = new Error(`${what} ${file}: ${err.code ?? ""}${err.code ? " " : ""}${err.message}${hint}`);
+  (out as NodeJS.ErrnoException).code = err.code;
+  return out;
+}
+
+/** fsync a folder so a rename inside it survives a power loss (a no-op where folders cannot be opened). */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
   try {
+    fd = fs.openSync(dir, "r");
+    fs.fsyncSync(fd);
+  } catch {
+    // some filesystems refuse fsync on a folder; the rename is still atomic
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Write bytes to a new file and fsync it. On any error the partial file is removed and the error names it. */
+export function writeFileSynced(file: string, data: string | Uint8Array): void {
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, "w");
     for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
     fs.fsyncSync(fd);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fd = undefined;
+    fs.rmSync(file, { force: true });
+    throw fileError(file, e);
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
+}
+
+/**
+ * Write a whole file atomically: a temp file with a unique name in the same folder, fsync, rename over the target,
+ * fsync the folder. A failure (a full disk) removes the temp file and names the target.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${uniqueTmpSuffix()}`;
+  writeFileSynced(tmp, data);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fileError(file, e, "rename into");
+  }
+  fsyncDir(path.dirname(file));
+}
+
+const TEMP_NAME = /\.(tmp|trash)-[^/]+$/;
+
+/**
+ * Remove temp files and folders a killed writer left in a run folder (names from uniqueTmpSuffix, at any depth).
+ * Only call it while holding the run's claim: another writer's temp files would be in use. Returns what was removed.
+ */
+export function removeTempFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir, { recursive: true }).map(String).sort((a, b) => b.length - a.length)) {
+    if (!TEMP_NAME.test(name)) continue;
+    const p = path.join(dir, name);
+    if (!fs.existsSync(p)) continue;
+    fs.rmSync(p, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
@@ -157,7 +227,11 @@ export function writeJsonAtomic(file: string, value: unknown): void {
 /** Append one JSON object as a line (flushed). A crash can at worst leave a partial last line, which readers skip. */
 export function appendJsonl(file: string, value: unknown): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.appendFileSync(file, JSON.stringify(value) + "\n");
+  try {
+    fs.appendFileSync(file, JSON.stringify(value) + "\n");
+  } catch (e) {
+    throw fileError(file, e, "append to");
+  }
 }
 
 export interface JsonlRead<T> {

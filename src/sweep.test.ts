@@ -23,7 +23,7 @@ test("expansion is the cartesian product with readable, unique ids", () => {
   assert.equal(new Set(cells.map((c) => c.runId)).size, 12);
   const c = cells.find((x) => x.config.optimizer.name === "stable-lora" && x.config.optimizer.lr === 2e-4 && x.config.seed === 1)!;
   assert.match(c.runId, /^arc_easy--qwen2-0\.5b--stable-lora--.*lr2e-4.*--s1--[0-9a-f]{6}$/);
-  assert.equal(c.config.optimizer.lambda, 1e-3);
+  assert.equal(c.config.optimizer.name === "stable-lora" && c.config.optimizer.lambda, 1e-3);
 });
 
 test("hash covers the config: --set changes every hash; dataDir does not", () => {

@@ -4,7 +4,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, mergeConfig, resolveRunConfig, type DeepPartial, type RunConfig } from "./config.ts";
+import {
+  ALL_OPTIMIZER_KEYS, ConfigError, mergeConfig, optimizerKeys, resolveRunConfig, type DeepPartial, type RunConfig,
+} from "./config.ts";
+import { OPTIMIZER_NAMES, type OptimizerName } from "./optim/types.ts";
 import { RUN_FILES, runDir, type RunSummary } from "./results.ts";
 
 /** An axis: a dotted config path and its values. An object value is deep-merged at that path (coupled settings). */
@@ -46,10 +49,17 @@ export function canonicalJson(x: unknown): string {
   return JSON.stringify(x);
 }
 
-/** Hash of everything that can change a run's numbers (dataDir is where the data lives, not what it is). */
+/**
+ * Hash of everything that can change a run's numbers (dataDir is where the data lives, not what it is). Only the
+ * settings of the run's own optimizer count: a config.json written before optimizers had their own configs (with
+ * every optimizer's settings) hashes like the same run's config today (docs/scale-out.md, "Run ids").
+ */
 export function configHash(cfg: RunConfig): string {
   const { dataDir: _dataDir, ...rest } = cfg;
-  return createHash("sha256").update(canonicalJson(rest)).digest("hex").slice(0, 6);
+  const opt = cfg.optimizer as Record<string, unknown>;
+  const own = OPTIMIZER_NAMES.includes(opt?.name as never) ? optimizerKeys(opt.name as OptimizerName) : Object.keys(opt ?? {});
+  const optimizer = Object.fromEntries(Object.entries(opt ?? {}).filter(([k]) => own.includes(k)));
+  return createHash("sha256").update(canonicalJson({ ...rest, optimizer })).digest("hex").slice(0, 6);
 }
 
 /** "Qwen/Qwen2-0.5B" → "qwen2-0.5b", "meta-llama/Llama-3.2-1B" → "llama3.2-1b", "../x/stories260K" → "stories260k". */
@@ -158,7 +168,10 @@ const ONLY_ALIASES: Record<string, string> = { optimizer: "optimizer.name", lr: 
 
 function matchesOnly(cfg: RunConfig, only: { key: string; values: string[] }[]): boolean {
   return only.every(({ key, values }) => {
-    const v = getPath(cfg, ONLY_ALIASES[key] ?? key);
+    const full = ONLY_ALIASES[key] ?? key;
+    const v = getPath(cfg, full);
+    // λ of an AdamW cell: that optimizer has no such setting, so the cell does not match.
+    if (v === undefined && full.startsWith("optimizer.") && ALL_OPTIMIZER_KEYS.includes(full.slice("optimizer.".length))) return false;
     if (v === undefined) throw new ConfigError(`--only ${key}: "${key}" is not a config key (try optimizer, model, task, seed, optimizer.lr, …)`);
     const s = Array.isArray(v) ? v.join(",") : String(v);
     return values.some((x) => x === s || (typeof v === "number" && Number(x) === v) || (key === "model" && modelSlug(String(v)) === x.toLowerCase()));
@@ -177,12 +190,14 @@ export function expandExperiment(exp: Experiment, opts: { overrides?: Record<str
   for (const axis of exp.axes) combos = combos.flatMap((c) => axis.values.map((v) => ({ ...c, [axis.key]: v })));
   const cells: Cell[] = [];
   const seen = new Set<string>();
+  const setOptimizer = (opts.overrides?.optimizer ?? {}) as Record<string, unknown>;
+  const usedSetKeys = new Set<string>();
   for (const coords of combos) {
     let patch: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(coords)) patch = mergeConfig(patch, setPathPatch(k, v));
     let config: RunConfig;
     try {
-      config = resolveRunConfig(exp.base, patch, opts.overrides);
+      config = resolveRunConfig(exp.base, patch, cellOverrides(exp.base, patch, opts.overrides, usedSetKeys));
     } catch (e) {
       throw new ConfigError(`experiment ${exp.name}, cell ${JSON.stringify(coords)}: ${(e as Error).message}`);
     }
@@ -194,12 +209,38 @@ export function expandExperiment(exp: Experiment, opts: { overrides?: Record<str
     seen.add(runId);
     cells.push({ runId, configHash: hash, config, coords });
   }
+  const unused = Object.keys(setOptimizer).filter((k) => !usedSetKeys.has(k));
+  if (unused.length) {
+    const names = [...new Set(combos.map((c) => optimizerNameOf(exp.base, c, opts.overrides)))];
+    throw new ConfigError(`--set ${unused.map((k) => `optimizer.${k}`).join(", ")}: no optimizer of experiment ${exp.name} (${names.join(", ")}) has this setting`);
+  }
   if (cells.length === 0 && only.length > 0) {
     // A typo in --only (optimizer=stable_lora) would otherwise run nothing and report success.
     const onAxes = exp.axes.map((a) => `${a.key} ∈ {${a.values.map((v) => (v && typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ")}}`);
     throw new ConfigError(`--only ${(opts.only ?? []).join(" ")}: no cell of experiment ${exp.name} matches. Its axes: ${onAxes.join("; ")}`);
   }
   return cells;
+}
+
+function optimizerNameOf(base: unknown, coords: Record<string, unknown>, overrides: Record<string, unknown> | undefined): string {
+  let patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(coords)) patch = mergeConfig(patch, setPathPatch(k, v));
+  return String(getPath(overrides, "optimizer.name") ?? getPath(patch, "optimizer.name") ?? getPath(base, "optimizer.name") ?? "adamw");
+}
+
+/**
+ * `--set` for one cell: optimizer settings the cell's optimizer does not have are left out (so `--set
+ * optimizer.lambda=…` changes the Stable-LoRA cells of a sweep and leaves the ids of its AdamW cells alone); the keys
+ * used are recorded so that a setting no cell has is reported.
+ */
+function cellOverrides(base: unknown, patch: Record<string, unknown>, overrides: Record<string, unknown> | undefined, used: Set<string>): Record<string, unknown> | undefined {
+  const opt = overrides?.optimizer as Record<string, unknown> | undefined;
+  if (!overrides || !opt || typeof opt !== "object") return overrides;
+  const name = String(opt.name ?? getPath(patch, "optimizer.name") ?? getPath(base, "optimizer.name") ?? "adamw");
+  const own = OPTIMIZER_NAMES.includes(name as never) ? optimizerKeys(name as OptimizerName) : Object.keys(opt);
+  const kept = Object.fromEntries(Object.entries(opt).filter(([k]) => own.includes(k)));
+  for (const k of Object.keys(kept)) used.add(k);
+  return { ...overrides, optimizer: kept };
 }
 
 export type CellStatus = "new" | "success" | "diverged" | "failed" | "interrupted" | "running" | "partial";

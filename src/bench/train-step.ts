@@ -3,7 +3,7 @@
 // the per-step stability signals (optional, to measure their cost), gradient clipping, optimizer.step. LoRA B is
 // set small-random instead of PEFT's zero so every gradient is non-zero (the compute is the same either way).
 import * as tf from "@tensorflow/tfjs";
-import { DEFAULT_RUN_CONFIG, type LoraTarget } from "../config.ts";
+import { DEFAULT_RUN_CONFIG, optimizerDefaults, type LoraTarget } from "../config.ts";
 import { buildDecoder, type Decoder } from "../models/decoder.ts";
 import { loadDecoder } from "../models/load.ts";
 import { randomWeightSource } from "../models/presets.ts";
@@ -54,7 +54,7 @@ export function randomBatch(vocabSize: number, B: number, T: number, seed = 0): 
 }
 
 export function createBenchOptimizer(name: OptimizerName, pairs: readonly LoraPair[]): LoraOptimizer {
-  return createOptimizer({ ...DEFAULT_RUN_CONFIG.optimizer, name, lr: 1e-4 }, pairs);
+  return createOptimizer(optimizerDefaults(name, { lr: 1e-4 }), pairs);
 }
 
 /**

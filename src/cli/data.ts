@@ -9,16 +9,6 @@ function dataDirOf(argv: Record<string, unknown>): string {
   return (argv["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR;
 }
 
-function progressPrinter(): (file: string, loaded: number, total: number) => void {
-  let last = 0;
-  return (file, loaded, total) => {
-    const now = Date.now();
-    if (loaded < total && now - last < 250) return;
-    last = now;
-    const pct = Number.isFinite(total) && total > 0 ? ` ${((100 * loaded) / total).toFixed(0)}%` : "";
-    process.stderr.write(`\r  ${file}: ${(loaded / 1e6).toFixed(1)} MB${pct}${loaded >= total ? "\n" : ""}`);
-  };
-}
 
 const fetchCommand: CommandModule = {
   command: "fetch <task>",
@@ -26,8 +16,9 @@ const fetchCommand: CommandModule = {
   builder: (y: Argv) => y.positional("task", { type: "string", describe: "task name (see `list`)" }),
   handler: async (argv) => {
     const { fetchTaskData } = await import("../tasks/data-admin.ts");
+    const { stderrProgress } = await import("../hub.ts");
     const dataDir = dataDirOf(argv);
-    const m = await fetchTaskData(String(argv.task), { dataDir, onProgress: progressPrinter(), log: (s) => console.error(s) });
+    const m = await fetchTaskData(String(argv.task), { dataDir, onProgress: stderrProgress(), log: (s) => console.error(s) });
     console.error(`wrote ${m.files.length} file(s) to ${dataDir}/${m.task}/ (sha256 in MANIFEST.json)`);
     console.log(JSON.stringify({ task: m.task, repo: m.repo, revision: m.revision, rows: m.rows }));
   },

@@ -2,7 +2,9 @@
 // metrics table (or, with --json, exactly one JSON object {"task", "n", "metrics"} on stdout; everything else goes to
 // stderr) and writes per-sample records (JSONL) that `rescore` turns back into the same metrics without the model:
 // by default next to the adapter (<adapter>/../eval--<task>--<split>.samples.jsonl) or, for a base model, under
-// <results-dir>/eval/<model>/<task>--<split>--n<N>--s<seed>.samples.jsonl.
+// <results-dir>/eval/<model>/<task>--<split>--n<N>--s<seed>.samples.jsonl. An interrupted evaluation resumes per
+// document when rerun with the same arguments (samples are kept under <results-dir>/eval/.partial/ while it runs).
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CommandModule } from "yargs";
@@ -18,6 +20,18 @@ export function defaultSamplesPath(a: { model: string; adapter?: string; task: s
   if (a.adapter) return path.join(path.dirname(path.resolve(a.adapter)), `eval--${a.task}--${a.split}.samples.jsonl`);
   const slug = a.model.replace(/[\\/]+$/, "").split(/[\\/]/).slice(-2).join("--").replace(/[^\w.-]+/g, "-");
   return path.join(a.resultsDir, "eval", slug, `${a.task}--${a.split}--n${a.n}--s${a.seed}.samples.jsonl`);
+}
+
+/** Where an evaluation keeps its samples while it runs: <results-dir>/eval/.partial/<hash of what it depends on>.jsonl. */
+export function resumeFileFor(a: EvalArgs, dataDir: string, seed: number, backend: string): { file: string; key: string } {
+  const adapterFiles = a.adapter ? ["adapter_config.json", "adapter_model.safetensors"].map((f) => path.join(a.adapter!, f)) : [];
+  const adapterStamp = adapterFiles.map((f) => (fs.existsSync(f) ? `${fs.statSync(f).size}:${fs.statSync(f).mtimeMs}` : "-"));
+  const key = JSON.stringify({
+    model: a.model, adapter: a.adapter ? path.resolve(a.adapter) : null, adapterStamp, task: a.task, split: a.split ?? null, limit: a.limit ?? null,
+    seed, numFewshot: a["num-fewshot"] ?? null, maxNewTokens: a["max-new-tokens"] ?? null, batchSize: a["batch-size"] ?? null, backend, dataDir: path.resolve(dataDir),
+  });
+  const file = path.join(path.resolve(a["results-dir"]), "eval", ".partial", `${createHash("sha256").update(key).digest("hex").slice(0, 20)}.jsonl`);
+  return { file, key };
 }
 
 export function formatMetricsTable(task: string, split: string, n: number, metrics: Record<string, number>): string {
@@ -71,8 +85,13 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         lastPct = pct;
         process.stderr.write(`\r${task.name}: ${done}/${total} requests (${pct}%)${done >= total ? "\n" : ""}`);
       };
+      // Per-document resume: an interrupted evaluation continues from the documents already scored (same model,
+      // adapter bytes, task and settings → same file).
+      const resume = resumeFileFor(a, dataDir, seed, lm.backend);
+      const kept = fs.existsSync(resume.file) ? fs.readFileSync(resume.file, "utf8").split("\n").filter(Boolean).length - 1 : 0;
+      if (kept > 0) console.error(`resuming: ${kept} document(s) already scored in ${resume.file}`);
       const r = await evaluateTask(lm, task, {
-        dataDir, seed, limit: a.limit ?? null, split: a.split, numFewshot: a["num-fewshot"], batchSize: a["batch-size"], maxNewTokens: a["max-new-tokens"], onProgress,
+        dataDir, seed, limit: a.limit ?? null, split: a.split, numFewshot: a["num-fewshot"], batchSize: a["batch-size"], maxNewTokens: a["max-new-tokens"], onProgress, resume,
       });
       const samplesFile = path.resolve(a.samples ?? defaultSamplesPath({ model: a.model, adapter: a.adapter, task: task.name, split: r.split, n: r.n, seed, resultsDir: a["results-dir"] }));
       fs.mkdirSync(path.dirname(samplesFile), { recursive: true });
@@ -82,6 +101,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       for (const [k, v] of Object.entries(r.metrics)) {
         if (!(Object.is(again[k], v) || Math.abs((again[k] ?? NaN) - v) < 1e-12)) throw new Error(`internal: rescoring the samples gives ${k}=${again[k]} but the evaluation gave ${v}`);
       }
+      fs.rmSync(resume.file, { force: true });
       console.error(`${task.name} (${r.split}, n=${r.n}, ${r.numFewshot}-shot, backend ${lm.backend}) in ${((Date.now() - t0) / 1000).toFixed(1)}s; data: ${r.files.join(", ")}`);
       console.error(`samples: ${samplesFile}`);
       if (a.json) console.log(JSON.stringify({ task: r.task, n: r.n, metrics: r.metrics }));

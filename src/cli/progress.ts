@@ -4,21 +4,24 @@ import type { StepProgress } from "../train/recipe.ts";
 
 export function installInterruptHandler(): { signal: AbortSignal; dispose: () => void } {
   const ctl = new AbortController();
-  const onSig = () => {
+  // The abort reason is the signal's name: `sweep` exits 75 ("retry") after SIGTERM (a scheduler's preemption or
+  // time limit) and 130 after Ctrl-C.
+  const onSig = (name: NodeJS.Signals) => {
     if (ctl.signal.aborted) {
       console.error("\nsecond interrupt: exiting now (the last checkpoint is kept)");
       process.exit(130);
     }
-    console.error("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)");
-    ctl.abort();
+    console.error(`\n${name === "SIGTERM" ? "SIGTERM" : "interrupt"}: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)`);
+    ctl.abort(name);
   };
-  process.on("SIGINT", onSig);
-  process.on("SIGTERM", onSig);
+  const onInt = () => onSig("SIGINT"), onTerm = () => onSig("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
   return {
     signal: ctl.signal,
     dispose: () => {
-      process.off("SIGINT", onSig);
-      process.off("SIGTERM", onSig);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
     },
   };
 }

@@ -2,13 +2,26 @@
 // diverged) are skipped, a crashed or interrupted cell resumes from its checkpoint, `--force` reruns finished cells
 // after moving their folder to results/<experiment>/.archive/ (a finished result is never deleted or overwritten).
 // With no command at all, run.ts runs the `quickstart` experiment this way.
+// Any number of such workers may share one results folder: each cell is claimed before it is trained (src/sweep/
+// claims.ts), `--shard I/N` splits the cells statically, `--slurm`/`--k8s` launch workers on a cluster, `--status`
+// shows where a sweep stands. docs/scale-out.md has the design.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import cliProgress from "cli-progress";
 import type { CommandModule } from "yargs";
-import { parseOverrides, mergeConfig } from "../config.ts";
+import { spawnSync } from "node:child_process";
+import { parseOverrides, mergeConfig, ConfigError } from "../config.ts";
 import { expandExperiment, cellStatus, isFinished, assertSameConfig, type Cell } from "../sweep.ts";
-import { runDir } from "../results.ts";
+import { RUN_FILES, removeTempFiles, runDir, writeFileAtomic, type RunSummary } from "../results.ts";
+import { checkLease, DEFAULT_LEASE_SECONDS, tryClaim, type Claim } from "../sweep/claims.ts";
+import { startHeartbeat } from "../sweep/heartbeat.ts";
+import { selectShard, shardCells } from "../sweep/shard.ts";
+import { sweepStatus, formatStatus } from "../sweep/status.ts";
+import { arrayScript, reportScript, slurmPaths, EXIT_CONFIG, EXIT_RETRY, type SlurmOptions } from "../sweep/slurm.ts";
+import { indexedJobManifest } from "../sweep/k8s.ts";
+import { findLegacyFolders, migrateFolder } from "../sweep/migrate.ts";
+import { preflight } from "../sweep/preflight.ts";
+import type { WorkerArgs } from "../sweep/worker-command.ts";
 import { runTraining } from "../train/recipe.ts";
 import { loraStepFlops } from "../bench/flops.ts";
 import { MODEL_PRESETS } from "../models/presets.ts";
@@ -20,6 +33,10 @@ import { installInterruptHandler, formatDuration, formatProgressLine } from "./p
 export interface SweepArgs {
   experiment: string; set?: string[]; only?: string[]; "dry-run"?: boolean; force?: boolean; report?: boolean;
   backend: string; "data-dir"?: string; "results-dir": string; "reports-dir"?: string; seed?: number;
+  "migrate-ids"?: boolean; preflight?: boolean; shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
+  slurm?: boolean; partition?: string; "gpus-per-task"?: number; "cpus-per-task"?: number; mem?: string; time?: string;
+  "array-parallelism"?: number; "sbatch-arg"?: string[]; print?: boolean;
+  k8s?: boolean; image?: string; parallelism?: number; gpus?: number; "mount-path"?: string; "volume-claim"?: string;
 }
 
 export async function runSweep(a: SweepArgs): Promise<number> {
@@ -29,56 +46,118 @@ export async function runSweep(a: SweepArgs): Promise<number> {
   if (a["data-dir"]) overrides = mergeConfig(overrides, { dataDir: a["data-dir"] });
   if (a.backend && a.backend !== "auto") overrides = mergeConfig(overrides, { backend: a.backend });
   if (a.seed !== undefined) overrides = mergeConfig(overrides, { seed: a.seed });
-  const cells = expandExperiment(exp, { overrides, only: asList(a.only) });
+  const leaseSeconds = checkLease(a.lease ?? DEFAULT_LEASE_SECONDS);
+  const allCells = expandExperiment(exp, { overrides, only: asList(a.only) });
   const resultsDir = path.resolve(a["results-dir"]);
+
+  if (a.slurm || a.k8s) return launch(a, exp.name, allCells.length, leaseSeconds);
+  const shard = selectShard({ shard: a.shard, shards: a.shards });
+  const cells = shardCells(allCells, shard);
+  const shardTxt = shard ? ` (shard ${shard.index}/${shard.count}${shard.source === "--shard" ? "" : ` from ${shard.source}`}: ${cells.length} of ${allCells.length} cells)` : "";
+
+  const legacy = findLegacyFolders(resultsDir, exp.name, cells);
+  if (a["migrate-ids"]) {
+    for (const l of legacy) {
+      migrateFolder(resultsDir, exp.name, l);
+      console.error(`renamed ${l.from} → ${l.cell.runId}`);
+    }
+    console.error(`${exp.name}: ${legacy.length} folder(s) renamed to today's run ids; nothing else changed`);
+    return 0;
+  }
+  const legacyNote = legacy.length
+    ? `${legacy.length} run folder(s) of this sweep are under run ids from before each optimizer had its own config ` +
+      `(e.g. ${legacy[0]!.from} → ${legacy[0]!.cell.runId}). Run \`sweep ${exp.name} --migrate-ids\` once (it renames ` +
+      `them and updates the ids they record; nothing else changes), or move them aside to rerun those cells`
+    : "";
+  if (a.status) {
+    if (legacyNote) console.error(`note: ${legacyNote}`);
+    const st = sweepStatus(resultsDir, exp.name, cells, leaseSeconds);
+    if (a.json) console.log(JSON.stringify(st, null, 2));
+    else console.log(formatStatus({ ...st, experiment: exp.name + shardTxt }, formatDuration));
+    return 0;
+  }
   const status = new Map(cells.map((c) => [c.runId, cellStatus(resultsDir, exp.name, c)]));
 
   // A folder under a cell's id written by another config is refused before anything runs (finished cells too: the
   // report would otherwise show its numbers under this config's id). Nothing is moved or deleted.
   if (!a["dry-run"]) for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
 
+  if (legacyNote && !a["dry-run"]) throw new ConfigError(legacyNote);
   if (a["dry-run"]) {
-    printPlan(exp.name, cells, status, exp.estimateSeconds ?? estimateFromFlops);
+    if (legacyNote) console.error(`note: ${legacyNote}`);
+    printPlan(exp.name + shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
     return 0;
   }
-  const todo = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
-  console.error(`${exp.name}: ${cells.length} cells, ${cells.length - todo.length} finished, ${todo.length} to run`);
+  let pending = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
+  if (pending.length && a.preflight !== false) {
+    const problems = await preflight(pending.map((c) => c.config));
+    if (problems.length) {
+      throw new ConfigError(`preflight: ${problems.length} problem(s) with what the cells to run read; nothing was started:\n  ${problems.join("\n  ")}`);
+    }
+  }
+  const sweepStart = Date.now();
+  console.error(`${exp.name}${shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`);
   const { signal, dispose } = installInterruptHandler();
   const tty = Boolean(process.stderr.isTTY);
   const multi = tty ? new cliProgress.MultiBar({ clearOnComplete: false, hideCursor: true, format: "{bar} {value}/{total} {label}" }, cliProgress.Presets.shades_classic) : undefined;
-  const overall = multi?.create(todo.length, 0, { label: "runs" });
+  const overall = multi?.create(pending.length, 0, { label: "runs" });
   const line = multi?.create(1, 0, { label: "" });
   const log = (m: string) => (multi ? multi.log(`${m}\n`) : console.error(m));
+  const task = workerTaskName();
   let failures = 0;
   let done = 0;
-  for (const cell of todo) {
-    if (signal.aborted) break;
-    const dir = runDir(resultsDir, exp.name, cell.runId);
-    const st = status.get(cell.runId)!;
-    if (a.force && isFinished(st)) {
-      const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-      fs.mkdirSync(path.dirname(archive), { recursive: true });
-      fs.renameSync(dir, archive);
-      log(`--force: moved the finished ${cell.runId} to ${path.relative(process.cwd(), archive)}`);
+  const total = pending.length;
+  let lastWaitNote = "";
+  while (pending.length && !signal.aborted) {
+    const held: Cell[] = [];
+    for (const cell of pending) {
+      if (signal.aborted) break;
+      const claim = tryClaim(resultsDir, exp.name, cell.runId, { leaseSeconds, totalSteps: cell.config.train.steps, task });
+      if (!claim) {
+        held.push(cell);
+        continue;
+      }
+      try {
+        // Re-read under the claim: another worker may have finished (or, in this sweep, failed) the cell meanwhile.
+        const st = cellStatus(resultsDir, exp.name, cell);
+        const fin = finishedAt(resultsDir, exp.name, cell);
+        const thisSweep = fin !== null && fin >= sweepStart;
+        if ((isFinished(st) && (!a.force || thisSweep)) || (st === "failed" && thisSweep)) continue;
+        const dir = runDir(resultsDir, exp.name, cell.runId);
+        if (st !== "new") assertSameConfig(dir, cell);
+        const stale = removeTempFiles(dir);
+        if (stale.length) log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
+        if (a.force && isFinished(st)) {
+          const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+          fs.mkdirSync(path.dirname(archive), { recursive: true });
+          fs.renameSync(dir, archive);
+          log(`--force: moved the finished ${cell.runId} to ${path.relative(process.cwd(), archive)}`);
+        }
+        const resumeNote = st === "partial" || st === "interrupted" || st === "failed" ? ` (resuming, was ${st}${claim.info.generation > 0 ? `; took over a stale claim` : ""})` : "";
+        log(`[${done + 1}/${total}] ${cell.runId}${resumeNote}`);
+        const summary = await runCell(exp.name, cell, dir, claim, leaseSeconds, signal, log, line);
+        done++;
+        overall?.update(done);
+        const finalTxt = Object.entries(summary.final).map(([t, m]) => `${t} ${fmtMain(m)}`).join(", ");
+        log(`  → ${summary.status}${summary.error ? `: ${summary.error}` : ""} in ${formatDuration(summary.trainSeconds + summary.evalSeconds)}${finalTxt ? `; ${finalTxt}` : ""}`);
+        if (summary.status === "failed") failures++;
+      } finally {
+        claim.release();
+      }
     }
-    log(`[${done + 1}/${todo.length}] ${cell.runId}${st === "partial" || st === "interrupted" || st === "failed" ? ` (resuming, was ${st})` : ""}`);
-    line?.setTotal(cell.config.train.steps);
-    const summary = await runTraining(cell.config, {
-      experiment: exp.name, runId: cell.runId, configHash: cell.configHash, dir, signal, log: (m) => log(`  ${m}`),
-      onStep: (p) => {
-        if (line) line.update(p.step, { label: formatProgressLine(cell.runId, p) });
-        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 10)) === 0) console.error(`  ${formatProgressLine(cell.runId, p)}`);
-      },
-    });
-    done++;
-    overall?.update(done);
-    const finalTxt = Object.entries(summary.final).map(([t, m]) => `${t} ${fmtMain(m)}`).join(", ");
-    log(`  → ${summary.status}${summary.error ? `: ${summary.error}` : ""} in ${formatDuration(summary.trainSeconds + summary.evalSeconds)}${finalTxt ? `; ${finalTxt}` : ""}`);
-    if (summary.status === "failed") failures++;
+    pending = held.filter((c) => !isFinished(cellStatus(resultsDir, exp.name, c)));
+    if (!pending.length || signal.aborted || a.wait === false) break;
+    // Every cell left is held by another worker: wait for it to finish, or for its claim to go stale (then take it).
+    const note = `waiting for ${pending.length} cell(s) held by other workers (a claim older than the ${leaseSeconds}s lease is taken over)`;
+    if (note !== lastWaitNote) log(note);
+    lastWaitNote = note;
+    await sleep(Math.min(5, leaseSeconds / 4) * 1000, signal);
   }
   multi?.stop();
   dispose();
-  if (signal.aborted) console.error(`interrupted: rerun the same command to resume (finished cells are kept).`);
+  if (pending.length && !signal.aborted) log(`${pending.length} cell(s) left to other workers (--no-wait)`);
+  const reason = signal.aborted ? String(signal.reason) : "";
+  if (signal.aborted) console.error(`interrupted (${reason}): rerun the same command to resume (finished cells are kept).`);
   if (a.report !== false) {
     try {
       const { renderReport } = await import("../report/render.ts");
@@ -88,7 +167,129 @@ export async function runSweep(a: SweepArgs): Promise<number> {
       console.error(`report could not be written: ${(e as Error).message} (the results are intact; run \`report ${exp.name}\`)`);
     }
   }
-  return signal.aborted ? 130 : failures > 0 ? 1 : 0;
+  return signal.aborted ? (reason === "SIGTERM" ? EXIT_RETRY : 130) : failures > 0 ? 1 : 0;
+}
+
+/** Train one claimed cell with its heartbeat running; a lost claim (another worker took it over) stops the run. */
+async function runCell(
+  experiment: string, cell: Cell, dir: string, claim: Claim, leaseSeconds: number, signal: AbortSignal, log: (m: string) => void,
+  line: cliProgress.SingleBar | undefined,
+): Promise<RunSummary> {
+  const hb = startHeartbeat(claim, leaseSeconds / 4);
+  const lostCtl = new AbortController();
+  try {
+    return await runTraining(cell.config, {
+      experiment, runId: cell.runId, configHash: cell.configHash, dir,
+      signal: AbortSignal.any([signal, lostCtl.signal]), log: (m) => log(`  ${m}`),
+      onStep: (p) => {
+        hb.setStep(p.step);
+        if (hb.lost() && !lostCtl.signal.aborted) {
+          log(`  ${cell.runId}: another worker took this cell over (our heartbeat was older than the lease); stopping`);
+          lostCtl.abort("lost claim");
+        }
+        if (line) line.update(p.step, { label: formatProgressLine(cell.runId, p) });
+        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 10)) === 0) console.error(`  ${formatProgressLine(cell.runId, p)}`);
+      },
+    });
+  } finally {
+    await hb.stop();
+  }
+}
+
+function finishedAt(resultsDir: string, experiment: string, cell: Cell): number | null {
+  try {
+    const s = JSON.parse(fs.readFileSync(path.join(runDir(resultsDir, experiment, cell.runId), RUN_FILES.summary), "utf8")) as RunSummary;
+    const t = Date.parse(s.finishedAt ?? "");
+    return Number.isFinite(t) ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The scheduler task this worker is, for claims and --status. */
+function workerTaskName(): string | undefined {
+  const e = process.env;
+  if (e.SLURM_ARRAY_JOB_ID && e.SLURM_ARRAY_TASK_ID) return `slurm ${e.SLURM_ARRAY_JOB_ID}_${e.SLURM_ARRAY_TASK_ID}`;
+  if (e.SLURM_JOB_ID) return `slurm ${e.SLURM_JOB_ID}`;
+  if (e.JOB_COMPLETION_INDEX !== undefined) return `k8s ${e.HOSTNAME ?? "pod"} #${e.JOB_COMPLETION_INDEX}`;
+  return undefined;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** --slurm / --k8s: write (and submit) the job array, or print the Indexed Job manifest. */
+async function launch(a: SweepArgs, experiment: string, nCells: number, leaseSeconds: number): Promise<number> {
+  if (a.slurm && a.k8s) throw new ConfigError("--slurm and --k8s: pick one");
+  if (a.force) throw new ConfigError("--force cannot be combined with --slurm/--k8s (a requeued task would archive cells the first attempt finished); run --force once locally, or move the folders to rerun");
+  if (a.shard !== undefined) throw new ConfigError("--shard selects one shard to run here; with --slurm/--k8s use --shards N (the number of array tasks)");
+  if (a.status || a["dry-run"]) throw new ConfigError("--status/--dry-run cannot be combined with --slurm/--k8s");
+  const shards = a.shards ?? Math.min(nCells, 1000);
+  if (!Number.isInteger(shards) || shards < 1) throw new ConfigError(`--shards ${a.shards}: must be a positive integer`);
+  if (shards > nCells) console.error(`note: ${shards} shards for ${nCells} cells: ${shards - nCells} task(s) will have nothing to do`);
+  const w: WorkerArgs = {
+    experiment, set: asList(a.set), only: asList(a.only), backend: a.backend, dataDir: a["data-dir"], resultsDir: a["results-dir"],
+    seed: a.seed, leaseSeconds: a.lease === undefined ? undefined : leaseSeconds,
+  };
+  if (a.k8s) {
+    if (!a.print) throw new ConfigError("--k8s only prints the manifest: add --print (and apply it with kubectl apply -f)");
+    console.log(indexedJobManifest(w, {
+      shards, image: a.image ?? "lora-lab:latest", parallelism: a.parallelism, gpus: a.gpus,
+      mountPath: a["mount-path"] ?? "/data", claimName: a["volume-claim"] ?? "lora-lab-data",
+    }));
+    return 0;
+  }
+  const o: SlurmOptions = {
+    shards, partition: a.partition, gpusPerTask: a["gpus-per-task"], cpusPerTask: a["cpus-per-task"], mem: a.mem, time: a.time,
+    arrayParallelism: a["array-parallelism"], sbatchArgs: asList(a["sbatch-arg"]),
+  };
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const files = slurmPaths(a["results-dir"], experiment, stamp);
+  const array = arrayScript(w, o, files);
+  const report = reportScript({ ...w, reportsDir: a["reports-dir"] ?? "reports" }, o, files);
+  if (a.print) {
+    console.log(array);
+    console.log(report);
+    return 0;
+  }
+  const sbatch = findOnPath("sbatch");
+  if (!sbatch) throw new ConfigError("--slurm: `sbatch` is not on PATH (run this on a Slurm login node, or add --print to only write the script)");
+  fs.mkdirSync(files.logsDir, { recursive: true });
+  writeFileAtomic(files.arrayScript, array);
+  writeFileAtomic(files.reportScript, report);
+  const jobId = submit(sbatch, ["--parsable", files.arrayScript]);
+  const reportId = submit(sbatch, ["--parsable", `--dependency=afterany:${jobId}`, files.reportScript]);
+  console.error(`submitted job array ${jobId} (${shards} tasks) and report job ${reportId}\n  script: ${files.arrayScript}\n  logs:   ${files.logsDir}/\n  watch:  sweep ${experiment} --status`);
+  console.log(jobId);
+  return 0;
+}
+
+function submit(sbatch: string, args: string[]): string {
+  const r = spawnSync(sbatch, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`sbatch ${args.join(" ")} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+  return r.stdout.trim().split(";")[0]!;
+}
+
+function findOnPath(cmd: string): string | null {
+  for (const d of (process.env.PATH ?? "").split(path.delimiter)) {
+    const f = path.join(d, cmd);
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      return f;
+    } catch {
+      // not here
+    }
+  }
+  return null;
 }
 
 function fmtMain(m: Record<string, number>): string {
@@ -138,14 +339,48 @@ const sweepBuilder = (y: import("yargs").Argv) =>
     .option("dry-run", { type: "boolean", describe: "print the cells, their status and estimated cost; run nothing" })
     .option("force", { type: "boolean", describe: "rerun finished cells (their old folders are archived, not deleted)" })
     .option("report", { type: "boolean", default: true, describe: "write reports/<experiment>/ at the end (--no-report to skip)" })
-    .option("reports-dir", { type: "string", default: "reports" });
+    .option("reports-dir", { type: "string", default: "reports" })
+    .option("migrate-ids", { type: "boolean", describe: "rename result folders written under pre-per-optimizer-config run ids, then exit" })
+    .option("preflight", { type: "boolean", default: true, describe: "check every model, data file and task split the cells read before the first cell (--no-preflight to skip)" })
+    .option("shard", { type: "string", describe: "run only shard I of N (0-based I/N); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
+    .option("shards", { type: "number", describe: "number of shards: array tasks for --slurm/--k8s; with JOB_COMPLETION_INDEX, the Job's completions" })
+    .option("lease", { type: "number", describe: `seconds without a heartbeat after which a claimed cell is taken over (default ${DEFAULT_LEASE_SECONDS})` })
+    .option("wait", { type: "boolean", default: true, describe: "when only cells held by other workers are left, wait for them (--no-wait: exit)" })
+    .option("status", { type: "boolean", describe: "print done/running/stale/failed/diverged/to-do counts, workers and an ETA; run nothing" })
+    .option("json", { type: "boolean", describe: "with --status: one JSON object on stdout" })
+    .option("slurm", { type: "boolean", describe: "write results/<exp>/slurm/<stamp>.sbatch (a job array, one task per shard) and submit it" })
+    .option("partition", { type: "string", describe: "--slurm: partition" })
+    .option("gpus-per-task", { type: "number", describe: "--slurm: GPUs per array task" })
+    .option("cpus-per-task", { type: "number", describe: "--slurm: CPUs per array task" })
+    .option("mem", { type: "string", describe: "--slurm: memory per task (e.g. 32G)" })
+    .option("time", { type: "string", describe: "--slurm: time limit per task (e.g. 12:00:00)" })
+    .option("array-parallelism", { type: "number", describe: "--slurm: at most K tasks at once (--array=0-N%K)" })
+    .option("sbatch-arg", { type: "string", array: true, describe: "--slurm: extra #SBATCH line, e.g. --sbatch-arg=--account=abc" })
+    .option("print", { type: "boolean", describe: "--slurm/--k8s: print the script or manifest, submit nothing" })
+    .option("k8s", { type: "boolean", describe: "with --print: a Kubernetes Indexed Job manifest (one pod per shard)" })
+    .option("image", { type: "string", describe: "--k8s: container image holding this repository" })
+    .option("parallelism", { type: "number", describe: "--k8s: pods at once" })
+    .option("gpus", { type: "number", describe: "--k8s: nvidia.com/gpu per pod" })
+    .option("mount-path", { type: "string", describe: "--k8s: where the shared volume is mounted (default /data)" })
+    .option("volume-claim", { type: "string", describe: "--k8s: the ReadWriteMany PVC holding results/ (default lora-lab-data)" });
+
+/** Exit codes: 0 done, 1 a cell failed, 2 configuration error, 75 SIGTERM after a checkpoint (retry), 130 Ctrl-C. */
+export async function sweepExitCode(a: SweepArgs): Promise<number> {
+  try {
+    return await runSweep(a);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(`error: ${e.message}`);
+    return EXIT_CONFIG;
+  }
+}
 
 export const sweepCommand: CommandModule<object, SweepArgs> = {
   command: "sweep <experiment>",
-  describe: "run every missing cell of an experiment (resumable), then write its report",
+  describe: "run every missing cell of an experiment (resumable, any number of workers), then write its report",
   builder: (y) => sweepBuilder(y).positional("experiment", { type: "string", demandOption: true }) as never,
   handler: async (a) => {
-    process.exitCode = await runSweep(a);
+    process.exitCode = await sweepExitCode(a);
   },
 };
 
@@ -154,6 +389,6 @@ export const defaultCommand: CommandModule<object, SweepArgs> = {
   describe: "run the offline quickstart experiment (a few minutes on 2 CPU cores), then its report",
   builder: (y) => sweepBuilder(y) as never,
   handler: async (a) => {
-    process.exitCode = await runSweep({ ...a, experiment: "quickstart" });
+    process.exitCode = await sweepExitCode({ ...a, experiment: "quickstart" });
   },
 };

@@ -2,6 +2,8 @@
 // context + target_delimiter + choice (acc, acc_norm by characters), generation by greedy decoding until a stop string
 // then the named answer filters (exact_match per filter). Every doc leaves a per-sample record holding everything the
 // metrics are computed from, so rescore(samples) reproduces the metrics without the model.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Rng } from "../util/rng.ts";
 import { getTask } from "../tasks/registry.ts";
 import { loadDocs, subsampleIndices } from "../tasks/load.ts";
@@ -23,6 +25,14 @@ export interface EvalOptions {
   /** Default: the task's generation.maxNewTokens. */
   readonly maxNewTokens?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Resume per document: samples are appended to this JSONL file as they are scored (in chunks of documents), and a
+   * rerun with the same `resume.key` (whatever identifies model, adapter and settings) scores only the documents not
+   * in it. The caller removes the file once it has written the final results.
+   */
+  readonly resume?: { readonly file: string; readonly key: string; readonly chunkDocs?: number };
+  /** With `resume`: checked between chunks; an aborted signal stops the evaluation (the chunks done are kept). */
+  readonly signal?: AbortSignal;
 }
 
 export interface MultipleChoiceSample {
@@ -86,11 +96,59 @@ export async function evaluateTask(lm: LanguageModel, taskOrName: TaskSpec | str
   const indices = subsampleIndices(loaded.docs.length, opts.limit, Rng.derive(seed, `${task.name}/${split}/limit`));
   const contexts = await buildContexts(task, loaded.docs, indices, split, numFewshot, seed, opts.dataDir);
 
-  const samples =
-    task.outputType === "multiple_choice"
-      ? await runMultipleChoice(lm, task, loaded.docs, indices, contexts, opts)
-      : await runGenerate(lm, task, loaded.docs, indices, contexts, opts);
+  const run = (idx: number[], ctx: string[], o: EvalOptions): Promise<EvalSample[]> =>
+    task.outputType === "multiple_choice" ? runMultipleChoice(lm, task, loaded.docs, idx, ctx, o) : runGenerate(lm, task, loaded.docs, idx, ctx, o);
+  const samples = opts.resume ? await runResumable(indices, contexts, opts, opts.resume, run) : await run(indices, contexts, opts);
   return { task: task.name, split, n: samples.length, numFewshot, metrics: rescore(samples), samples, files: loaded.files, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Score the documents not yet in the resume file, a chunk at a time, appending each chunk's samples to it; then all
+ * samples in document order. Kept samples must be for the same document and context (else they are scored again).
+ */
+async function runResumable(
+  indices: number[], contexts: string[], opts: EvalOptions, resume: NonNullable<EvalOptions["resume"]>,
+  run: (idx: number[], ctx: string[], o: EvalOptions) => Promise<EvalSample[]>,
+): Promise<EvalSample[]> {
+  const done = new Map<number, EvalSample>();
+  const want = new Map(indices.map((i, k) => [i, contexts[k]!]));
+  let header = false;
+  if (fs.existsSync(resume.file)) {
+    const lines = fs.readFileSync(resume.file, "utf8").split("\n");
+    try {
+      header = (JSON.parse(lines[0] ?? "") as { resumeKey?: string }).resumeKey === resume.key;
+    } catch {
+      header = false;
+    }
+    if (header) {
+      for (const line of lines.slice(1)) {
+        try {
+          const s = JSON.parse(line) as EvalSample;
+          if (want.get(s.docIndex) === s.context) done.set(s.docIndex, s);
+        } catch {
+          // a torn last line (the process was killed while appending): that document is scored again
+        }
+      }
+    }
+  }
+  // Rewrite the file with the header and the samples kept (drops torn lines and another key's samples).
+  fs.mkdirSync(path.dirname(resume.file), { recursive: true });
+  fs.writeFileSync(resume.file, [JSON.stringify({ resumeKey: resume.key }), ...[...done.values()].map((s) => JSON.stringify(s))].join("\n") + "\n");
+  const todo = indices.map((i, k) => [i, k] as const).filter(([i]) => !done.has(i));
+  const chunk = Math.max(1, resume.chunkDocs ?? Math.max(64, (opts.batchSize ?? 16) * 4));
+  for (let c = 0; c < todo.length; c += chunk) {
+    // Let signal handlers run (scoring keeps the event loop busy), then stop if asked to: the chunks done are kept.
+    await new Promise<void>((r) => setImmediate(r));
+    if (opts.signal?.aborted) throw new Error(`evaluation interrupted after ${done.size} of ${indices.length} documents (they are kept in ${resume.file})`);
+    const part = todo.slice(c, c + chunk);
+    const base = done.size;
+    const got = await run(part.map(([i]) => i), part.map(([, k]) => contexts[k]!), {
+      ...opts, onProgress: opts.onProgress ? (d, t) => opts.onProgress!(base + (d / Math.max(1, t)) * part.length, indices.length) : undefined,
+    });
+    fs.appendFileSync(resume.file, got.map((s) => JSON.stringify(s) + "\n").join(""));
+    for (const s of got) done.set(s.docIndex, s);
+  }
+  return indices.map((i) => done.get(i)!);
 }
 
 /**

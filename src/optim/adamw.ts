@@ -5,7 +5,7 @@
 //   p ← p − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
 // Kept tight: 13–14 elementwise kernels per tensor, scalars created once per step and shared by all tensors.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { AdamLikeConfig } from "../config.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
@@ -16,7 +16,7 @@ export interface AdamHyper {
   readonly weightDecay: number;
 }
 
-export function adamHyper(cfg: OptimizerConfig): AdamHyper {
+export function adamHyper(cfg: AdamLikeConfig): AdamHyper {
   return { beta1: cfg.betas[0], beta2: cfg.betas[1], eps: cfg.eps, weightDecay: cfg.weightDecay };
 }
 
@@ -136,7 +136,8 @@ export function restoreAdamState(s: AdamState, t: number, tensors: Readonly<Reco
       const src = tensors[key];
       if (!src) throw new Error(`${who}.setState: checkpoint has no tensor "${key}" (was it written for other LoRA targets?)`);
       if (src.shape.join() !== dst.shape.join()) throw new Error(`${who}.setState: "${key}" has shape [${src.shape}], expected [${dst.shape}]`);
-      dst.assign(src.clone());
+      // assign() takes its own reference to src's data; a clone here would leak one tensor per moment.
+      dst.assign(src);
     }
   }
   if (!Number.isInteger(t) || t < 0) throw new Error(`${who}.setState: bad step count ${String(t)}`);
@@ -170,7 +171,7 @@ export function adamStateMethods(state: AdamState, name: string): Pick<LoraOptim
   };
 }
 
-export function createAdamW(cfg: OptimizerConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
+export function createAdamW(cfg: AdamLikeConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
   checkPairs(pairs, name);
   const h = adamHyper(cfg);
   const state = createAdamState(pairs);

@@ -2,7 +2,7 @@
 // backward), for `run.ts bench`'s optimizer-overhead table. Reads one parameter value after each step so that
 // asynchronous backends (tensorflow GPU) are timed to completion.
 import * as tf from "@tensorflow/tfjs";
-import { DEFAULT_RUN_CONFIG, type OptimizerConfig } from "../config.ts";
+import { optimizerDefaults, type AdamLikeConfig, type OptimizerConfig } from "../config.ts";
 import { createOptimizer } from "./index.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { OptimizerName } from "./types.ts";
@@ -17,8 +17,8 @@ export interface BenchResult {
  * Median ms of `optimizer.step` over `iters` timed steps (after 2 warm-up steps) on `pairs`. The pairs' variables are
  * restored afterwards; gradients are seeded normal noise of the parameters' shapes, scaled like real LoRA grads.
  */
-export async function benchOptimizerStep(name: OptimizerName, pairs: readonly LoraPair[], iters: number, overrides: Partial<OptimizerConfig> = {}): Promise<BenchResult> {
-  const cfg: OptimizerConfig = { ...DEFAULT_RUN_CONFIG.optimizer, ...overrides, name };
+export async function benchOptimizerStep(name: OptimizerName, pairs: readonly LoraPair[], iters: number, overrides: Partial<AdamLikeConfig> = {}): Promise<BenchResult> {
+  const cfg: OptimizerConfig = optimizerDefaults(name, overrides);
   const saved = pairs.map((p) => [tf.clone(p.A), tf.clone(p.B)] as const);
   const grads: tf.NamedTensorMap = {};
   pairs.forEach((p, i) => {

@@ -35,8 +35,15 @@ test("config: negative lr, λ ≥ 1 and betas outside [0, 1) are errors naming t
     ["optimizer.name=sgd", /optimizer\.name/],
     ["optimizer.applyEscape=1", /optimizer\.applyEscape/],
   ];
-  for (const [kv, re] of bad) assert.throws(() => resolveRunConfig(parseOverrides([kv])), (e: Error) => e instanceof ConfigError && re.test(e.message), kv);
-  for (const name of OPTIMIZER_NAMES) assert.equal(resolveRunConfig(parseOverrides([`optimizer.name=${name}`, "optimizer.lambda=0.002"])).optimizer.name, name);
+  // Range checks on the optimizer that has the setting (λ: Stable-LoRA, applyEscape: LoRA-RITE).
+  const owner = (kv: string) => (kv.includes("lambda") ? ["optimizer.name=stable-lora"] : kv.includes("applyEscape") ? ["optimizer.name=lora-rite"] : []);
+  for (const [kv, re] of bad) assert.throws(() => resolveRunConfig(parseOverrides([...owner(kv), kv])), (e: Error) => e instanceof ConfigError && re.test(e.message), kv);
+  // Each optimizer has its own settings: λ is Stable-LoRA's; on any other optimizer it is an error naming it.
+  for (const name of OPTIMIZER_NAMES) {
+    const set = parseOverrides([`optimizer.name=${name}`, "optimizer.lambda=0.002"]);
+    if (name === "stable-lora") assert.equal(resolveRunConfig(set).optimizer.name, name);
+    else assert.throws(() => resolveRunConfig(set), new RegExp(`optimizer ${name} has no setting optimizer\\.lambda \\(its settings: lr, weightDecay, betas, eps`));
+  }
   assert.equal(OptimizerConfigSchema.safeParse({ ...optimizerConfig("adamw"), betas: [0, 0] }).success, true, "β = 0 is allowed");
 });
 

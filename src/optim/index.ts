@@ -23,8 +23,8 @@ export function createOptimizer(cfg: OptimizerConfig, pairs: readonly LoraPair[]
     case "stable-lora":
       return createStableLora(cfg, pairs);
     default: {
-      const never: never = cfg.name;
-      throw new Error(`optimizer: unknown name "${String(never)}"`);
+      const never: never = cfg;
+      throw new Error(`optimizer: unknown name "${String((never as { name: unknown }).name)}"`);
     }
   }
 }

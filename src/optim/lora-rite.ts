@@ -12,7 +12,7 @@
 // balance_param and relative_epsilon are not implemented (off by default; the latter crashes upstream).
 // Syncs per step: two batched reads of r×r matrices.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { LoraRiteConfig } from "../config.ts";
 import { checkPairs, gradFor } from "./adamw.ts";
 import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
@@ -58,7 +58,7 @@ function polarRinv(G: Float64Array, r: number): Float64Array {
 
 const f32 = (m: Float64Array, r: number): tf.Tensor2D => tf.tensor2d(Float32Array.from(m), [r, r]);
 
-export function createLoraRite(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
+export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   const name = "lora-rite";
   checkPairs(pairs, name);
   const [beta1, beta2] = cfg.betas;
@@ -256,7 +256,7 @@ export function createLoraRite(cfg: OptimizerConfig, pairs: readonly LoraPair[])
         for (const [key, dst] of [[`rite.M/${p.A.name}`, s.MA], [`rite.M/${p.B.name}`, s.MB], [`rite.Q/${p.A.name}`, s.QA], [`rite.Q/${p.B.name}`, s.QB]] as const) {
           const src = state.tensors[key];
           if (!src || src.shape.join() !== dst.shape.join()) throw new Error(`${name}.setState: tensor "${key}" is missing or has the wrong shape`);
-          dst.assign(src.clone());
+          dst.assign(src); // no clone: assign() keeps its own reference (a clone would leak)
         }
         const rr = p.r * p.r;
         if (j.VA[i]?.length !== rr || j.VB[i]?.length !== rr) throw new Error(`${name}.setState: V for ${p.module} is not ${p.r}×${p.r}`);

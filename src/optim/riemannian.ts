@@ -9,7 +9,7 @@
 // rtol = r·eps_f32) on PEFT's fp32 matrix: eigenvalues ≤ rtol·max are treated as zero (that direction gets no update
 // instead of a 1/δ blow-up; e.g. B = 0 with δ = 0). Each such cut counts as one fallback in the stats.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { RiemannianConfig } from "../config.ts";
 import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, createAdamState, gradFor, momentsOf } from "./adamw.ts";
 import { pinvSym } from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
@@ -59,7 +59,7 @@ export function scaledGradients(
   return { scaled, stats: { condMax, fallbacks } };
 }
 
-export function createRiemannian(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
+export function createRiemannian(cfg: RiemannianConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   const name = "riemannian";
   checkPairs(pairs, name);
   const h = adamHyper(cfg);

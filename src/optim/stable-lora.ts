@@ -8,7 +8,7 @@
 // (2) the flags and stop steps are part of the saved state (the official code loses them on resume);
 // (3) stopCondition=false is the paper's "w/o stability condition" ablation: shrink every step, never test.
 import * as tf from "@tensorflow/tfjs";
-import type { OptimizerConfig } from "../config.ts";
+import type { StableLoraConfig } from "../config.ts";
 import {
   adamHyper, adamScalars, adamwUpdate, checkPairs, createAdamState, disposeAdamState, gradFor, momentsOf,
   restoreAdamState, saveAdamState, stepCountFrom,
@@ -28,7 +28,7 @@ function sumSquares(x: tf.Tensor): tf.Tensor {
   return tf.reshape(tf.sum(tf.square(x)), [1]);
 }
 
-export function createStableLora(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
+export function createStableLora(cfg: StableLoraConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   const name = "stable-lora";
   checkPairs(pairs, name);
   const h = adamHyper(cfg);

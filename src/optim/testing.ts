@@ -2,7 +2,10 @@
 // problem (tools/reference/optim_reference.py) with its loss and gradients, configs and a per-tensor error measure.
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
-import { DEFAULT_RUN_CONFIG, type OptimizerConfig } from "../config.ts";
+import {
+  optimizerDefaults, optimizerKeys, type LoraPlusConfig, type LoraRiteConfig, type OptimizerConfig, type RiemannianConfig,
+  type StableLoraConfig,
+} from "../config.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { OptimizerName } from "./types.ts";
 
@@ -38,8 +41,15 @@ export function disposePairs(pairs: readonly LoraPair[]): void {
   for (const p of pairs) tf.dispose([p.A, p.B]);
 }
 
-export function optimizerConfig(name: OptimizerName, overrides: Partial<OptimizerConfig> = {}): OptimizerConfig {
-  return { ...DEFAULT_RUN_CONFIG.optimizer, name, ...overrides };
+/** Any optimizer's settings (tests pass one set to all five optimizers). */
+export type AnyOptimizerSettings = Partial<
+  Omit<LoraPlusConfig, "name"> & Omit<RiemannianConfig, "name"> & Omit<LoraRiteConfig, "name"> & Omit<StableLoraConfig, "name">
+>;
+
+/** The named optimizer's defaults with those of `overrides` that it has (the others are ignored). */
+export function optimizerConfig(name: OptimizerName, overrides: AnyOptimizerSettings = {}): OptimizerConfig {
+  const own = optimizerKeys(name);
+  return optimizerDefaults(name, Object.fromEntries(Object.entries(overrides).filter(([k]) => own.includes(k))) as never);
 }
 
 /** ‖x − y‖_F / ‖y‖_F (the per-tensor comparison of docs/engine.md §6). */

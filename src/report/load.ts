@@ -43,23 +43,42 @@ export interface LoadedExperiment {
   readonly warnings: string[];
 }
 
-/** Scan results/<experiment>/ → runs sorted by run id. A missing folder gives zero runs and a warning. */
-export function loadExperiment(resultsDir: string, experiment: string): LoadedExperiment {
-  const dir = path.resolve(resultsDir, experiment);
+/**
+ * Scan results/<experiment>/ → runs sorted by run id. A missing folder gives zero runs and a warning. With several
+ * results folders (copied back from clusters without a shared filesystem) their runs are merged; a run id found in
+ * more than one keeps the finished copy (success, diverged), else the most recently written one. The `slurm/`
+ * folder that `sweep --slurm` writes is not a run.
+ */
+export function loadExperiment(resultsDir: string | readonly string[], experiment: string): LoadedExperiment {
+  const dirs = (typeof resultsDir === "string" ? [resultsDir] : [...resultsDir]).map((d) => path.resolve(d, experiment));
   const warnings: string[] = [];
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    warnings.push(`no results folder ${dir}: run \`tsx experiments/run.ts sweep ${experiment}\` first`);
-    return { experiment, dir, exists: false, runs: [], warnings };
+  const byId = new Map<string, LoadedRun>();
+  const found = dirs.filter((d) => fs.existsSync(d) && fs.statSync(d).isDirectory());
+  if (found.length === 0) {
+    warnings.push(`no results folder ${dirs.join(" or ")}: run \`tsx experiments/run.ts sweep ${experiment}\` first`);
+    return { experiment, dir: dirs[0]!, exists: false, runs: [], warnings };
   }
-  const names = fs.readdirSync(dir).filter((n) => !n.startsWith(".")).sort();
-  const runs: LoadedRun[] = [];
-  for (const name of names) {
-    const runPath = path.join(dir, name);
-    if (!fs.statSync(runPath).isDirectory()) continue;
-    runs.push(loadRun(runPath));
+  for (const dir of dirs.filter((d) => !found.includes(d))) warnings.push(`no results folder ${dir}; reading the others`);
+  for (const dir of found) {
+    for (const name of fs.readdirSync(dir).filter((n) => !n.startsWith(".") && n !== "slurm").sort()) {
+      const runPath = path.join(dir, name);
+      if (!fs.statSync(runPath).isDirectory()) continue;
+      const run = loadRun(runPath);
+      const prev = byId.get(run.runId);
+      const same = prev && prev.status === run.status && prev.summary?.finishedAt === run.summary?.finishedAt;
+      if (prev && !same) warnings.push(`run ${run.runId} is in ${path.dirname(prev.dir)} and ${dir}; using the ${preferRun(prev, run) === prev ? "first" : "second"}`);
+      byId.set(run.runId, prev ? preferRun(prev, run) : run);
+    }
   }
-  if (runs.length === 0) warnings.push(`results folder ${dir} has no run folders yet`);
-  return { experiment, dir, exists: true, runs, warnings };
+  const runs = [...byId.values()].sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+  if (runs.length === 0) warnings.push(`results folder ${found.join(", ")} has no run folders yet`);
+  return { experiment, dir: found[0]!, exists: true, runs, warnings };
+}
+
+function preferRun(a: LoadedRun, b: LoadedRun): LoadedRun {
+  const finished = (r: LoadedRun) => r.status === "success" || r.status === "diverged";
+  if (finished(a) !== finished(b)) return finished(a) ? a : b;
+  return b.lastWriteMs > a.lastWriteMs ? b : a;
 }
 
 /** Read one run folder. Never throws: problems become warnings and, where the run is unusable, status "invalid". */

@@ -22,7 +22,8 @@ import { glanceLines, glanceNormRuns } from "./glance.ts";
 
 export interface RenderReportOptions {
   experiment: string;
-  resultsDir: string;
+  /** One results folder, or several whose runs are merged (src/report/load.ts). */
+  resultsDir: string | readonly string[];
   reportsDir: string;
   /** Skip the figures (tables only; fast). Default false. */
   noPlots?: boolean;

@@ -82,7 +82,7 @@ export function paperFor(block: Block, row: TableRow): (PaperValue & { column: s
     model: block.model,
     optimizer: row.optimizer,
     targets: c.lora.targets.join(","),
-    stopCondition: row.optimizer !== "stable-lora" || c.optimizer.stopCondition,
+    stopCondition: c.optimizer.name !== "stable-lora" || c.optimizer.stopCondition,
     steps: steps.size === 1 ? [...steps][0]! : null,
     evalTasks: block.tasks,
     setting: qaSetting(block),

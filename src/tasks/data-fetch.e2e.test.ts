@@ -190,6 +190,8 @@ test("an unreachable endpoint is a clear error and leaves the data dir as it was
   });
   process.env.HF_ENDPOINT = url;
   process.env.HF_HUB_CACHE = path.join(tmp, "cache-empty");
+  process.env.LORA_LAB_HUB_RETRIES = "0"; // a refused connection is otherwise retried with backoff (src/hub-fetch.ts)
+  t.after(() => delete process.env.LORA_LAB_HUB_RETRIES);
   await assert.rejects(fetchTaskData("arc_easy", { dataDir }), (e: Error) => {
     assert.ok(e instanceof HubError, `${e.name}: ${e.message}`);
     assert.ok(e.message.includes(url), e.message);

@@ -149,7 +149,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
 
     // Resume: same config hash → continue from the checkpoint; log lines past it are dropped.
     let startStep = 0;
-    const ck = readCheckpointState(files.checkpoint);
+    const ck = readCheckpointState(files.checkpoint, log);
     if (ck && ck.configHash === ctx.configHash && ck.step <= cfg.train.steps) {
       const st = loadCheckpoint(files.checkpoint, pairs, optimizer);
       startStep = st.step;
@@ -176,6 +176,8 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
           ...(cfg.eval.split ? { split: cfg.eval.split as SplitName } : {}),
           ...(cfg.eval.numFewshot !== null ? { numFewshot: cfg.eval.numFewshot } : {}),
           ...(cfg.eval.maxNewTokens !== null ? { maxNewTokens: cfg.eval.maxNewTokens } : {}),
+          // The final evaluation resumes per document after an interrupt or a crash (src/eval/evaluate.ts).
+          ...(final ? { resume: { file: path.join(ctx.dir, `eval-partial--${task}.jsonl`), key: `${ctx.configHash}@${step}` }, signal: ctx.signal } : {}),
         });
         const rec: EvalRecord = { step, task, split: r.split, n: r.n, metrics: r.metrics, seconds: (performance.now() - t0) / 1000, final };
         appendJsonl(files.eval, rec);
@@ -186,6 +188,7 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
         log(`eval ${task} @${step}: ${Object.entries(r.metrics).filter(([k]) => !k.includes("stderr")).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(" ")}`);
       }
       if (final) writeFileAtomic(files.samples, samples.join(""));
+      if (final) for (const t of evalTasks) fs.rmSync(path.join(ctx.dir, `eval-partial--${t}.jsonl`), { force: true });
       summary.evalSeconds += (performance.now() - t0) / 1000;
     };
 
