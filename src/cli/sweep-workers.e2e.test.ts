@@ -105,19 +105,28 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
     "--set", "train.batchSize=4", "--set", "eval.limit=10", "--only", "optimizer=stable-lora", "--only", "seed=0"];
   const results = path.join(tmp, "kill9");
   const a = startWorker(results, [...one, "--lease", "2"]);
-  // Wait for a checkpoint at step ≥ 20, then kill -9 (no chance to release the claim or write anything).
+  // Wait for a checkpoint at step ≥ 20 and a heartbeat that reports a step (its thread may start late on a busy
+  // machine), then kill -9 (no chance to release the claim or write anything).
   let ckStep = 0;
-  for (let i = 0; i < 1200 && ckStep < 20; i++) {
+  let beatStep = 0;
+  const readStep = (file: string) => {
+    try {
+      return (JSON.parse(fs.readFileSync(file, "utf8")) as { step: number }).step;
+    } catch {
+      return 0; // not written yet
+    }
+  };
+  for (let i = 0; i < 1200 && (ckStep < 20 || beatStep < 1); i++) {
     await new Promise((r) => setTimeout(r, 50));
     const ids = runIds(results);
-    const st = ids.length ? path.join(results, "quickstart", ids[0]!, "checkpoint", "state.json") : "";
-    try {
-      ckStep = (JSON.parse(fs.readFileSync(st, "utf8")) as { step: number }).step;
-    } catch {
-      // not written yet
-    }
+    if (!ids.length) continue;
+    ckStep = readStep(path.join(results, "quickstart", ids[0]!, "checkpoint", "state.json"));
+    const claims = path.join(results, "quickstart", ".claims", ids[0]!);
+    const claimFile = fs.existsSync(claims) ? fs.readdirSync(claims).find((f) => /^g\d{6}\.json$/.test(f)) : undefined;
+    beatStep = claimFile ? readStep(path.join(claims, claimFile)) : 0;
   }
   assert.ok(ckStep >= 20, "a checkpoint was written");
+  assert.ok(beatStep >= 1, "the heartbeat reported a step");
   a.proc.kill("SIGKILL");
   const ea = await a.done;
   assert.equal(ea.signal, "SIGKILL");
