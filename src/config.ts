@@ -55,6 +55,11 @@ export const TrainConfigSchema = z
   .object({
     steps: z.number().int().min(0),
     batchSize: z.number().int().positive(),
+    /**
+     * Gradient accumulation: each optimizer step's batch runs in micro-batches of this many examples (null = the
+     * whole batch at once). The loss stays the token-weighted mean over the whole batch.
+     */
+    microBatchSize: z.number().int().positive().nullable(),
     /** Examples longer than this are truncated from the left of the context (the continuation is kept). */
     maxSeqLen: z.number().int().positive(),
     warmupSteps: z.number().int().min(0),
@@ -144,6 +149,7 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   train: {
     steps: 100,
     batchSize: 8,
+    microBatchSize: null,
     maxSeqLen: 256,
     warmupSteps: 0,
     schedule: "linear",
@@ -230,6 +236,9 @@ export function validateRunConfig(candidate: unknown, source = "config"): RunCon
   const c = parsed.data;
   const errs: string[] = [];
   if (c.train.warmupSteps > c.train.steps && c.train.steps > 0) errs.push(`train.warmupSteps (${c.train.warmupSteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (c.train.microBatchSize !== null && c.train.microBatchSize > c.train.batchSize) {
+    errs.push(`train.microBatchSize (${c.train.microBatchSize}) must be ≤ train.batchSize (${c.train.batchSize}), or null for no accumulation`);
+  }
   if (c.eval.everySteps > 0 && c.train.steps > 0 && c.eval.everySteps > c.train.steps) errs.push(`eval.everySteps (${c.eval.everySteps}) must be ≤ train.steps (${c.train.steps})`);
   if (new Set(c.lora.targets).size !== c.lora.targets.length) errs.push(`lora.targets has duplicates: ${c.lora.targets.join(",")}`);
   if (errs.length) throw new ConfigError(`invalid ${source}:\n  ${errs.join("\n  ")}`);

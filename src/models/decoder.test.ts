@@ -95,14 +95,14 @@ async function checkLoraGrads(name: string): Promise<void> {
   }
 }
 
-function checkGreedy(name: string): void {
+async function checkGreedy(name: string): Promise<void> {
   const g = golden(name);
   const decoder = loadDecoder(path.join(FIXTURES, name));
   try {
     const before = tf.memory().numTensors;
-    const cached = generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: g.greedy.ids.length });
+    const cached = await generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: g.greedy.ids.length });
     assert.deepEqual(cached.ids, g.greedy.ids, `${name}: KV-cache greedy ids differ from PyTorch`);
-    const full = generateGreedyNoCache(decoder, g.greedy.prompt, g.greedy.ids.length);
+    const full = await generateGreedyNoCache(decoder, g.greedy.prompt, g.greedy.ids.length);
     assert.deepEqual(full.ids, cached.ids);
     for (let i = 0; i < cached.ids.length; i++) {
       assert.ok(Math.abs(cached.logprobs[i]! - full.logprobs[i]!) < 1e-4, `step ${i}: cached logprob ${cached.logprobs[i]} vs full ${full.logprobs[i]}`);
@@ -110,7 +110,7 @@ function checkGreedy(name: string): void {
     }
     assert.equal(tf.memory().numTensors, before, "generation leaked tensors");
     const stopAt = g.greedy.ids[3]!;
-    const stopped = generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: 50, stopIds: [stopAt] });
+    const stopped = await generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: 50, stopIds: [stopAt] });
     assert.deepEqual(stopped.ids, g.greedy.ids.slice(0, g.greedy.ids.indexOf(stopAt) + 1));
   } finally {
     decoder.dispose();
@@ -128,7 +128,7 @@ for (const name of ["qwen2-tiny", "llama-tiny"]) {
   });
   test(`${name}: greedy generation with the KV cache equals PyTorch and the full forward (wasm)`, async () => {
     await initBackend("wasm");
-    checkGreedy(name);
+    await checkGreedy(name);
   });
 }
 

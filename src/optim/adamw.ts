@@ -175,7 +175,7 @@ export function createAdamW(cfg: OptimizerConfig, pairs: readonly LoraPair[], lr
   const state = createAdamState(pairs);
   return {
     name,
-    step(grads: LoraGrads, lr: number): StepStats {
+    async step(grads: LoraGrads, lr: number): Promise<StepStats> {
       state.t += 1;
       tf.tidy(() => {
         const sA = adamScalars(state.t, lr, h);

@@ -99,7 +99,7 @@ function attachAdapter(decoder: Decoder, m: TrajectoryModel): LoraPair[] {
 }
 
 /** Five steps of `cfg` from the fixture adapter; returns the losses, stats and final factors. */
-function runTrajectory(m: TrajectoryModel, cfg: OptimizerConfig, lr: number) {
+async function runTrajectory(m: TrajectoryModel, cfg: OptimizerConfig, lr: number) {
   const decoder = loadDecoder(path.join(MODELS_DIR, m.model));
   try {
     const batch = fixtureBatch(m);
@@ -113,7 +113,7 @@ function runTrajectory(m: TrajectoryModel, cfg: OptimizerConfig, lr: number) {
     for (let k = 0; k < fixture.steps; k++) {
       const { value, grads } = tf.variableGrads(() => continuationLoss(decoder, batch), vars);
       losses.push(value.dataSync()[0]!);
-      stats.push(opt.step(grads, lr));
+      stats.push(await opt.step(grads, lr));
       tf.dispose([value, ...Object.values(grads)]);
       counts.push(tf.memory().numTensors);
     }
@@ -134,10 +134,10 @@ before(async () => {
 
 for (const m of fixture.models) {
   for (const c of m.cases) {
-    test(`${m.model}: ${c.name} after ${fixture.steps} full-batch steps matches PyTorch (wasm)`, () => {
+    test(`${m.model}: ${c.name} after ${fixture.steps} full-batch steps matches PyTorch (wasm)`, async () => {
       const cfg: OptimizerConfig = { ...DEFAULT_RUN_CONFIG.optimizer, lr: c.lr, ...c.overrides };
       assert.deepEqual(cfg, c.config, `${c.name}: the fixture was made with other defaults; re-run tools/reference/decoder_trajectory.py`);
-      const got = runTrajectory(m, cfg, c.lr);
+      const got = await runTrajectory(m, cfg, c.lr);
 
       got.losses.forEach((loss, k) => {
         const ref = c.losses[k]!;

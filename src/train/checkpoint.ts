@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { openCheckpoint, writeSafetensors } from "../models/safetensors.ts";
 import type { LoraOptimizer, LoraPair } from "../optim/types.ts";
+import { readTensor } from "../util/read.ts";
 
 export interface CheckpointState {
   /** Optimizer steps completed. */
@@ -22,18 +23,21 @@ const LORA_FILE = "lora.safetensors";
 const OPTIM_FILE = "optimizer.safetensors";
 const STATE_FILE = "state.json";
 
-function toWrite(name: string, t: tf.Tensor) {
-  return { name, shape: t.shape, data: Float32Array.from(t.dataSync() as Float32Array) };
+async function toWrite(name: string, t: tf.Tensor) {
+  return { name, shape: t.shape, data: await readTensor(t) };
 }
 
-export function saveCheckpoint(dir: string, pairs: readonly LoraPair[], optimizer: LoraOptimizer, state: Omit<CheckpointState, "optimizer">): void {
+export async function saveCheckpoint(dir: string, pairs: readonly LoraPair[], optimizer: LoraOptimizer, state: Omit<CheckpointState, "optimizer">): Promise<void> {
   const tmp = `${dir}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  writeSafetensors(path.join(tmp, LORA_FILE), pairs.flatMap((p) => [toWrite(p.A.name, p.A), toWrite(p.B.name, p.B)]));
+  const lora = [];
+  for (const p of pairs) lora.push(await toWrite(p.A.name, p.A), await toWrite(p.B.name, p.B));
+  writeSafetensors(path.join(tmp, LORA_FILE), lora);
   const os = optimizer.getState();
   try {
-    const tensors = Object.entries(os.tensors).map(([k, t]) => toWrite(k, t));
+    const tensors = [];
+    for (const [k, t] of Object.entries(os.tensors)) tensors.push(await toWrite(k, t));
     // safetensors needs at least a header; an optimizer with no tensors writes an empty file set.
     writeSafetensors(path.join(tmp, OPTIM_FILE), tensors);
   } finally {
