@@ -82,11 +82,22 @@ export interface Provenance {
   gitSha: string | null;
   gitDirty: boolean | null;
   packages: Record<string, string>;
-  backend: { name: string; provider: string; detail: string };
+  backend: { name: string; provider: string; detail: string; gpu?: GpuAdapterRecord };
   node: string;
   platform: string;
   cpus: number;
   hostname: string;
+}
+
+/** The WebGPU adapter a run used (src/webgpu.ts GpuAdapterInfo). */
+export interface GpuAdapterRecord {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  software: boolean;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
 }
 
 export interface RunSummary {
