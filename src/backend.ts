@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { enableNativeMatmul } from "./native-matmul.ts";
 import { enableTapeRelease } from "./tape-release.ts";
 import { enableZeroCopyIdentity } from "./wasm-zero-copy.ts";
-import { setUpWebgpu, type GpuAdapterInfo } from "./webgpu.ts";
+import { setUpWebgpu, uploadToWebgpu, webgpuTensorLimit, type GpuAdapterInfo } from "./webgpu.ts";
 
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
@@ -133,4 +133,34 @@ export async function probeBackends(): Promise<BackendProbe[]> {
   current = undefined;
   await initBackend("auto");
   return out;
+}
+
+/** Bytes a single tensor may take on the current backend (undefined: no limit beyond memory). */
+export function tensorByteLimit(): number | undefined {
+  return current?.name === "webgpu" ? webgpuTensorLimit() : undefined;
+}
+
+/** Move a freshly created weight tensor to the device now (a no-op except on webgpu, whose upload is lazy). */
+export function placeOnDevice<T extends tf.Tensor>(t: T): T {
+  if (current?.name === "webgpu") uploadToWebgpu(t);
+  return t;
+}
+
+/**
+ * Every tensor of `shapes` must fit the backend's per-tensor limit: a clear error naming the tensor and the limit,
+ * before anything is loaded.
+ */
+export function checkTensorsFit(shapes: ReadonlyMap<string, readonly number[]>, what: string): void {
+  const limit = tensorByteLimit();
+  if (limit === undefined) return;
+  for (const [name, shape] of shapes) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    if (bytes > limit) {
+      throw new Error(
+        `${what}: tensor "${name}" [${shape.join(", ")}] takes ${(bytes / 2 ** 20).toFixed(0)} MiB as fp32, more than one ` +
+          `buffer may hold on this ${current!.name} adapter (${(limit / 2 ** 20).toFixed(0)} MiB = min(maxBufferSize, ` +
+          `maxStorageBufferBindingSize) of ${current!.detail}). Use a backend without that limit (--backend wasm/cpu/tensorflow).`,
+      );
+    }
+  }
 }

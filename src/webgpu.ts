@@ -170,18 +170,26 @@ export function destroyWebgpuDevice(): void {
   active?.device.destroy();
 }
 
+/** Bytes one tensor may take on this adapter (tfjs keeps each tensor in one storage buffer, bound whole). */
+export function webgpuTensorLimit(): number | undefined {
+  return active ? Math.min(active.info.maxBufferSize, active.info.maxStorageBufferBindingSize) : undefined;
+}
+
 /**
- * A clear error, before training, when a tensor cannot fit in one WebGPU buffer (tfjs keeps each tensor in one
- * storage buffer, bound whole): names the tensor and the limit.
+ * Upload a freshly created tensor now and submit, instead of at its first use: model loading then streams weights
+ * to the GPU one tensor at a time and never holds the model's values in host memory as a whole.
  */
-export function checkTensorFits(name: string, shape: readonly number[], bytesPerElement = 4): void {
-  if (!active) return;
-  const bytes = shape.reduce((a, b) => a * b, 1) * bytesPerElement;
-  const limit = Math.min(active.info.maxBufferSize, active.info.maxStorageBufferBindingSize);
-  if (bytes > limit) {
-    throw new Error(
-      `${name} [${shape.join(", ")}] needs ${(bytes / 2 ** 20).toFixed(0)} MiB in one buffer, more than this WebGPU adapter ` +
-        `allows (${(limit / 2 ** 20).toFixed(0)} MiB: min(maxBufferSize, maxStorageBufferBindingSize) of ${active.info.description || active.info.device})`,
-    );
+export function uploadToWebgpu(t: tf.Tensor): void {
+  if (!active || tf.getBackend() !== "webgpu" || process.env.LORA_LAB_WEBGPU_UPLOAD === "0") return;
+  const b = tf.backend() as unknown as {
+    uploadToGPU(id: object): void; endComputePassEncoder(): void; submitQueue(): void; commandEncoder: object | null;
+  };
+  b.uploadToGPU(t.dataId);
+  if (b.commandEncoder) {
+    // Work is recorded (a staging copy, or kernels such as weight transposes): close the open pass and run it, so
+    // staging buffers are freed tensor by tensor.
+    b.endComputePassEncoder();
+    b.submitQueue();
   }
+
 }

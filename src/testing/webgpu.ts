@@ -1,0 +1,23 @@
+// Tests on the webgpu backend run on SwiftShader, the CPU Vulkan in Debian's chromium package (docs/webgpu.md):
+// this points the Vulkan loader at it (unless VK_ICD_FILENAMES is already set) and selects webgpu. Returns why the
+// tests must skip, in one line, when no adapter can be found.
+import * as fs from "node:fs";
+import { initBackend } from "../backend.ts";
+import { SWIFTSHADER_ICD } from "../webgpu.ts";
+
+/** Point the Vulkan loader at SwiftShader for this process (before Dawn's first instance). */
+export function useSwiftShaderIcd(): void {
+  if (!process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+}
+
+/** Select webgpu on SwiftShader (or the adapter VK_ICD_FILENAMES names); a skip reason when there is none. */
+export async function useWebgpu(): Promise<string | undefined> {
+  useSwiftShaderIcd();
+  try {
+    await initBackend("webgpu");
+    return undefined;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return `no WebGPU adapter here (install Debian's chromium and libvulkan1 for SwiftShader): ${msg.slice(0, 160)}`;
+  }
+}
