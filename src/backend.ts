@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { enableNativeMatmul } from "./native-matmul.ts";
 import { enableTapeRelease } from "./tape-release.ts";
 import { enableZeroCopyIdentity } from "./wasm-zero-copy.ts";
-import { setUpWebgpu, uploadToWebgpu, webgpuTensorLimit, type GpuAdapterInfo } from "./webgpu.ts";
+import { setUpWebgpu, uploadToWebgpu, webgpuDeviceLost, webgpuTensorLimit, type GpuAdapterInfo } from "./webgpu.ts";
 
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
@@ -163,4 +163,13 @@ export function checkTensorsFit(shapes: ReadonlyMap<string, readonly number[]>, 
       );
     }
   }
+}
+
+/**
+ * Throws when the backend can no longer compute (a lost WebGPU device: its kernels no longer run and its reads are
+ * not trustworthy). The training loop calls it after every step, before anything is logged or checkpointed.
+ */
+export function assertBackendAlive(): void {
+  const lost = current?.name === "webgpu" ? webgpuDeviceLost() : undefined;
+  if (lost) throw new Error(`the WebGPU device was lost (${lost}); the last checkpoint is intact: rerun the same command to resume`);
 }

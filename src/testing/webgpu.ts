@@ -2,6 +2,7 @@
 // this points the Vulkan loader at it (unless VK_ICD_FILENAMES is already set) and selects webgpu. Returns why the
 // tests must skip, in one line, when no adapter can be found.
 import * as fs from "node:fs";
+import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { SWIFTSHADER_ICD } from "../webgpu.ts";
 
@@ -14,7 +15,11 @@ export function useSwiftShaderIcd(): void {
 export async function useWebgpu(): Promise<string | undefined> {
   useSwiftShaderIcd();
   try {
-    await initBackend("webgpu");
+    const b = await initBackend("webgpu");
+    // On SwiftShader, tfjs' reduce and split-K matmul programs (auto-selected for small outputs) take up to seconds
+    // per call; the packed program takes milliseconds (docs/webgpu.md). On a software adapter the tests pin the
+    // packed program, which real GPUs also run for most matmuls; on a hardware adapter nothing is pinned.
+    if (b.gpu?.software) tf.env().set("WEBGPU_MATMUL_PROGRAM_TYPE", 3);
     return undefined;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);

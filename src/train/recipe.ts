@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type BackendInfo } from "../backend.ts";
+import { assertBackendAlive, initBackend, type BackendInfo } from "../backend.ts";
 import type { RunConfig } from "../config.ts";
 import { loadModel, type LoadedModel } from "../models/load.ts";
 import { isRandomModelSpec, loadRandomModel } from "../models/random-model.ts";
@@ -246,6 +246,7 @@ async function trainLoop(
       throw e;
     }
     const delta = probe ? await finishProbe(probe, live.pairs, !r.diverged) : undefined;
+    assertBackendAlive();
     const seconds = (performance.now() - t0) / 1000;
     if (r.diverged) {
       summary.divergedAtStep = step + 1;
@@ -327,9 +328,15 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
     const stopSteps = loggedStopSteps(files.metrics);
     status = await trainLoop(cfg, ctx, live, plan, files, summary, startStep, stopSteps, stepTimes, log);
     status = await finishRun(cfg, ctx, live, plan, files, summary, status, stopSteps, log);
-  } catch (e) {
+  } catch (err) {
+    let e = err;
+    try {
+      assertBackendAlive(); // a lost device explains any error it caused (often one with an empty message)
+    } catch (lost) {
+      e = lost;
+    }
     status = ctx.signal?.aborted ? "interrupted" : "failed";
-    summary.error = e instanceof Error ? e.message : String(e);
+    summary.error = e instanceof Error ? e.message || `${e.name} (no message)` : String(e);
     log(`run failed: ${summary.error}`);
   } finally {
     tearDown(live);
