@@ -11,13 +11,14 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
 import { loadRandomModel } from "./models/random-model.ts";
-import { useSwiftShaderIcd, useWebgpu } from "./testing/webgpu.ts";
+import { skipOrFail, useSwiftShaderIcd, useWebgpu } from "./testing/webgpu.ts";
 import { enumerateAdapters } from "./webgpu.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 useSwiftShaderIcd();
 const adapters = await enumerateAdapters();
-const skip = typeof adapters === "string" ? adapters : adapters.length === 0 ? "no Vulkan adapter (not even SwiftShader) here" : undefined;
+const reason = typeof adapters === "string" ? adapters : adapters.length === 0 ? "no Vulkan adapter (not even SwiftShader) here" : undefined;
+const skip = reason === undefined ? undefined : skipOrFail(reason);
 
 test("auto never picks a software adapter: with only SwiftShader present it chooses wasm", { skip }, async () => {
   const info = await initBackend("auto");

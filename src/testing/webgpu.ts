@@ -23,6 +23,12 @@ export async function useWebgpu(): Promise<string | undefined> {
     return undefined;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    return `no WebGPU adapter here (install Debian's chromium and libvulkan1 for SwiftShader): ${msg.slice(0, 160)}`;
+    return skipOrFail(`no WebGPU adapter here (install Debian's chromium and libvulkan1 for SwiftShader): ${msg.slice(0, 160)}`);
   }
+}
+
+/** A skip reason, or (with LORA_LAB_REQUIRE_WEBGPU=1, as CI sets it) an error: CI must not skip these tests. */
+export function skipOrFail(reason: string): string {
+  if (process.env.LORA_LAB_REQUIRE_WEBGPU === "1") throw new Error(`LORA_LAB_REQUIRE_WEBGPU=1 but ${reason}`);
+  return reason;
 }
