@@ -70,9 +70,11 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
     const opt = createBenchOptimizer("adamw", m.pairs);
     const times: number[] = [];
     const losses: number[] = [];
+    let peakGpu = gpuBytes();
     try {
       for (let i = 0; i < c.warmup + steps; i++) {
         const [loss, s] = await timedAsync(() => trainStep(m, batch, opt, { signals: true }));
+        peakGpu = Math.max(peakGpu, gpuBytes());
         losses.push(loss);
         if (i >= c.warmup) times.push(s);
         log(`step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`);
@@ -103,6 +105,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
       weightsMB,
       activationsMB,
       rssRatio: rss / (weightsMB + activationsMB),
+      ...(peakGpu > 0 ? { peakGpuMB: peakGpu / 2 ** 20 } : {}),
       setupSeconds,
       status: "ok",
     };
@@ -280,3 +283,8 @@ async function measureGenerate(c: BenchCase, steps: number): Promise<Body> {
   }
 }
 
+/** GPU bytes tfjs holds (webgpu: buffers in use + its reuse pool; 0 where the backend reports none). */
+function gpuBytes(): number {
+  const m = tf.memory() as { numBytesAllocatedInGPU?: number; numBytesInGPU?: number };
+  return m.numBytesAllocatedInGPU ?? m.numBytesInGPU ?? 0;
+}

@@ -6,9 +6,13 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { SWIFTSHADER_ICD } from "../webgpu.ts";
 
-/** Point the Vulkan loader at SwiftShader for this process (before Dawn's first instance). */
+/**
+ * Point the Vulkan loader at SwiftShader for this process (before Dawn's first instance), unless VK_ICD_FILENAMES is
+ * set or LORA_LAB_TEST_ADAPTER=system (a GPU machine: tools/gpu/check.sh runs these tests on the real adapter).
+ */
 export function useSwiftShaderIcd(): void {
-  if (!process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  if (process.env.LORA_LAB_TEST_ADAPTER === "system" || process.env.VK_ICD_FILENAMES) return;
+  if (fs.existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
 }
 
 /** Select webgpu on SwiftShader (or the adapter VK_ICD_FILENAMES names); a skip reason when there is none. */
