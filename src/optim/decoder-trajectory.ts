@@ -1,7 +1,7 @@
 // The decoder-level golden trajectories (src/optim/fixtures/decoder-trajectory.json, written by
 // `/usr/bin/python3 tools/reference/decoder_trajectory.py`): each case's 5 full-batch steps on a tiny checkpoint,
 // checked against PyTorch on whichever backend is selected. Used by decoder-trajectory.test.ts (wasm) and
-// src/train/webgpu.test.ts (webgpu); every read is asynchronous.
+// src/train/webgpu.e2e.test.ts (webgpu); every read is asynchronous.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -235,7 +235,7 @@ async function trainLoop(
     if (ctx.signal?.aborted) return "interrupted";
     const t0 = performance.now();
     const examples = plan.order.batch(step, cfg.train.batchSize).map((i) => plan.examples[i]!);
-    const batches = microBatches(examples, cfg.train.microBatchSize).map((mb) => makeBatch(tokenizer, mb, cfg.train.maxSeqLen));
+    const batches = microBatches(examples, cfg.train.microBatchSize ?? null).map((mb) => makeBatch(tokenizer, mb, cfg.train.maxSeqLen));
     const lr = lrAt(step, { lr: cfg.optimizer.lr, warmupSteps: cfg.train.warmupSteps, schedule: cfg.train.schedule, totalSteps: cfg.train.steps });
     const probe = cfg.stability.probeEvery > 0 && (step + 1) % cfg.stability.probeEvery === 0 ? captureProbe(decoder, live.pairs, plan.probeBatch) : undefined;
     let r: StepResult;

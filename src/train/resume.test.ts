@@ -238,10 +238,10 @@ test("kill -9 after the first checkpoint, then the same command: same final numb
 test("webgpu (SwiftShader): interrupt + resume equals a straight run, bit for bit; no leaked tensors", async (t) => {
   const skip = await useWebgpu();
   if (skip) return t.skip(skip);
-  // Small, as SwiftShader is a CPU: 4 steps, a checkpoint at 2, the abort after 3, a probe at 2 and 4, a short eval.
+  // Small, as SwiftShader is a CPU: 3 steps, a checkpoint at 1, the abort after 2, a probe at 2, a short eval.
   const cfg = resolveRunConfig(TINY, {
     backend: "webgpu", optimizer: OPTIMIZERS["stable-lora"],
-    train: { steps: 4, checkpointEvery: 2, warmupSteps: 1 }, eval: { limit: 6, batchSize: 6, everySteps: 0 },
+    train: { steps: 3, checkpointEvery: 1, warmupSteps: 1 }, eval: { limit: 4, batchSize: 4, everySteps: 0 },
   });
   const hash = configHash(cfg);
   const ctx = (dir: string) => ({ experiment: "t", runId: "webgpu", configHash: hash, dir });
@@ -253,7 +253,7 @@ test("webgpu (SwiftShader): interrupt + resume equals a straight run, bit for bi
   assert.ok(s.provenance.backend.gpu && s.provenance.backend.gpu.maxBufferSize > 0, "summary.json records the adapter");
   const resumed = path.join(tmp, "webgpu", "resumed");
   const ctl = new AbortController();
-  const first = await runTraining(cfg, { ...ctx(resumed), signal: ctl.signal, onStep: (p) => void (p.step === 3 && ctl.abort()) });
+  const first = await runTraining(cfg, { ...ctx(resumed), signal: ctl.signal, onStep: (p) => void (p.step === 2 && ctl.abort()) });
   assert.equal(first.status, "interrupted");
   assert.equal(first.leakedTensors, 0);
   const third = await runTraining(cfg, ctx(resumed));

@@ -1,8 +1,8 @@
 // The whole pipeline on the webgpu backend, on SwiftShader (a CPU Vulkan; docs/webgpu.md), against the same
 // references as the wasm tests: logits, LoRA gradients and KV-cache generation on both tiny PyTorch checkpoints, the
 // decoder-level golden trajectories of all five optimizers, no tensor leaks over 100 optimizer steps, and a device
-// lost mid-run (last, since it destroys the device). Accumulation and bit-exact resume on webgpu are in step.test.ts
-// and resume.test.ts. Skipped, with the reason, where no adapter can be found.
+// lost mid-run (last, since it destroys the device), and gradient accumulation. Bit-exact resume on webgpu is in
+// resume.test.ts. Skipped, with the reason, where no adapter can be found.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -18,6 +18,7 @@ import { GoldenProblem, disposePairs, loadGolden, optimizerConfig } from "../opt
 import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import { useWebgpu } from "../testing/webgpu.ts";
 import { destroyWebgpuDevice } from "../webgpu.ts";
+import { checkAccumulation } from "./accumulation-check.ts";
 import { readCheckpointState } from "./checkpoint.ts";
 import { runTraining } from "./recipe.ts";
 
@@ -41,6 +42,10 @@ for (const c of llama.cases) {
     await checkCase(llama, c);
   });
 }
+
+test("an accumulated step (micro-batches of unequal token counts) equals the full-batch step (webgpu)", { skip }, async () => {
+  await checkAccumulation("webgpu", false);
+});
 
 test("no tensor leaks: 100 steps of every optimizer keep numTensors constant (webgpu)", { skip }, async () => {
   const problem = new GoldenProblem(loadGolden());
