@@ -1,6 +1,6 @@
 // The optimizer axis shared by the paper's experiments: each entry is a complete optimizer setting, so a sweep
-// file reads as "these optimizers, at these learning rates". Ranges from paper.md §4.3: η ∈ [5e-5, 8e-4],
-// λ ∈ {5e-4, 1e-3, 2e-3, 5e-3}; LoRA+ ratio 16, Riemannian δ 1e-6, RITE defaults (baselines.md).
+// file reads as "these optimizers, at these learning rates". Ranges from docs/paper.md §4: η ∈ [5e-5, 8e-4],
+// λ ∈ {5e-4, 1e-3, 2e-3, 5e-3}; LoRA+ ratio 16, Riemannian δ 1e-6, RITE defaults (docs/optimizers.md).
 import type { DeepPartial, OptimizerConfig } from "../src/config.ts";
 
 type Opt = DeepPartial<OptimizerConfig>;

@@ -1,5 +1,5 @@
 // The paper's Table 1: five optimizers × four models × five commonsense QA tasks × 3 seeds, r = 8 on q,v.
-// Per-task adapters (paper.md §4.2). Batch size, steps and schedule are not in the paper: we use 1000 steps of 16
+// Per-task adapters (docs/paper.md §4). Batch size, steps and schedule are not in the paper: we use 1000 steps of 16
 // examples with 3% warmup and a linear decay, the HF Trainer defaults otherwise. The scaling s = alpha/r is an axis.
 import type { Experiment } from "../src/sweep.ts";
 import { paperOptimizerGrid } from "./optimizers.ts";

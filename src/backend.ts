@@ -2,7 +2,7 @@
 // install where libtensorflow can be downloaded) → webgpu (Dawn over Vulkan, only with a hardware adapter;
 // src/webgpu.ts) → wasm (XNNPACK + SIMD, the default on CPU machines) → cpu (pure JS, the slow oracle).
 // `@tensorflow/tfjs` (not tfjs-core alone) is imported so gradients are registered.
-// See ../shared/research/engine.md §1 and §2 for why this order and why every import error is caught.
+// docs/engine.md §1 says why this order and why every import error is caught; docs/webgpu.md covers webgpu.
 import * as tf from "@tensorflow/tfjs";
 import { enableNativeMatmul } from "./native-matmul.ts";
 import { enableTapeRelease } from "./tape-release.ts";

@@ -1,4 +1,4 @@
-// Optional native matmul for the wasm backend (issue 7, route c): re-registers tfjs-wasm's `BatchMatMul` kernel so that
+// Optional native matmul for the wasm backend (docs/engine.md §4) re-registers tfjs-wasm's `BatchMatMul` kernel so that
 // every float32 product runs in the `lora-lab-matmul` addon (native/lora-lab-matmul: blocked AVX2+FMA sgemm, 2 threads),
 // reading the operands straight from the wasm heap and writing into a heap tensor made by backend.makeOutput (no copies).
 // Semantics follow @tensorflow/tfjs-backend-wasm 4.22 kernels/BatchMatMul.js exactly (rank ≥ 2, transposeA/B, output

@@ -1,5 +1,5 @@
-// Frees each tape node's gradient inputs and saved tensors as soon as the backward pass is done with them (issue 7,
-// peak memory). tfjs-core 4.22's backpropagateGradients (dist/tape.js) keeps the accumulated gradient of every
+// Frees each tape node's gradient inputs and saved tensors as soon as the backward pass is done with them (see
+// docs/engine.md §3). tfjs-core 4.22's backpropagateGradients (dist/tape.js) keeps the accumulated gradient of every
 // intermediate tensor, and every tensor saved for the backward, alive until the whole backward ends: on a
 // Qwen2-0.5B-shaped LoRA step that held ~0.8 GB of gradients on top of the ~0.9 GB the forward saved. Walking the tape
 // in reverse, once node N's input gradients are formed nothing reads N's output gradients (each tensor has one

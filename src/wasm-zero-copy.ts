@@ -1,4 +1,4 @@
-// Zero-copy Identity and same-dtype Cast for the wasm backend (issue 7, peak memory). tfjs-wasm 4.22 runs both as a
+// Zero-copy Identity and same-dtype Cast for the wasm backend (docs/engine.md §3). tfjs-wasm 4.22 runs both as a
 // real copy (kernels/Identity.js, kernels/Cast.js: makeOutput + set), and tfjs-core clones every tensor it saves for
 // the backward through Identity (Engine.saveTensorsForBackwardMode, customGrad's save) and casts both operands in the
 // Mul gradient: ~475 copies per step, which on a Qwen2-0.5B-shaped model kept hundreds of MB alive until the tape

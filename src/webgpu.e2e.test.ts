@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
 import { loadRandomModel } from "./models/random-model.ts";
-import { skipOrFail, useSwiftShaderIcd, useWebgpu } from "./testing/webgpu.ts";
+import { skipOrFail, useSwiftShaderIcd, useWebgpu } from "./webgpu-testing.ts";
 import { enumerateAdapters } from "./webgpu.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

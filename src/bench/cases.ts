@@ -1,6 +1,6 @@
 // The named cases of `run.ts bench`: which model, which batch, what is measured. Each case runs in its own child
-// process (src/bench/run-case.ts), so peak RSS and the 4 GiB wasm heap are per case. Shapes follow issue 7:
-// llama-4x256 is the engine.md probe config; the quickstart widths are char-level models (vocab 128) with 2 layers at
+// process (src/bench/run-case.ts), so peak RSS and the 4 GiB wasm heap are per case. Shapes (docs/engine.md):
+// llama-4x256 is the probe model; the quickstart widths are char-level models (vocab 128) with 2 layers at
 // d ∈ {64, 128, 256, 512}, head_dim 32, GQA 2:1, ffn 8/3·d rounded up to 16; Qwen2-0.5B uses its published shape.
 import * as path from "node:path";
 import { LORA_TARGETS, type LoraTarget } from "../config.ts";

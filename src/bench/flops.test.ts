@@ -1,4 +1,4 @@
-// Tests of the LoRA-step FLOP count against the numbers measured in ../shared/research/engine.md §4
+// Tests of the LoRA-step FLOP count against the numbers measured in docs/engine.md §7
 // (llama-4x256, B=8, T=128: forward 8.93 GFLOP, backward 9.49, step 18.41) and its structural rules.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,12 +8,12 @@ import { forwardFlops, loraStepFlops } from "./flops.ts";
 
 const llama4x256 = customConfig({ vocabSize: 4096, hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 8, numKvHeads: 4 });
 
-test("llama-4x256, r=8 on all seven projections, 8×128: engine.md's 18.41 GFLOP step, 8.93 forward", () => {
+test("llama-4x256, r=8 on all seven projections, 8×128: the measured 18.41 GFLOP step, 8.93 forward", () => {
   const f = loraStepFlops(llama4x256, { r: 8, targets: LORA_TARGETS }, 8, 128);
   assert.equal((f.step / 1e9).toFixed(2), "18.41");
   assert.equal((f.forward / 1e9).toFixed(2), "8.93");
   assert.equal((f.backward / 1e9).toFixed(2), "9.49");
-  // the parts engine.md lists
+  // the parts docs/engine.md §7 lists
   assert.equal(f.parts.linearsForward + f.parts.lmHeadForward + f.parts.loraForward, 2 * 1024 * (2_899_968 + 1_048_576 + 147_968));
   assert.equal(f.parts.attentionForward, 536_870_912);
   assert.equal(f.parts.frozenDx, 2 * 1024 * (2_899_968 + 1_048_576 - 131_072));

@@ -1,5 +1,5 @@
 // FLOP count of one LoRA training step and of one forward pass of the Llama/Qwen2 decoder, matmuls only (a
-// multiply-add is 2 FLOP), following ../shared/research/engine.md §4: frozen weights need only the input gradient
+// multiply-add is 2 FLOP), following docs/engine.md §7: frozen weights need only the input gradient
 // dX (no dW — the third of the work LoRA saves), the embedding is a free lookup, and the full T×T attention score
 // matrix is counted (every engine computes it). Elementwise work (norms, RoPE, softmax, SiLU, the cross-entropy,
 // the optimizer) is left out: < 1 % of the FLOPs, though not of the time. llama-4x256 at 8×128: 18.41 / 8.93 GFLOP.

@@ -1,4 +1,4 @@
-// Memory model of a LoRA training step, to judge the measured peak RSS (issue 7: peak ≤ 1.5× fp32 weights +
+// Memory model of a LoRA training step, to judge the measured peak RSS (docs/engine.md §3: peak ≤ 1.5× fp32 weights +
 // activations). Weights are what the decoder holds: every frozen tensor of the checkpoint in fp32, once (a tied
 // lm_head is the embedding itself; src/models/linear.ts frozenLinearT uses it in place). Activations are an estimate of what autodiff keeps for the
 // backward, counted per token and layer from the decoder's ops (below); it is an estimate, not a measurement.

@@ -1,6 +1,6 @@
 // The PyTorch peer of `bench` (tools/bench/torch_peer.py and peak_flops.py) run through Debian's /usr/bin/python3
 // (or $LORA_LAB_PYTHON): found once, skipped with a reason when python or torch is missing, loud when torch runs on
-// the reference BLAS (../shared/research/engine.md §3: 20× slower, the ratio would be meaningless).
+// the reference BLAS (docs/engine.md §7: 20× slower, the ratio would be meaningless).
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { toHfConfigJson, type ModelConfig } from "../models/model-config.ts";

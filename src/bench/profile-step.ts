@@ -1,6 +1,6 @@
 // Where the time of one LoRA training step goes, per tfjs kernel: tf.profile over one step of a bench case (after
-// warm-up), kernel times summed by kernel name and by matmul shape. For the performance routes of issue 7 (which
-// op to rewrite so XNNPACK stays on its fast path). Per-kernel times on wasm are wall-clock of synchronous kernels.
+// warm-up), kernel times summed by kernel name and by matmul shape. For performance work (which op to rewrite so
+// XNNPACK stays fast: docs/engine.md §2). Per-kernel times on wasm are wall-clock of synchronous kernels.
 // Usage: node --import tsx src/bench/profile-step.ts [case=llama-4x256] [backend=wasm] [top=25]
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";

@@ -10,7 +10,20 @@ function table(head: string[], rows: string[][]): string {
   return [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string {
+/** bench.md: the machine, then one section per kind of case. */
+export function renderBenchMarkdown(rows: readonly BenchRow[], m: BenchMachine): string {
+  const train = rows.filter((r) => r.kind === "train");
+  return [
+    ...header(rows, m),
+    ...trainSection(train),
+    ...memorySection(train),
+    ...optimizerSections(rows),
+    ...signalsSections(rows),
+    ...evalSection(rows),
+  ].join("\n");
+}
+
+function header(rows: readonly BenchRow[], m: BenchMachine): string[] {
   const out: string[] = [];
   const backends = [...new Set(rows.filter((r) => r.status === "ok").map((r) => r.backend))].join(", ") || "—";
   out.push(`# lora-lab bench — ${m.date.slice(0, 10)}`, "");
@@ -19,8 +32,11 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
   const busy = rows.filter((r) => r.loadAverage && Math.max(...r.loadAverage) > m.cpus);
   if (busy.length) out.push(`**Warning: the machine was busy** (1-min load average above ${m.cpus} cores) during ${busy.map((r) => `${r.name} (${r.loadAverage!.map((x) => x.toFixed(1)).join("→")})`).join(", ")}: those timings are inflated and the ratios unreliable.`, "");
   out.push("FLOPs per step: src/bench/flops.ts (matmuls only; frozen weights need dX, not dW). Timings are medians after warm-up; read ±10–30 % into any single number on a shared VM — the ours/PyTorch ratio is the figure that counts.", "");
+  return out;
+}
 
-  const train = rows.filter((r) => r.kind === "train");
+function trainSection(train: readonly BenchRow[]): string[] {
+  const out: string[] = [];
   if (train.length) {
     out.push("## LoRA training step", "");
     out.push(
@@ -52,13 +68,21 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
     for (const r of train.filter((x) => x.note)) out.push(`- ${r.name}: ${r.note}`);
     out.push("");
   }
+  return out;
+}
 
+function memorySection(train: readonly BenchRow[]): string[] {
+  const out: string[] = [];
   const mem = train.filter((r) => r.status === "ok" && r.rssRatio !== undefined);
   if (mem.length) {
     out.push("## Memory", "", "Peak RSS against the fp32 weights the decoder holds plus an estimate of the activations kept for the backward (src/bench/memory.ts). Target ≤ 1.5× for the Qwen2-0.5B shape.", "");
     out.push(table(["case", "batch", "weights MB", "activations MB (est.)", "peak RSS MB", "ratio", "peak GPU MB"], mem.map((r) => [r.name, `${r.batch}×${r.seqLen}`, f(r.weightsMB, 0), f(r.activationsMB, 0), f(r.peakRssMB, 0), f(r.rssRatio, 2), f(r.peakGpuMB, 0)])), "");
   }
+  return out;
+}
 
+function optimizerSections(rows: readonly BenchRow[]): string[] {
+  const out: string[] = [];
   for (const r of rows.filter((x) => x.kind === "optimizers")) {
     out.push("## Optimizer overhead vs AdamW", "");
     if (r.status !== "ok" || !r.optimizers) {
@@ -74,7 +98,11 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
       "",
     );
   }
+  return out;
+}
 
+function signalsSections(rows: readonly BenchRow[]): string[] {
+  const out: string[] = [];
   for (const r of rows.filter((x) => x.kind === "signals")) {
     out.push("## Stability-logging overhead", "");
     if (r.status !== "ok" || !r.metrics) out.push(`${r.status}: ${r.error ?? ""}`, "");
@@ -86,7 +114,11 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
       );
     }
   }
+  return out;
+}
 
+function evalSection(rows: readonly BenchRow[]): string[] {
+  const out: string[] = [];
   const ev = rows.filter((x) => x.kind === "eval-score" || x.kind === "eval-generate");
   if (ev.length) {
     out.push("## Evaluation throughput", "");
@@ -101,5 +133,5 @@ export function renderReport(rows: readonly BenchRow[], m: BenchMachine): string
     }
     out.push("");
   }
-  return out.join("\n");
+  return out;
 }

@@ -10,7 +10,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../results.ts";
 import { benchCases, type BenchCase } from "./cases.ts";
 import { modelConfigOf } from "./measure.ts";
 import { measurePeak, peerUnavailable, pythonPath, runPeer } from "./peer.ts";
-import { renderReport } from "./report.ts";
+import { renderBenchMarkdown } from "./report.ts";
 import type { BenchMachine, BenchRow, CaseResult } from "./types.ts";
 import { isOutOfMemory, type CaseJob } from "./run-case.ts";
 
@@ -150,7 +150,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
   const reportFile = path.join(dir, "bench.md");
   writeJsonAtomic(jsonFile, rows);
   writeJsonAtomic(path.join(dir, "machine.json"), m);
-  writeFileAtomic(reportFile, renderReport(rows, m));
+  writeFileAtomic(reportFile, renderBenchMarkdown(rows, m));
   return { rows, machine: m, dir, jsonFile, reportFile };
 }
 

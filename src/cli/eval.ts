@@ -53,10 +53,15 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const { getTask } = await import("../tasks/index.ts");
     const { evaluateTask, rescore } = await import("../eval/evaluate.ts");
     const { loadLanguageModel } = await import("../eval/model-lm.ts");
+    const { baseModelMismatch } = await import("../lora/adapter-config.ts");
     const task = getTask(a.task); // unknown names fail before the model loads
     const dataDir = a["data-dir"] ?? "datasets";
     const seed = a.seed ?? 0;
     const t0 = Date.now();
+    if (a.adapter) {
+      const warning = baseModelMismatch(a.adapter, a.model); // also fails fast on a missing or bad adapter folder
+      if (warning) console.error(warning);
+    }
     const lm = await loadLanguageModel(a.model, { adapter: a.adapter, backend: a.backend as BackendChoice, batchSize: a["batch-size"] });
     try {
       let lastPct = -1;

@@ -17,7 +17,10 @@ interface ScoreArgs {
 export async function scoreFile(a: { model: string; input: string; adapter?: string; batchSize?: number; backend?: BackendChoice; quiet?: boolean }): Promise<string> {
   const { readPairsJsonl } = await import("../tasks/pairs-file.ts");
   const { loadLanguageModel } = await import("../eval/model-lm.ts");
+  const { baseModelMismatch } = await import("../lora/adapter-config.ts");
   const requests = readPairsJsonl(a.input); // bad input fails before the model is loaded
+  const warning = a.adapter ? baseModelMismatch(a.adapter, a.model) : null;
+  if (warning) console.error(warning);
   const lm = await loadLanguageModel(a.model, { adapter: a.adapter, backend: a.backend, batchSize: a.batchSize });
   try {
     const t0 = performance.now();

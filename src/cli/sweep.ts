@@ -96,7 +96,7 @@ function fmtMain(m: Record<string, number>): string {
   return k ? `${k.split(",")[0]}=${(m[k]! * 100).toFixed(1)}%` : "";
 }
 
-/** Achieved LoRA-step throughput of the wasm backend on this 2-core machine (engine.md: 7.7–8 GFLOP/s). */
+/** Achieved LoRA-step throughput of the wasm backend on this 2-core machine (docs/engine.md §7: 7.7–8 GFLOP/s). */
 const WASM_GFLOPS = 8;
 
 /**

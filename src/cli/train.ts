@@ -3,7 +3,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CommandModule } from "yargs";
-import { parseOverrides, resolveRunConfig, mergeConfig, type DeepPartial, type RunConfig } from "../config.ts";
+import { ConfigError, parseOverrides, resolveRunConfig, mergeConfig } from "../config.ts";
+import type { DeepPartial, RunConfig } from "../config.ts";
+import { adoptAdapterLora, baseModelMismatch } from "../lora/adapter-config.ts";
 import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import { RUN_FILES, type RunSummary } from "../results.ts";
 import { configHash, assertSameConfig, isFinished, type Cell } from "../sweep.ts";
@@ -39,7 +41,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("steps", { type: "number", describe: "optimizer steps (train.steps)" })
       .option("batch-size", { type: "number", describe: "examples per step (train.batchSize)" })
       .option("out", { type: "string", demandOption: true, describe: "run folder to write" })
-      .option("init-adapter", { type: "string", describe: "start from this PEFT adapter folder instead of random init" })
+      .option("init-adapter", {
+        type: "string",
+        describe: "start from this PEFT adapter folder instead of a fresh init (adopts its r, alpha, targets, rsLoRA, dropout)",
+      })
       .option("shuffle", { type: "boolean", default: true, describe: "shuffle the training data (--no-shuffle keeps file order)" })
       .option("set", { type: "string", array: true, describe: "config override key=value (repeatable), e.g. --set optimizer.lr=2e-4" })
       .check((a) => {
@@ -58,7 +63,24 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       ...(a["data-dir"] ? { dataDir: a["data-dir"] } : {}),
       ...(a.seed !== undefined ? { seed: a.seed } : {}),
     };
-    const cfg = resolveRunConfig(mergeConfig<Record<string, unknown>>(cli as Record<string, unknown>, parseOverrides(asList(a.set))));
+    const overrides = parseOverrides(asList(a.set));
+    const given = mergeConfig<Record<string, unknown>>(cli as Record<string, unknown>, overrides);
+    let cfg = resolveRunConfig(given);
+    const initAdapter = a["init-adapter"] ? path.resolve(a["init-adapter"]) : undefined;
+    if (initAdapter) {
+      // The adapter's own LoRA configuration, resolved here so that config.json (and the config hash) record it.
+      const lora = adoptAdapterLora(initAdapter, (overrides as { lora?: Record<string, unknown> }).lora);
+      cfg = resolveRunConfig(given, { lora });
+      console.error(`--init-adapter: adopting the adapter's LoRA configuration ${JSON.stringify(lora)}`);
+      const warning = baseModelMismatch(initAdapter, cfg.model);
+      if (warning) console.error(warning);
+    }
+    if (cfg.train.steps === 0) {
+      throw new ConfigError(
+        "train.steps is 0: a run must take at least one optimizer step (--steps N with N ≥ 1); " +
+          "to score a model or an adapter without training, use `eval`",
+      );
+    }
     const dir = path.resolve(a.out);
     const hash = configHash(cfg);
     const cell: Cell = { runId: path.basename(dir), configHash: hash, config: cfg, coords: {} };
@@ -74,7 +96,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const tty = process.stderr.isTTY;
     const summary = await runTraining(cfg, {
       experiment: "train", runId: cell.runId, configHash: hash, dir, signal,
-      ...(a["init-adapter"] ? { initAdapter: path.resolve(a["init-adapter"]) } : {}),
+      ...(initAdapter ? { initAdapter } : {}),
       log: (m) => console.error(m),
       onStep: (p) => {
         const line = formatProgressLine(cell.runId, p);

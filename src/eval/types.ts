@@ -1,11 +1,9 @@
 // The interface between evaluation (tasks, metrics) and a model: lm-evaluation-harness's request types.
 // Tasks and metrics never see tensors; src/eval/model-lm.ts implements this for our decoder (+ LoRA adapter).
 
-/** lm-eval `loglikelihood`: ids = encode(context, special tokens on) ++ encode(continuation, special tokens off). */
-export interface LoglikelihoodRequest {
-  readonly context: string;
-  readonly continuation: string;
-}
+import type { LoglikelihoodRequest } from "../tasks/types.ts";
+
+export type { LoglikelihoodRequest };
 
 export interface LoglikelihoodResult {
   /** Sum of log p(continuation token | prefix) over the continuation's tokens (natural log). */

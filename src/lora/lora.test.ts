@@ -144,3 +144,25 @@ test("PEFT export → import round trip is exact; mismatches are clear errors", 
     d.dispose();
   }
 });
+
+test("loadAdapter: an adapter of another model is an error naming the tensor, both shapes and the fix", async (t) => {
+  await initBackend("wasm");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-adapter-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const wider = customConfig({ vocabSize: 40, hiddenSize: 24, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+  const other = buildDecoder(wider, randomWeights(wider, new Rng(5)));
+  const d = makeDecoder();
+  try {
+    await saveAdapter(injectLora(other, lora({ targets: ["v_proj"] }), new Rng(1)), dir, { baseModel: "wider-model", lora: lora() });
+    const before = tf.memory().numTensors;
+    assert.throws(
+      () => loadAdapter(d, dir),
+      /tensor model\.layers\.0\.self_attn\.v_proj\.lora_A\.weight has shape \[4, 24\], but this model's layer .* is \[out 8, in 16\], so it must be \[4, 16\]: the adapter was trained on another model \("wider-model" per its adapter_config\.json\); apply it to that model/,
+    );
+    assert.equal(tf.memory().numTensors, before, "no pair leaked");
+  } finally {
+    disposePairs(other.removeLora());
+    other.dispose();
+    d.dispose();
+  }
+});

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LORA_TARGETS, loraScaling, type LoraConfig, type LoraTarget } from "../config.ts";
 import type { Decoder } from "../models/decoder.ts";
 import type { ModelConfig } from "../models/model-config.ts";
-import type { LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "./pair.ts";
 import type { Rng } from "../util/rng.ts";
 import { readPeftAdapter, writePeftAdapter, type AdapterTensors } from "./peft-format.ts";
 import { readMany } from "../util/read.ts";
@@ -76,7 +76,7 @@ export function injectLora(decoder: Decoder, lora: LoraConfig, rng: Rng): LoraPa
   return pairs;
 }
 
-export function disposePairs(pairs: readonly LoraPair[]): void {
+export function disposePairs(pairs: readonly Pick<LoraPair, "A" | "B">[]): void {
   for (const p of pairs) {
     p.A.dispose();
     p.B.dispose();
@@ -95,14 +95,18 @@ export function loadAdapterInto(pairs: readonly LoraPair[], dir: string): void {
       `${dir}: the adapter's modules do not match this run's LoRA targets` +
         (missing.length ? `; missing: ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}` : "") +
         (extra.length ? `; not targeted here: ${extra.slice(0, 3).join(", ")}${extra.length > 3 ? ", …" : ""}` : "") +
-        ` (set lora.targets to the adapter's target_modules)`,
+        ` (the adapter must hold every targeted layer of this model: was it trained on another model?)`,
     );
   }
   for (const p of pairs) {
     const t = byModule.get(p.module)!;
     for (const [name, v, want] of [["lora_A", t.A, [p.r, p.inDim]], ["lora_B", t.B, [p.outDim, p.r]]] as const) {
       if (v.shape[0] !== want[0] || v.shape[1] !== want[1]) {
-        throw new Error(`${dir}: ${p.module}.${name} has shape [${v.shape.join(", ")}], expected [${want.join(", ")}] (lora.r = ${p.r})`);
+        throw new Error(
+          `${dir}: ${p.module}.${name} has shape [${v.shape.join(", ")}], expected [${want.join(", ")}] ` +
+            `(lora.r = ${p.r}, layer [out ${p.outDim}, in ${p.inDim}]); ` +
+            `the adapter was trained with another rank or on another model: start from an adapter of this model`,
+        );
       }
     }
     tf.tidy(() => {
@@ -125,8 +129,19 @@ export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
     for (const t of ordered) {
       const m = known.get(t.module);
       if (!m) throw new Error(`${dir}: adapter module "${t.module}" is not a linear layer of this model (${decoder.config.modelType}, ${decoder.config.numLayers} layers)`);
-      if (t.A.shape[1] !== m.inDim || t.B.shape[0] !== m.outDim) {
-        throw new Error(`${dir}: ${t.module}: lora_A [${t.A.shape.join(", ")}] / lora_B [${t.B.shape.join(", ")}] do not fit the layer [out ${m.outDim}, in ${m.inDim}]; was the adapter trained on another model?`);
+      const bad =
+        t.A.shape[1] !== m.inDim ? { name: "lora_A", shape: t.A.shape, want: [config.r, m.inDim] }
+        : t.B.shape[0] !== m.outDim ? { name: "lora_B", shape: t.B.shape, want: [m.outDim, config.r] }
+        : null;
+      if (bad) {
+        const named = config.base_model_name_or_path;
+        const base = named ? ` ("${named}" per its adapter_config.json)` : "";
+        throw new Error(
+          `${dir}: tensor ${t.module}.${bad.name}.weight has shape [${bad.shape.join(", ")}], ` +
+            `but this model's layer ${t.module} is [out ${m.outDim}, in ${m.inDim}], ` +
+            `so it must be [${bad.want.join(", ")}]: the adapter was trained on another model${base}; ` +
+            `apply it to that model, or train an adapter for this one`,
+        );
       }
       pairs.push(createLoraPair(m, config.r, scaling, { A: t.A.data, B: t.B.data }));
     }

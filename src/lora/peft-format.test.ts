@@ -119,6 +119,7 @@ test("malformed adapters fail clearly", () => {
     ["foreign tensor", {}, [[`${q}.weight`, [3, 3]]], /unexpected tensor ".*q_proj\.weight"/],
     ["two adapters", {}, [[`${q}.lora_A.default.weight`, [2, 3]], [`${q}.lora_B.other.weight`, [3, 2]]], /more than one adapter/],
     ["DoRA", { use_dora: true }, [], /use_dora: true \(DoRA\).*does not support/],
+    ["some layers", { layers_to_transform: [0, 1] }, [], /layers_to_transform \(LoRA on some layers only\).*does not support/],
     ["not LoRA", { peft_type: "IA3" }, [], /peft_type is "IA3"; only "LORA"/],
     ["regex targets", { target_modules: ".*proj" }, [], /target_modules is the pattern/],
     ["no r", { r: "eight" }, [], /"r" must be a number/],

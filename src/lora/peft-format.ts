@@ -1,8 +1,9 @@
-// PEFT LoRA adapter folders, as huggingface/peft writes and reads them (../shared/research/baselines.md §1.3):
+// PEFT LoRA adapter folders, as huggingface/peft writes and reads them (docs/peft.md §1):
 // adapter_config.json (the LoraConfig dataclass, keys sorted, indent 2) + adapter_model.safetensors with keys
 // `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r], float32, metadata {format: pt}.
 // Reading also accepts the adapter-named keys PEFT uses in memory (`lora_A.default.weight`) and half precision,
-// and rejects what our LoRA does not implement (DoRA, fan_in_fan_out, biases, per-module rank/alpha patterns).
+// and rejects what our LoRA does not implement (DoRA, fan_in_fan_out, biases, per-module rank/alpha patterns,
+// LoRA on some layers only).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeJsonAtomic } from "../results.ts";
@@ -145,6 +146,9 @@ function readConfig(dir: string): PeftAdapterConfig {
   if (c.lora_bias === true) unsupported.push("lora_bias: true");
   for (const k of ["rank_pattern", "alpha_pattern"]) if (c[k] && typeof c[k] === "object" && Object.keys(c[k] as object).length) unsupported.push(`${k} (per-module ${k === "rank_pattern" ? "rank" : "alpha"})`);
   if (Array.isArray(c.modules_to_save) && c.modules_to_save.length) unsupported.push("modules_to_save (fully trained extra modules)");
+  if (c.layers_to_transform !== undefined && c.layers_to_transform !== null) {
+    unsupported.push("layers_to_transform (LoRA on some layers only)");
+  }
   if (unsupported.length) throw new PeftFormatError(`${file}: uses ${unsupported.join(", ")}, which this LoRA implementation does not support`);
   return {
     ...(c as Partial<PeftAdapterConfig>),
@@ -158,12 +162,19 @@ function readConfig(dir: string): PeftAdapterConfig {
   };
 }
 
+/** Read and check only an adapter folder's adapter_config.json (no tensors). */
+export function readPeftConfig(dir: string): PeftAdapterConfig {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new PeftFormatError(`adapter folder ${dir} not found`);
+  }
+  return readConfig(dir);
+}
+
 const KEY = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.([^.]+))?\.weight$/;
 
 /** Read an adapter folder. Tensors come back in natural module order, converted to float32. */
 export function readPeftAdapter(dir: string): { config: PeftAdapterConfig; tensors: AdapterTensors[] } {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new PeftFormatError(`adapter folder ${dir} not found`);
-  const config = readConfig(dir);
+  const config = readPeftConfig(dir);
   const file = path.join(dir, ADAPTER_WEIGHTS);
   if (!fs.existsSync(file)) {
     const bin = fs.existsSync(path.join(dir, "adapter_model.bin")) ? " (found adapter_model.bin: re-save it with safe_serialization=True)" : "";

@@ -6,10 +6,20 @@
 // transposes on tfjs-wasm's XNNPACK path; custom gradients so frozen weights get none); the lm_head is kept once, in
 // HF layout. GQA folds the G query heads that share a KV head into the row axis, so attention needs no tile or gather.
 import * as tf from "@tensorflow/tfjs";
-import type { LoraPair } from "../optim/types.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+
+/** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
+export interface AttachedLora {
+  /** HF module path, e.g. "model.layers.3.self_attn.q_proj". */
+  readonly module: string;
+  /** [r, in], float32, trainable. */
+  readonly A: tf.Variable;
+  /** [out, r], float32, trainable. */
+  readonly B: tf.Variable;
+  readonly scaling: number;
+}
 
 export interface ForwardOptions {
   hooks?: {
@@ -34,15 +44,15 @@ export interface KvCache {
 export interface Decoder {
   readonly config: ModelConfig;
   /** The attached LoRA pairs (empty for the base model), in layer then q,k,v,o,gate,up,down order. */
-  readonly lora: readonly LoraPair[];
+  readonly lora: readonly AttachedLora[];
   /** LoRA dropout probability applied in training mode. */
   readonly loraDropout: number;
   /** Frozen lm_head weight [V, d] in HF layout (tied: the embedding itself; logits = h·weightᵀ, no transposed copy). */
   readonly lmHead: { readonly weight: tf.Tensor2D };
   /** Replace the attached LoRA pairs (the decoder then owns them and disposes them with itself). */
-  attachLora(pairs: readonly LoraPair[], opts?: { dropout?: number }): void;
+  attachLora(pairs: readonly AttachedLora[], opts?: { dropout?: number }): void;
   /** Remove the LoRA pairs and hand them back to the caller (who disposes them). */
-  removeLora(): LoraPair[];
+  removeLora(): AttachedLora[];
   /** logits [B, T, V] (float32) for int32 ids [B, T]. Materialises B·T·V floats: prefer hidden() + logits(). */
   forward(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
   /** Hidden states after the final RMSNorm, [B, T, d]. */
@@ -146,6 +156,197 @@ function loadWeights(c: ModelConfig, source: WeightSource): Weights {
   }
 }
 
+/** The frozen weights plus the attached LoRA: what every block of the forward pass reads. */
+interface State {
+  readonly c: ModelConfig;
+  readonly w: Weights;
+  readonly invFreq: Float32Array;
+  /** Query heads per KV head. */
+  readonly G: number;
+  /** Rows of the frozen embedding for ids [N] → [N, d]. */
+  readonly embedLookup: (ids: tf.Tensor1D) => tf.Tensor2D;
+  lora: Map<string, AttachedLora>;
+  loraDropout: number;
+  /** Each LoRA module's index (its dropout seed offset). */
+  moduleIndex: Map<string, number>;
+}
+
+/** Per-call facts shared by the layers of one forward pass. */
+interface Ctx {
+  B: number;
+  T: number;
+  offset: number;
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+  mask: tf.Tensor2D | null;
+  opts: ForwardOptions;
+}
+
+/**
+ * Rows of the frozen embedding for ids [N] → [N, d]. A custom gradient (none for the table) so that, under
+ * tf.grads, the tape does not save the [V, d] table for gather's gradient: tfjs saves a copy of every saved input
+ * on wasm, 0.54 GB for Qwen2-0.5B.
+ */
+function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D {
+  return tf.customGrad((...args: GradArgs) => ({
+    value: tf.gather(embed, args[0] as tf.Tensor1D), // [N, d]
+    gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
+  })) as (ids: tf.Tensor1D) => tf.Tensor2D;
+}
+
+/** transformers' LlamaRMSNorm in float32: w · x / sqrt(mean(x²) + eps). */
+function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+}
+
+/** A linear module: y = x·W0ᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ when a LoRA pair is attached to it. */
+function project(s: State, x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
+  const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
+  const pair = s.lora.get(lin.module);
+  if (!pair) return y;
+  opts.hooks?.onLoraInput?.(lin.module, x);
+  let xd = x;
+  if (opts.training && s.loraDropout > 0) {
+    const seed = (opts.dropoutSeed ?? 0) * 4099 + (s.moduleIndex.get(lin.module) ?? 0);
+    xd = tf.dropout(x, s.loraDropout, undefined, seed) as tf.Tensor2D;
+  }
+  const mid = tf.mul(matMulT(xd, pair.A as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // x·Aᵀ·s [N, r]
+  return addSameShape(y, matMulT(mid, pair.B as tf.Tensor2D)); // + mid·Bᵀ [N, out] (saves neither part for the backward)
+}
+
+/** Additive causal mask [T·G, S] for query rows ordered (t, g) at positions offset+t over S = offset+T keys. */
+function causalMask(T: number, offset: number, G: number): tf.Tensor2D {
+  const S = offset + T;
+  const m = new Float32Array(T * G * S);
+  for (let t = 0; t < T; t++) {
+    for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * S + offset + t + 1, (t * G + g + 1) * S);
+  }
+  return tf.tensor2d(m, [T * G, S]);
+}
+
+type KvPair = { k: tf.Tensor4D; v: tf.Tensor4D };
+
+/** Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output. */
+function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null): { out: tf.Tensor2D } & KvPair {
+  const { B, T } = ctx;
+  const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
+  const G = s.G;
+  const q = project(s, x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
+  const k = project(s, x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
+  const v = project(s, x, l.v, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
+  const qr = applyRope(q, ctx.cos, ctx.sin, s.w.R);
+  const kr = applyRope(k, ctx.cos, ctx.sin, s.w.R);
+  // Fold the G query heads of each KV head into rows: head h = kv·G + g, rows ordered (t, g).
+  const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
+  let kh = tf.transpose(kr, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+  let vh = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+  if (past) {
+    kh = tf.concat([past.k, kh], 2);
+    vh = tf.concat([past.v, vh], 2);
+  }
+  let scores = tf.mul(product(qh, kh, false, true), 1 / Math.sqrt(hd)); // q·kᵀ [B, KV, T·G, S]
+  if (ctx.mask) scores = tf.add(scores, ctx.mask);
+  const probs = tf.softmax(scores); // over keys
+  const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
+  const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
+  return { out: project(s, merged, l.o, ctx.opts), k: kh, v: vh };
+}
+
+/** The SwiGLU MLP: down(SiLU(gate(x)) · up(x)). */
+function mlp(s: State, x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tensor2D {
+  const gate = project(s, x, l.gate, opts); // [N, ffn]
+  const up = project(s, x, l.up, opts);
+  return project(s, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), l.down, opts); // SiLU(gate)·up → [N, d]
+}
+
+/** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
+function runStack(
+  s: State,
+  ids: tf.Tensor2D,
+  offset: number,
+  cache: KvCache | null,
+  opts: ForwardOptions,
+): { h: tf.Tensor2D; ks: tf.Tensor4D[]; vs: tf.Tensor4D[] } {
+  const { c, w } = s;
+  const [B, T] = ids.shape;
+  if (offset + T > c.maxPositionEmbeddings) {
+    throw new RangeError(
+      `sequence of ${offset + T} tokens exceeds max_position_embeddings ${c.maxPositionEmbeddings} of this model`,
+    );
+  }
+  const idsI = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
+  let x = s.embedLookup(idsI.reshape([B * T]) as tf.Tensor1D); // [N, d]
+  const { cos, sin } = ropeTables(s.invFreq, offset, T);
+  const ctx: Ctx = { B, T, offset, cos, sin, mask: T > 1 ? causalMask(T, offset, s.G) : null, opts };
+  const ks: tf.Tensor4D[] = [];
+  const vs: tf.Tensor4D[] = [];
+  w.layers.forEach((l, i) => {
+    const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
+    // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
+    const [next, k, v] = tf.tidy(() => {
+      const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past);
+      const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
+      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), a.k, a.v];
+    });
+    x = next as tf.Tensor2D;
+    ks.push(k as tf.Tensor4D);
+    vs.push(v as tf.Tensor4D);
+  });
+  return { h: rmsNorm(x, w.finalNorm, c.rmsNormEps), ks, vs };
+}
+
+function checkIds(ids: tf.Tensor): asserts ids is tf.Tensor2D {
+  if (ids.rank !== 2) throw new Error(`decoder: ids must be [B, T], got shape [${ids.shape.join(", ")}]`);
+}
+
+/** Index the pairs by module, refusing modules this model lacks and duplicates. */
+function loraByModule(layers: readonly Layer[], pairs: readonly AttachedLora[]): Map<string, AttachedLora> {
+  const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
+  const byModule = new Map<string, AttachedLora>();
+  for (const p of pairs) {
+    if (!known.has(p.module)) {
+      throw new Error(`LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`);
+    }
+    if (byModule.has(p.module)) throw new Error(`LoRA module "${p.module}" given twice`);
+    byModule.set(p.module, p);
+  }
+  return byModule;
+}
+
+function emptyCache(numLayers: number): KvCache {
+  const cache: KvCache = {
+    length: 0,
+    k: Array.from({ length: numLayers }, () => null),
+    v: Array.from({ length: numLayers }, () => null),
+    dispose() {
+      for (const t of [...cache.k, ...cache.v]) t?.dispose();
+      cache.k.fill(null);
+      cache.v.fill(null);
+      cache.length = 0;
+    },
+  };
+  return cache;
+}
+
+/** Run ids after the cached tokens; the cache takes this call's keys/values. Returns hidden [B, T, d]. */
+function cachedStep(s: State, ids: tf.Tensor2D, cache: KvCache): tf.Tensor3D {
+  const [B, T] = ids.shape;
+  const out = tf.tidy(() => {
+    const r = runStack(s, ids, cache.length, cache, {});
+    return [r.h.reshape([B, T, s.c.hiddenSize]), ...r.ks, ...r.vs];
+  });
+  const L = s.w.layers.length;
+  for (let i = 0; i < L; i++) {
+    cache.k[i]?.dispose();
+    cache.v[i]?.dispose();
+    // kept: step() may run inside the caller's tf.tidy, and the cache outlives it
+    cache.k[i] = tf.keep(out[1 + i] as tf.Tensor4D);
+    cache.v[i] = tf.keep(out[1 + L + i] as tf.Tensor4D);
+  }
+  cache.length += T;
+  return out[0] as tf.Tensor3D;
+}
+
 /** Build the decoder from HF-named weights. A Map is consumed (its tensors are owned, transposed or disposed). */
 export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor> | WeightSource): Decoder {
   const source: WeightSource =
@@ -157,207 +358,64 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
           weights.delete(name);
           return t;
         };
-  const c = config;
-  const d = c.hiddenSize;
-  const { embed, layers, finalNorm, lmHeadW, R, owned } = loadWeights(c, source);
-  const invFreq = ropeInvFreq(c);
-  const G = c.numHeads / c.numKvHeads;
-  let lora = new Map<string, LoraPair>();
-  let loraDropout = 0;
-  let moduleIndex = new Map<string, number>();
-
-  /**
-   * Rows of the frozen embedding for ids [N] → [N, d]. A custom gradient (none for the table) so that, under
-   * tf.grads, the tape does not save the [V, d] table for gather's gradient: tfjs saves a copy of every saved input
-   * on wasm, 0.54 GB for Qwen2-0.5B.
-   */
-  const embedLookup = tf.customGrad((...args: GradArgs) => ({
-    value: tf.gather(embed, args[0] as tf.Tensor1D), // [N, d]
-    gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
-  })) as (ids: tf.Tensor1D) => tf.Tensor2D;
-
-  function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
-    // transformers' LlamaRMSNorm in float32: w · x / sqrt(mean(x²) + eps)
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), c.rmsNormEps))), w);
-  }
-
-  function project(x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
-    const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
-    const pair = lora.get(lin.module);
-    if (!pair) return y;
-    opts.hooks?.onLoraInput?.(lin.module, x);
-    let xd = x;
-    if (opts.training && loraDropout > 0) {
-      xd = tf.dropout(x, loraDropout, undefined, (opts.dropoutSeed ?? 0) * 4099 + (moduleIndex.get(lin.module) ?? 0)) as tf.Tensor2D;
-    }
-    const mid = tf.mul(matMulT(xd, pair.A as tf.Tensor2D), pair.scaling) as tf.Tensor2D; // x·Aᵀ·s [N, r]
-    return addSameShape(y, matMulT(mid, pair.B as tf.Tensor2D)); // + mid·Bᵀ [N, out] (saves neither part for the backward)
-  }
-
-  /** Additive causal mask [T·G, S] for query rows ordered (t, g) at positions offset+t over S = offset+T keys. */
-  function causalMask(T: number, offset: number): tf.Tensor2D {
-    const S = offset + T;
-    const m = new Float32Array(T * G * S);
-    for (let t = 0; t < T; t++) for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * S + offset + t + 1, (t * G + g + 1) * S);
-    return tf.tensor2d(m, [T * G, S]);
-  }
-
-  interface Ctx {
-    B: number;
-    T: number;
-    offset: number;
-    cos: tf.Tensor3D;
-    sin: tf.Tensor3D;
-    mask: tf.Tensor2D | null;
-    opts: ForwardOptions;
-  }
-
-  function attention(x: tf.Tensor2D, l: Layer, ctx: Ctx, past: { k: tf.Tensor4D; v: tf.Tensor4D } | null): { out: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
-    const { B, T } = ctx;
-    const H = c.numHeads, KV = c.numKvHeads, hd = c.headDim;
-    const q = project(x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
-    const k = project(x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
-    const v = project(x, l.v, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
-    const qr = applyRope(q, ctx.cos, ctx.sin, R);
-    const kr = applyRope(k, ctx.cos, ctx.sin, R);
-    // Fold the G query heads of each KV head into rows: head h = kv·G + g, rows ordered (t, g).
-    const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
-    let kh = tf.transpose(kr, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
-    let vh = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
-    if (past) {
-      kh = tf.concat([past.k, kh], 2);
-      vh = tf.concat([past.v, vh], 2);
-    }
-    let scores = tf.mul(product(qh, kh, false, true), 1 / Math.sqrt(hd)); // q·kᵀ [B, KV, T·G, S]
-    if (ctx.mask) scores = tf.add(scores, ctx.mask);
-    const probs = tf.softmax(scores); // over keys
-    const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
-    const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
-    return { out: project(merged, l.o, ctx.opts), k: kh, v: vh };
-  }
-
-  function mlp(x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tensor2D {
-    const gate = project(x, l.gate, opts); // [N, ffn]
-    const up = project(x, l.up, opts);
-    return project(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), l.down, opts); // SiLU(gate)·up → [N, d]
-  }
-
-  /** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
-  function run(ids: tf.Tensor2D, offset: number, cache: KvCache | null, opts: ForwardOptions): { h: tf.Tensor2D; ks: tf.Tensor4D[]; vs: tf.Tensor4D[] } {
-    const [B, T] = ids.shape;
-    if (offset + T > c.maxPositionEmbeddings) {
-      throw new RangeError(`sequence of ${offset + T} tokens exceeds max_position_embeddings ${c.maxPositionEmbeddings} of this model`);
-    }
-    const idsI = ids.dtype === "int32" ? ids : tf.cast(ids, "int32");
-    let x = embedLookup(idsI.reshape([B * T]) as tf.Tensor1D); // [N, d]
-    const { cos, sin } = ropeTables(invFreq, offset, T);
-    const ctx: Ctx = { B, T, offset, cos, sin, mask: T > 1 ? causalMask(T, offset) : null, opts };
-    const ks: tf.Tensor4D[] = [];
-    const vs: tf.Tensor4D[] = [];
-    layers.forEach((l, i) => {
-      const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
-      // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
-      const [next, k, v] = tf.tidy(() => {
-        const a = attention(rmsNorm(x, l.inputNorm), l, ctx, past);
-        const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
-        return [addSameShape(h, mlp(rmsNorm(h, l.postNorm), l, opts)), a.k, a.v];
-      });
-      x = next as tf.Tensor2D;
-      ks.push(k as tf.Tensor4D);
-      vs.push(v as tf.Tensor4D);
-    });
-    return { h: rmsNorm(x, finalNorm), ks, vs };
-  }
-
-  function checkIds(ids: tf.Tensor): asserts ids is tf.Tensor2D {
-    if (ids.rank !== 2) throw new Error(`decoder: ids must be [B, T], got shape [${ids.shape.join(", ")}]`);
-  }
+  const w = loadWeights(config, source);
+  const s: State = {
+    c: config,
+    w,
+    invFreq: ropeInvFreq(config),
+    G: config.numHeads / config.numKvHeads,
+    embedLookup: frozenEmbedding(w.embed),
+    lora: new Map(),
+    loraDropout: 0,
+    moduleIndex: new Map(),
+  };
+  const d = config.hiddenSize;
 
   const decoder: Decoder = {
-    config: c,
+    config,
     get lora() {
-      return [...lora.values()];
+      return [...s.lora.values()];
     },
     get loraDropout() {
-      return loraDropout;
+      return s.loraDropout;
     },
-    lmHead: { weight: lmHeadW },
+    lmHead: { weight: w.lmHeadW },
     attachLora(pairs, opts = {}) {
-      const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
-      const next = new Map<string, LoraPair>();
-      for (const p of pairs) {
-        if (!known.has(p.module)) throw new Error(`LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`);
-        if (next.has(p.module)) throw new Error(`LoRA module "${p.module}" given twice`);
-        next.set(p.module, p);
-      }
-      lora = next;
-      moduleIndex = new Map([...next.keys()].map((m, i) => [m, i]));
-      loraDropout = opts.dropout ?? 0;
+      s.lora = loraByModule(w.layers, pairs);
+      s.moduleIndex = new Map([...s.lora.keys()].map((m, i) => [m, i]));
+      s.loraDropout = opts.dropout ?? 0;
     },
     removeLora() {
-      const pairs = [...lora.values()];
-      lora = new Map();
-      moduleIndex = new Map();
+      const pairs = [...s.lora.values()];
+      s.lora = new Map();
+      s.moduleIndex = new Map();
       return pairs;
     },
     hidden(ids, opts = {}) {
       checkIds(ids);
-      return tf.tidy(() => {
-        const [B, T] = ids.shape;
-        return run(ids, 0, null, opts).h.reshape([B, T, d]) as tf.Tensor3D;
-      });
+      const [B, T] = ids.shape;
+      return tf.tidy(() => runStack(s, ids, 0, null, opts).h.reshape([B, T, d]) as tf.Tensor3D);
     },
     forward(ids, opts = {}) {
       checkIds(ids);
-      return tf.tidy(() => {
-        const [B, T] = ids.shape;
-        const h = run(ids, 0, null, opts).h;
-        return decoder.logits(h).reshape([B, T, c.vocabSize]) as tf.Tensor3D;
-      });
+      const [B, T] = ids.shape;
+      return tf.tidy(() => decoder.logits(runStack(s, ids, 0, null, opts).h).reshape([B, T, config.vocabSize]) as tf.Tensor3D);
     },
     logits(h) {
-      return frozenLinearT(h, lmHeadW); // [M, V]
+      return frozenLinearT(h, w.lmHeadW); // [M, V]
     },
     newCache() {
-      const cache: KvCache = {
-        length: 0,
-        k: layers.map(() => null),
-        v: layers.map(() => null),
-        dispose() {
-          for (const t of [...cache.k, ...cache.v]) t?.dispose();
-          cache.k.fill(null);
-          cache.v.fill(null);
-          cache.length = 0;
-        },
-      };
-      return cache;
+      return emptyCache(w.layers.length);
     },
     step(ids, cache) {
       checkIds(ids);
-      const [B, T] = ids.shape;
-      const out = tf.tidy(() => {
-        const r = run(ids, cache.length, cache, {});
-        return [r.h.reshape([B, T, d]), ...r.ks, ...r.vs];
-      });
-      const L = layers.length;
-      for (let i = 0; i < L; i++) {
-        cache.k[i]?.dispose();
-        cache.v[i]?.dispose();
-        // kept: step() may run inside the caller's tf.tidy, and the cache outlives it
-        cache.k[i] = tf.keep(out[1 + i] as tf.Tensor4D);
-        cache.v[i] = tf.keep(out[1 + L + i] as tf.Tensor4D);
-      }
-      cache.length += T;
-      return out[0] as tf.Tensor3D;
+      return cachedStep(s, ids, cache);
     },
     dispose() {
-      for (const t of owned) t.dispose();
-      owned.length = 0;
-      for (const p of lora.values()) {
-        p.A.dispose();
-        p.B.dispose();
-      }
-      lora = new Map();
+      for (const t of w.owned) t.dispose();
+      w.owned.length = 0;
+      for (const p of s.lora.values()) tf.dispose([p.A, p.B]);
+      s.lora = new Map();
     },
   };
   return decoder;

@@ -1,6 +1,6 @@
 // The matrix products the decoder is made of, each formed the fast way for the matmul kernel in use. tfjs-wasm's own
 // kernel runs only 2-D products without transpose flags on XNNPACK, anything else on a ~15× slower loop
-// (../shared/research/engine.md §2.4), so there every transpose is an explicit tf.transpose; the native kernel
+// (docs/engine.md §2), so there every transpose is an explicit tf.transpose; the native kernel
 // (src/native-matmul.ts) and the other backends take transpose flags at full speed, so there no operand is copied.
 // Custom gradients keep frozen weights out of autodiff and choose the cheaper layout for each gradient product.
 import * as tf from "@tensorflow/tfjs";

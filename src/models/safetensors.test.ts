@@ -269,8 +269,8 @@ test("stories260K checkpoint: names and shapes match its config.json", (t) => {
     params += w.length;
     assert.ok(w.every(Number.isFinite), name);
   }
-  assert.equal(params, 260032); // SOURCES.md: 260,032 parameters
-  // bit-identical to the unpermuted arrays of the original llama2.c file (layout in SOURCES.md)
+  assert.equal(params, 260032); // docs/data.md §2: 260,032 parameters
+  // bit-identical to the unpermuted arrays of the original llama2.c file (layout in docs/data.md §2)
   const binFile = path.join(dir, "stories260K.bin");
   if (fs.existsSync(binFile)) {
     const bin = fs.readFileSync(binFile);

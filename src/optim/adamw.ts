@@ -1,12 +1,13 @@
 // AdamW exactly as torch.optim.AdamW (single-tensor path, amsgrad=False), plus the helpers every optimizer here
 // reuses: per-tensor moments, the per-step scalars, gradient lookup by variable name, state save/restore.
-// Per tensor, step t = 1, 2, …  (../shared/research/baselines.md §2):
+// Per tensor, step t = 1, 2, …  (docs/optimizers.md §2):
 //   p ← p·(1 − lr·wd)   (decoupled decay, BEFORE the moments);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
 // Kept tight: 13–14 elementwise kernels per tensor, scalars created once per step and shared by all tensors.
 import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
 export interface AdamHyper {
   readonly beta1: number;
@@ -157,7 +158,7 @@ export function stepCountFrom(json: unknown, who: string): number {
 }
 
 /**
- * AdamW (and LoRA+, which is AdamW with lr_B = lrRatio·lr_A: baselines.md §3). With lrRatio = 1 this is exactly
+ * AdamW (and LoRA+, which is AdamW with lr_B = lrRatio·lr_A: docs/optimizers.md §3). With lrRatio = 1 this is exactly
  * plain AdamW: same kernels, same scalars.
  */
 /** getState/setState/dispose of an optimizer whose whole state is the Adam moments and step count. */

@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { DEFAULT_RUN_CONFIG, type OptimizerConfig } from "../config.ts";
 import { createOptimizer } from "./index.ts";
-import type { LoraPair } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
 import type { OptimizerName } from "./types.ts";
 
 export interface BenchResult {

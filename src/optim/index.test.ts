@@ -9,7 +9,8 @@ import { ConfigError, OptimizerConfigSchema, parseOverrides, resolveRunConfig } 
 import { benchOptimizerStep } from "./bench.ts";
 import { createOptimizer } from "./index.ts";
 import { GoldenProblem, disposePairs, loadGolden, makePair, optimizerConfig } from "./testing.ts";
-import { OPTIMIZER_NAMES, type LoraPair, type OptimizerName, type OptimizerState } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from "./types.ts";
 
 const golden = loadGolden();
 

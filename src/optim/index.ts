@@ -1,12 +1,13 @@
 // The optimizer factory: OptimizerConfig.name → one of the five LoRA optimizers (one file each). Every optimizer
-// gets the explicit (A, B) pairs; see types.ts for the contract and ../shared/research/baselines.md for the specs.
+// gets the explicit (A, B) pairs; see types.ts for the contract and docs/optimizers.md for the specs.
 import type { OptimizerConfig } from "../config.ts";
 import { createAdamW } from "./adamw.ts";
 import { createLoraPlus } from "./lora-plus.ts";
 import { createLoraRite } from "./lora-rite.ts";
 import { createRiemannian } from "./riemannian.ts";
 import { createStableLora } from "./stable-lora.ts";
-import type { LoraOptimizer, LoraPair } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraOptimizer } from "./types.ts";
 
 export function createOptimizer(cfg: OptimizerConfig, pairs: readonly LoraPair[]): LoraOptimizer {
   if (pairs.length === 0) throw new Error(`optimizer "${cfg.name}": no LoRA pairs to optimize (check lora.targets)`);
@@ -29,4 +30,4 @@ export function createOptimizer(cfg: OptimizerConfig, pairs: readonly LoraPair[]
 }
 
 export { lrAt } from "./schedule.ts";
-export type { LoraOptimizer, LoraPair, StepStats, OptimizerState } from "./types.ts";
+export type { LoraOptimizer, StepStats, OptimizerState } from "./types.ts";

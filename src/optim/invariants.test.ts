@@ -1,4 +1,4 @@
-// Structural invariants of the optimizers (../shared/research/baselines.md §4.9, §5.8, §6): LoRA+ at ratio 1 and
+// Structural invariants of the optimizers (docs/optimizers.md §3–§6): LoRA+ at ratio 1 and
 // Stable-LoRA at λ = 0 are bit-identical to AdamW; LoRA-RITE's update is invariant to (A, B) → (MA, BM⁻¹) while
 // AdamW's is not; Riemannian with δ = 0 gives the closed-form scaled-GD directions; Stable-LoRA stops exactly when
 // its strict condition first holds, never resumes, and the no-stop ablation never stops.
@@ -11,7 +11,8 @@ import { createOptimizer } from "./index.ts";
 import { inverse, matmul, solve, transpose } from "./linalg.ts";
 import { readGrams, scaledGradients } from "./riemannian.ts";
 import { GoldenProblem, disposePairs, loadGolden, makePair, optimizerConfig, relErr } from "./testing.ts";
-import type { LoraPair, OptimizerName } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { OptimizerName } from "./types.ts";
 import type { OptimizerConfig } from "../config.ts";
 
 const golden = loadGolden();

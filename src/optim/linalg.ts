@@ -1,5 +1,5 @@
 // Small dense linear algebra in float64 on the CPU, for the r×r matrices of the Riemannian and LoRA-RITE optimizers
-// (TF.js has no inverse/eig/solve: ../shared/research/baselines.md §9). Matrices are row-major Float64Arrays;
+// (TF.js has no inverse/eig/solve: docs/optimizers.md §7). Matrices are row-major Float64Arrays;
 // `n` is the side of a square matrix. Symmetric eigen-decomposition is cyclic Jacobi (exact to ~1e-15 for r ≤ 64).
 // Everything here is O(r³) and allocation-light; nothing touches tensors.
 

@@ -1,9 +1,9 @@
 // LoRA-RITE: "LoRA Done RITE: Robust Invariant Transformation Equilibration for LoRA Optimization", Yen et al.
 // (ICLR 2025), arXiv 2410.20625. Reference: the authors' PyTorch port gkevinyen5418/LoRA-RITE `lora_rite.py`
-// @ 8ece053 (class LoRARite); spec in ../shared/research/baselines.md §5.2, followed line by line in PEFT layout:
+// @ 8ece053 (class LoRARite); spec in docs/optimizers.md §5, followed line by line in PEFT layout:
 // two passes (unmagnify + skip for all pairs → global norm N; then clip, r×r second moments carried across basis
 // changes, inverse root, transported first moment, optional cap, magnify, decoupled wd added to the direction).
-// Deliberate differences (all allowed by §5.2/§5.5): (1) the thin factorization X = Q·R is the polar/CholeskyQR2
+// Deliberate differences (docs/optimizers.md §5): (1) the thin factorization X = Q·R is the polar/CholeskyQR2
 // form computed from float32 Grams with float64 r×r algebra (R⁺ = (XᵀX)^{-1/2} twice) instead of Householder QR —
 // the algorithm is invariant to the choice of orthonormal basis; accurate for κ(factor) ≲ 1e3 in float32;
 // (2) V (r×r) lives on the CPU in float64; (3) eigenvalues of V are clamped at 0 before the root (the port's
@@ -15,8 +15,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
 import { checkPairs, gradFor } from "./adamw.ts";
 import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 import { readTensor, readValues } from "../util/read.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
 
 const EPS_F32 = 2 ** -23;
 

@@ -1,6 +1,6 @@
 // Riemannian preconditioned LoRA ("scaled AdamW"): "Riemannian Preconditioned LoRA for Fine-Tuning Foundation
 // Models", Zhang & Pilanci (ICML 2024), arXiv 2402.02347. Reference: pilancilab/Riemannian_Preconditioned_LoRA
-// (AdamWr) and PEFT `optimizers/riemannian.py`; spec in ../shared/research/baselines.md §4. Per pair, before the
+// (AdamWr) and PEFT `optimizers/riemannian.py`; spec in docs/optimizers.md §4. Per pair, before the
 // AdamW moments:  g̃_A = (BᵀB + δI)⁺ · G_A,   g̃_B = G_B · (AAᵀ + δI)⁺,  both from the PRE-step A and B (Jacobi),
 // then torch AdamW (decoupled decay before the moments, bias correction) with the same lr for A and B.
 // This is PEFT's semantics. Deliberate differences from the official Mistral AdamWr: it preconditions B with the
@@ -12,8 +12,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config.ts";
 import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, createAdamState, gradFor, momentsOf } from "./adamw.ts";
 import { pinvSym } from "./linalg.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, StepStats } from "./types.ts";
 import { readValues } from "../util/read.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, StepStats } from "./types.ts";
 
 const EPS_F32 = 2 ** -23;
 /** Reported condition numbers are capped here (a singular matrix reports this value). */

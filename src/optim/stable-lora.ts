@@ -1,6 +1,6 @@
 // Stable-LoRA: "Stable-LoRA: Stabilizing Feature Learning of Low-Rank Adaptation", Wu, Gao, Li, Wu (ICLR 2026),
 // arXiv 2603.05204. Reference: github.com/Yize-Wu/Stable-LoRA @ fadecb5 `stable_lora.py` (torch AdamW + a shrink
-// block at the top of step()); spec in ../shared/research/paper.md §3.2. Per step, for every module still shrinking:
+// block at the top of step()); spec in docs/paper.md §3. Per step, for every module still shrinking:
 // if ‖A‖_F < (numel A / numel B)·‖B‖_F (strict, pre-step values) the module stops for good; else A ← (1−λ)·A. Then
 // torch AdamW on every A and B (same lr and wd for both). λ is not scaled by lr or the schedule.
 // Deliberate differences: (1) the shrink is folded into AdamW's decoupled-decay multiply, A·[(1−λ)(1−lr·wd)] with the
@@ -13,8 +13,9 @@ import {
   adamHyper, adamScalars, adamwUpdate, checkPairs, createAdamState, disposeAdamState, gradFor, momentsOf,
   restoreAdamState, saveAdamState, stepCountFrom,
 } from "./adamw.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 import { readValues } from "../util/read.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, OptimizerState, StepStats } from "./types.ts";
 
 interface StableJson {
   readonly t: number;

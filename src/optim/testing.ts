@@ -3,7 +3,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { DEFAULT_RUN_CONFIG, type OptimizerConfig } from "../config.ts";
-import type { LoraPair, OptimizerName } from "./types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { OptimizerName } from "./types.ts";
 
 let counter = 0;
 
@@ -41,7 +42,7 @@ export function optimizerConfig(name: OptimizerName, overrides: Partial<Optimize
   return { ...DEFAULT_RUN_CONFIG.optimizer, name, ...overrides };
 }
 
-/** ‖x − y‖_F / ‖y‖_F (the per-tensor comparison of ../shared/research/engine.md §6). */
+/** ‖x − y‖_F / ‖y‖_F (the per-tensor comparison of docs/engine.md §6). */
 export function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
   let d = 0;
   let n = 0;

@@ -1,23 +1,10 @@
 // The contract between the LoRA layers, the training loop and every optimizer. Optimizers receive explicit
-// (A, B) pairs and never pair tensors by name substitution or list order (../shared/research/baselines.md §1.4).
+// (A, B) pairs and never pair tensors by name substitution or list order (docs/optimizers.md §1).
 import type * as tf from "@tensorflow/tfjs";
+import type { LoraPair } from "../lora/pair.ts";
 
 export const OPTIMIZER_NAMES = ["adamw", "lora-plus", "riemannian", "lora-rite", "stable-lora"] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
-
-/** One adapted module: W = W0 + scaling · B·A. Variable names are PEFT's: `<module>.lora_A.weight`. */
-export interface LoraPair {
-  /** HF module path, e.g. "model.layers.3.self_attn.q_proj". */
-  readonly module: string;
-  /** [r, inDim], float32, trainable. */
-  readonly A: tf.Variable;
-  /** [outDim, r], float32, trainable. */
-  readonly B: tf.Variable;
-  readonly scaling: number;
-  readonly inDim: number;
-  readonly outDim: number;
-  readonly r: number;
-}
 
 /** Gradients of the loss for each pair, keyed by the variables' names (tf.variableGrads' output). */
 export type LoraGrads = tf.NamedTensorMap;

@@ -1,4 +1,4 @@
-// The Stable-LoRA paper's published numbers (arXiv 2603.05204, as digested in ../shared/research/paper.md §5–§8),
+// The Stable-LoRA paper's published numbers (arXiv 2603.05204; sources and caveats: docs/paper.md §0, §5),
 // keyed by model, setting and optimizer so a table can show a "paper" column and our delta where we ran the same
 // thing. The paper reports the best of 3 seeds; per-task columns of Table 1 and most of Table 2 were not retrievable.
 
@@ -15,7 +15,10 @@ export function paperModel(model: string): PaperModel | null {
   return null;
 }
 
-/** Table 1 (§5.1): average accuracy (%) over HellaSwag, SocialIQa, OBQA, ARC-E, ARC-C; one adapter per task; q,v. */
+/**
+ * Table 1 (docs/paper.md §5): average accuracy (%) over HellaSwag, SocialIQa, OBQA, ARC-E, ARC-C;
+ * one adapter per task; q,v.
+ */
 export const TABLE1_QA_AVERAGE: Record<PaperModel, Record<string, number>> = {
   "qwen2-0.5b": { adamw: 61.94, "lora-plus": 62.55, riemannian: 61.48, "lora-rite": 61.85, "stable-lora": 64.01 },
   "llama-3.2-1b": { adamw: 71.9, "lora-plus": 71.36, riemannian: 69.07, "lora-rite": 71.04, "stable-lora": 72.52 },
@@ -23,12 +26,14 @@ export const TABLE1_QA_AVERAGE: Record<PaperModel, Record<string, number>> = {
   "llama-3.2-3b": { adamw: 83.53, "lora-plus": 83.42, riemannian: 82.91, "lora-rite": 83.32, "stable-lora": 84.03 },
 };
 
-/** Table 2 (§5.2): MetaMathQA → GSM8K accuracy (%); only the 3B @ 5000 steps point was retrievable. */
+/** Table 2 (docs/paper.md §5): MetaMathQA → GSM8K accuracy (%); only the 3B @ 5000 steps point was retrievable. */
 export const TABLE2_GSM8K: { model: PaperModel; steps: number; values: Record<string, number> }[] = [
   { model: "llama-3.2-3b", steps: 5000, values: { adamw: 58.83, "stable-lora": 59.44 } },
 ];
 
-/** Table 4 (§7.1): merged-QA training, 5-task average (%): with and without the stability (stop) condition. */
+/**
+ * Table 4 (docs/paper.md §5): merged-QA training, 5-task average (%): with and without the stability (stop) condition.
+ */
 export const TABLE4_STOP_CONDITION: Record<PaperModel, { withCondition: number; withoutCondition: number }> = {
   "qwen2-0.5b": { withCondition: 62.46, withoutCondition: 62.52 },
   "llama-3.2-1b": { withCondition: 72.8, withoutCondition: 72.72 },
@@ -36,14 +41,17 @@ export const TABLE4_STOP_CONDITION: Record<PaperModel, { withCondition: number; 
   "llama-3.2-3b": { withCondition: 84.13, withoutCondition: 84.1 },
 };
 
-/** §7.2: target-module ablation, merged QA, LLaMA-3.2 3B only. Keys are the paper's target sets. */
+/** The target-module ablation (docs/paper.md §5), merged QA, LLaMA-3.2 3B only. Keys are the paper's target sets. */
 export const TARGETS_3B: Record<string, Record<string, number>> = {
   qv: { adamw: 83.79, "stable-lora": 84.13 },
   qkvo: { adamw: 84.54, "stable-lora": 84.93 },
   qkvogud: { adamw: 85.31, "stable-lora": 85.6 },
 };
 
-/** §5.3 / §8: wall-clock training time relative to AdamW (%), Qwen2-0.5B on HellaSwag (AdamW 217.4 s). */
+/**
+ * Overheads (docs/paper.md §5): wall-clock training time relative to AdamW (%),
+ * Qwen2-0.5B on HellaSwag (AdamW 217.4 s).
+ */
 export const OVERHEAD_TIME_PCT: Record<string, number> = { adamw: 0, "lora-plus": 0.0, riemannian: 8.3, "lora-rite": 46.0, "stable-lora": 0.6 };
 export const OVERHEAD_SETTING = "Qwen2-0.5B on HellaSwag, wall-clock training time (AdamW = 217.4 s)";
 

@@ -363,7 +363,7 @@ export function widthGammaTable(fits: readonly WidthFit[], order: readonly strin
         { text: String(Math.max(...fs.map((f) => f.points))), kind: "num" },
       ];
     }),
-    notes: ["Theory (paper.md §2.5): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes. runs = runs (widths × seeds) in the fit."],
+    notes: ["Theory (docs/paper.md §2): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes. runs = runs (widths × seeds) in the fit."],
     csv: series.flatMap((sr) => fits.filter((f) => f.series === sr).map((f) => ({ series: f.series, term: f.term, gamma: f.gamma, intercept: f.intercept, runs: f.points }))),
   };
 }

@@ -1,4 +1,4 @@
-// The feature-update decomposition of paper.md §1: for a module with input Z (rows = tokens),
+// The feature-update decomposition of docs/paper.md §1: for a module with input Z (rows = tokens),
 //   ΔY = s·Z·(B'A' − BA)ᵀ = δ1 + δ2 + δ3,  δ1 = s·ΔB·A·Z,  δ2 = s·B·ΔA·Z,  δ3 = s·ΔB·ΔA·Z
 // (written for row-major Z [N, in] as δ1 = s·(Z·Aᵀ)·ΔBᵀ etc.). ΔA, ΔB are the whole change of one optimizer step
 // (shrink and weight decay included). We log the RMS of each term and check the identity.

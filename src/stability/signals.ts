@@ -1,8 +1,9 @@
-// Per-module stability signals logged every step (paper.md §6): ‖A‖_F, ‖B‖_F, the normalised ratio
+// Per-module stability signals logged every step (docs/paper.md §2): ‖A‖_F, ‖B‖_F, the normalised ratio
 // (‖A‖/in)/(‖B‖/out) that Stable-LoRA's stop condition compares with 1, and gradient norms of A and B.
 // All norms of all modules are computed in one tidy and read back in a single asynchronous read, so this stays cheap.
 import * as tf from "@tensorflow/tfjs";
-import type { LoraGrads, LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads } from "../optim/types.ts";
 import { readValues } from "../util/read.ts";
 import type { ModuleSignals } from "../results.ts";
 

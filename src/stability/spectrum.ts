@@ -3,7 +3,7 @@
 // exp(H(σ/Σσ)) (Roy & Vetterli 2007) — the "low-rank, small-magnitude vs high-rank, large-magnitude" regimes of
 // arXiv 2502.09376.
 import * as tf from "@tensorflow/tfjs";
-import type { LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
 import type { DeltaWSpectrum } from "../results.ts";
 import { readMany } from "../util/read.ts";
 import { matmul, spectralMap, sym, symEig } from "../optim/linalg.ts";

@@ -1,7 +1,7 @@
 // Reads a JSONL file of {"context", "continuation"} lines: the input of `score` and of `train --data`.
 // Every problem is reported with the file and 1-based line number, and the fix.
 import * as fs from "node:fs";
-import type { LoglikelihoodRequest } from "../eval/types.ts";
+import type { LoglikelihoodRequest } from "./types.ts";
 import { DataFileError, readJsonlRows } from "./readers.ts";
 
 export { DataFileError };

@@ -3,7 +3,6 @@
 // generation_kwargs.until). Docs are kept in the HF hub schema the lm-eval YAML refers to, so each docToText reads
 // like its YAML line. The same spec builds training examples (toTrainingExample), so training and evaluation
 // prompts cannot drift apart.
-import type { LoglikelihoodRequest } from "../eval/types.ts";
 
 export const TASK_NAMES = [
   "hellaswag",
@@ -30,6 +29,15 @@ export type FilterName = "strict-match" | "flexible-extract";
 
 /** A row as read from a file, before processDocs. `where` is "file:line" (or "file#index") for error messages. */
 export type RawRow = Record<string, unknown>;
+
+/**
+ * lm-eval's `loglikelihood` request, the unit tasks produce and models score or train on:
+ * ids = encode(context, special tokens on) ++ encode(continuation, special tokens off).
+ */
+export interface LoglikelihoodRequest {
+  readonly context: string;
+  readonly continuation: string;
+}
 
 /** A training example: lm-eval's loglikelihood request shape, plus where it came from. */
 export interface TrainExample extends LoglikelihoodRequest {
@@ -111,7 +119,8 @@ export interface TrainOnlyTask<Doc = unknown> extends TaskSpecBase<Doc> {
   readonly fallback?: { readonly dirNames: readonly string[]; readonly layouts: readonly DataLayout[]; readonly note: string };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Doc defaults to `any`, not `unknown`: a registry holds tasks of different Doc types, and a spec whose functions
+// take one Doc type is not assignable to one whose functions take `unknown` (parameters are contravariant).
 export type TaskSpec<Doc = any> = MultipleChoiceTask<Doc> | GenerateTask<Doc> | TrainOnlyTask<Doc>;
 
 /**

@@ -1,7 +1,7 @@
 // A fake Hugging Face hub for tests: a real node:http server on 127.0.0.1 serving fixture repos in the hub's URL
 // layout (the routes @huggingface/hub requests: /api/{models,datasets}/<id>/revision/<rev>, .../tree/<sha>,
 // POST .../paths-info/<sha>, /[datasets/]<id>/resolve/<sha>/<file> with Range, ETag, X-Repo-Commit, X-Linked-Size).
-// Used by src/hub.test.ts (models) and src/tasks/data-fetch.test.ts (datasets); not a mock of our own code.
+// Used by src/hub.test.ts (models) and src/tasks/data-fetch.e2e.test.ts (datasets); not a mock of our own code.
 import * as crypto from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";

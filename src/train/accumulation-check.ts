@@ -11,7 +11,7 @@ import { relErr } from "../optim/testing.ts";
 import { readValues } from "../util/read.ts";
 import { Rng } from "../util/rng.ts";
 import type { Decoder } from "../models/decoder.ts";
-import type { LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
 import { continuationLoss, makeBatch, type TokenBatch } from "./loss.ts";
 import { accumulatedGrads, microBatches, trainStep } from "./step.ts";
 

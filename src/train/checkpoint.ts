@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { openCheckpoint, writeSafetensors } from "../models/safetensors.ts";
-import type { LoraOptimizer, LoraPair } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraOptimizer } from "../optim/types.ts";
 import { readTensor } from "../util/read.ts";
 
 export interface CheckpointState {

@@ -1,7 +1,7 @@
 // Batching of (context, continuation) pairs (lm-eval's encoding and left truncation) and the continuation loss:
 // equal to a naive full-logits log-softmax computation, chunked lm_head cross-entropy equal to the unchunked one
 // (value and gradient), and no tensors left behind by a loss + gradient step. PyTorch parity of the loss and its
-// LoRA gradients is in src/models/decoder.test.ts.
+// LoRA gradients is in src/models/decoder.golden.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";

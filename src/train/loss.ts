@@ -1,5 +1,5 @@
 // Training batches of (context, continuation) pairs and the LoRA training loss: mean cross-entropy over every
-// continuation token of the batch (token-weighted, no label smoothing; ../shared/DESIGN.md "Loss").
+// continuation token of the batch (token-weighted, no label smoothing; docs/evaluation.md §1).
 // Logits are never materialised for all B·T positions: the continuation rows of the hidden states are selected with
 // a one-hot product, and lm_head + cross-entropy run fused in row chunks whose backward recomputes the logits
 // (Qwen's 151,936-token vocabulary would otherwise take 1.2 GB for 8×256 tokens). No tf.gather of target

@@ -5,7 +5,8 @@
 // one asynchronous read per step; nothing here reads synchronously (WebGPU cannot: docs/webgpu.md).
 import * as tf from "@tensorflow/tfjs";
 import type { Decoder } from "../models/decoder.ts";
-import type { LoraGrads, LoraOptimizer, LoraPair, StepStats } from "../optim/types.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { LoraGrads, LoraOptimizer, StepStats } from "../optim/types.ts";
 import { clipGradients, signalTensor, signalsFromValues, type StepSignals } from "../stability/signals.ts";
 import { deltaTerms, type FactorSnapshot } from "../stability/delta.ts";
 import type { DeltaSignals } from "../results.ts";

@@ -2,7 +2,7 @@
 # The machine's fp32 matmul peak for `run.ts bench`'s MFU column: median of 7 sgemm 2048³ through torch.matmul
 # (OpenBLAS), with all cores and with one core. One sgemm call is parallel only inside OpenBLAS, so the all-core
 # figure needs OPENBLAS_NUM_THREADS = cpu count (torch's own threads do not split a single matmul); the one-core
-# figure is measured in a child process with OPENBLAS_NUM_THREADS=1. Follows ../shared/research/engine.md §4
+# figure is measured in a child process with OPENBLAS_NUM_THREADS=1. Follows docs/engine.md §7
 # (163.7 GFLOP/s on 2 cores, 85.3 on one, on the project's machine).
 # Usage: /usr/bin/python3 tools/bench/peak_flops.py [N]; prints {"allCores": GFLOP/s, "oneCore": GFLOP/s, "blas": ...}.
 import os

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # The PyTorch peer of `run.ts bench`: the same Llama/Qwen2 decoder (RMSNorm, rotate_half RoPE, GQA, SwiGLU, optional
 # q/k/v bias, tied or untied lm_head) with random frozen weights, LoRA on the given targets, AdamW on the LoRA
-# parameters, and a timed training step and forward. Follows ../shared/research/engine.md §3: Debian's torch 1.13
+# parameters, and a timed training step and forward. Follows docs/engine.md §7: Debian's torch 1.13
 # with libopenblas0-pthread, OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(2) (else 2–20× slower).
 # Usage: /usr/bin/python3 tools/bench/torch_peer.py '{"model": {<HF config.json>}, "batch": 8, "seqLen": 128, ...}'
 # Prints one JSON object on stdout: {stepSeconds, forwardSeconds, tokensPerSec, peakRssMB, torchVersion, threads, blas}.
@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-# Must precede `import torch`: OpenBLAS reads it when the library loads (engine.md §3, oversubscription otherwise).
+# Must precede `import torch`: OpenBLAS reads it when the library loads (docs/engine.md §7; else oversubscribed).
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 TORCH_THREADS = 2
 
@@ -208,7 +208,7 @@ def main():
         "threads": {"torch": torch.get_num_threads(), "OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"]},
         "blas": blas,
         "blasLibraries": libs,
-        "note": "OPENBLAS_NUM_THREADS=1 set before importing torch; torch.set_num_threads(2) (engine.md §3)"
+        "note": "OPENBLAS_NUM_THREADS=1 set before importing torch; torch.set_num_threads(2) (docs/engine.md §7)"
         + ("; REFERENCE BLAS IN USE: numbers meaningless" if blas == "reference" else ""),
     }
     print(json.dumps(out))

@@ -1,9 +1,9 @@
-"""End-to-end golden optimizer trajectories on the tiny checkpoints (issue 3): for qwen2-tiny (BF16, q/k/v biases,
+"""End-to-end golden optimizer trajectories on the tiny checkpoints: for qwen2-tiny (BF16, q/k/v biases,
 tied) and llama-tiny (two shards, llama3 rope, untied), start from the fixture PEFT adapter, take 5 full-batch steps
-of each optimizer on a fixed right-padded batch with the DESIGN.md loss (mean CE over all continuation tokens), and
+of each optimizer on a fixed right-padded batch with the docs/evaluation.md §1 loss (mean CE), and
 record per-step losses and stats and the final A, B of every module. Model: tools/reference/reference_model.py;
 optimizers: tools/reference/optimizers.py; float32 like the TypeScript side. Writes
-src/optim/fixtures/decoder-trajectory.json for src/optim/decoder-trajectory.test.ts. Run from the repository root:
+src/optim/fixtures/decoder-trajectory.json for src/optim/decoder-trajectory.golden.test.ts. Run from the repository root:
     /usr/bin/python3 tools/reference/decoder_trajectory.py
 """
 import base64

@@ -1,4 +1,4 @@
-"""Reference LoRA optimizers in PyTorch, written from ../shared/research/baselines.md (§2-§6) and paper.md §3.2,
+"""Reference LoRA optimizers in PyTorch, written from docs/optimizers.md (§2-§6) and docs/paper.md §3,
 independently of the TypeScript in src/optim/. Used by optim_reference.py (golden fixtures) and by trajectory tests
 on tiny checkpoints. Each class takes explicit (A, B) pairs (A: [r, in], B: [out, r], requires_grad) and
 `step(lr)` reads `.grad`. Where src/optim documents a deliberate choice (Riemannian: PEFT semantics with
@@ -30,7 +30,7 @@ class AdamWRef:
 
 
 class LoraPlusRef:
-    """LoRA+ (arXiv 2402.12354): AdamW with two groups, lr_B = ratio * lr_A, same wd (baselines.md §3)."""
+    """LoRA+ (arXiv 2402.12354): AdamW with two groups, lr_B = ratio * lr_A, same wd (docs/optimizers.md §3)."""
 
     def __init__(self, pairs, lr_ratio, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.ratio = lr_ratio
@@ -48,7 +48,7 @@ class LoraPlusRef:
 
 
 class StableLoraRef:
-    """Stable-LoRA (arXiv 2603.05204), official stable_lora.py semantics (paper.md §3.2): before AdamW, for each
+    """Stable-LoRA (arXiv 2603.05204), official stable_lora.py semantics (docs/paper.md §3): before AdamW, for each
     module still shrinking: if ||A|| < numel(A)/numel(B) * ||B|| (strict) stop for good, else A *= (1 - lambda)."""
 
     def __init__(self, pairs, shrink_ratio, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, stop_condition=True):
@@ -80,7 +80,7 @@ class StableLoraRef:
 
 class RiemannianRef:
     """Riemannian preconditioned LoRA (arXiv 2402.02347), PEFT create_riemannian_optimizer semantics
-    (baselines.md §4.3): grads replaced by pinv(B^T B + dI) G_A and G_B pinv(A A^T + dI), both from the pre-step
+    (docs/optimizers.md §4): grads replaced by pinv(B^T B + dI) G_A and G_B pinv(A A^T + dI), both from the pre-step
     factors, then torch AdamW. pinv cuts eigenvalues <= r*eps_f32*max (torch's fp32 default), computed in float64."""
 
     def __init__(self, pairs, delta, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -124,7 +124,7 @@ def _sym(X):
 
 
 class LoraRiteRef:
-    """LoRA-RITE (arXiv 2410.20625), the authors' PyTorch port as specified in baselines.md §5.2, PEFT layout
+    """LoRA-RITE (arXiv 2410.20625), the authors' PyTorch port as specified in docs/optimizers.md §5, PEFT layout
     (A_hat = A^T [in, r], B [out, r]); Householder QR + pinv; eigenvalues of V clamped at 0; a non-finite
     unmagnified gradient is skipped like an RMS skip."""
 

@@ -1,4 +1,4 @@
-// Parity of the decoder with PyTorch on the two tiny checkpoints in ./fixtures (written, with their golden.json, by
+// Parity of the decoder with PyTorch on the two tiny checkpoints in src/models/fixtures (written, with their golden.json, by
 // `/usr/bin/python3 tools/reference/make_tiny_checkpoints.py`, whose model is tools/reference/reference_model.py), on
 // whichever backend is selected: base logits, the LoRA continuation loss with dA/dB on all seven targets, greedy
 // generation (KV cache and full forward). Used by decoder.test.ts (wasm, cpu) and src/train/webgpu.e2e.test.ts.
@@ -7,12 +7,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
-import { loadDecoder } from "./load.ts";
-import { generateGreedy, generateGreedyNoCache } from "./generate.ts";
+import { loadDecoder } from "../models/load.ts";
+import { generateGreedy, generateGreedyNoCache } from "../models/generate.ts";
 import { loadAdapter } from "../lora/lora.ts";
-import { continuationLoss, tokenBatch } from "../train/loss.ts";
+import { continuationLoss, tokenBatch } from "./loss.ts";
 
-const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../models/fixtures");
 
 interface Golden {
   logits: { ids: number[][]; shape: [number, number, number]; values: number[] };

@@ -6,7 +6,7 @@
 // `/usr/bin/python3 tools/reference/decoder_trajectory.py` (reference_model.py + optimizers.py, float32).
 import { test } from "node:test";
 import { initBackend } from "../backend.ts";
-import { checkCase, fixture } from "./decoder-trajectory.ts";
+import { checkCase, fixture } from "../train/decoder-trajectory.ts";
 
 for (const m of fixture.models) {
   for (const c of m.cases) {

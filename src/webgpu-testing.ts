@@ -3,8 +3,8 @@
 // tests must skip, in one line, when no adapter can be found.
 import * as fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend.ts";
-import { SWIFTSHADER_ICD } from "../webgpu.ts";
+import { initBackend } from "./backend.ts";
+import { SWIFTSHADER_ICD } from "./webgpu.ts";
 
 /**
  * Point the Vulkan loader at SwiftShader for this process (before Dawn's first instance), unless VK_ICD_FILENAMES is

@@ -1,10 +1,10 @@
 // Parity of the decoder with PyTorch on the two tiny checkpoints in ./fixtures (written, with their golden.json, by
 // `/usr/bin/python3 tools/reference/make_tiny_checkpoints.py`, whose model is tools/reference/reference_model.py):
 // base logits, the LoRA continuation loss with dA/dB on all seven targets, greedy generation (KV cache and full
-// forward), on wasm (and the cpu oracle for one case). Tolerances per engine.md §6: 1e-4 relative per tensor.
+// forward), on wasm (and the cpu oracle for one case). Tolerances per docs/engine.md §6: 1e-4 relative per tensor.
 import { test } from "node:test";
 import { initBackend } from "../backend.ts";
-import { checkGreedy, checkLogits, checkLoraGrads } from "./parity.ts";
+import { checkGreedy, checkLogits, checkLoraGrads } from "../train/parity.ts";
 
 for (const name of ["qwen2-tiny", "llama-tiny"]) {
   test(`${name}: logits match PyTorch (wasm)`, async () => {

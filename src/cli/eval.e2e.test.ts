@@ -1,7 +1,8 @@
 // End to end: `eval --model ../shared/models/stories260K --task arc_easy --limit 50 --json` runs the real model
 // (src/eval/model-lm.ts) on 50 ARC-Easy test docs, prints one JSON object, writes the per-sample records, and its
 // acc/acc_norm equal a recomputation from those records (argmax by hand here, not via rescore). Skipped when
-// ../shared or the model adapter is absent. Also the metrics table format.
+// ../shared or the model adapter is absent. Also the metrics table format, and `--adapter` with an adapter naming
+// another base model (a warning) or one whose layer shapes do not fit (an error naming the tensor and shapes).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -58,4 +59,56 @@ test("metrics table and default samples path", () => {
   assert.match(t, /acc_norm/);
   assert.equal(defaultSamplesPath({ model: "m", adapter: "/r/run1/adapter", task: "gsm8k", split: "test", n: 10, seed: 0, resultsDir: "results" }), "/r/run1/eval--gsm8k--test.samples.jsonl");
   assert.equal(defaultSamplesPath({ model: "Qwen/Qwen2-0.5B", task: "hellaswag", split: "validation", n: 100, seed: 3, resultsDir: "results" }), path.join("results", "eval", "Qwen--Qwen2-0.5B", "hellaswag--validation--n100--s3.samples.jsonl"));
+});
+
+test("eval --adapter: another base model's name warns; layer shapes that do not fit are an error", { skip, timeout: 300_000 }, async (t) => {
+  const { initBackend } = await import("../backend.ts");
+  const { buildDecoder } = await import("../models/decoder.ts");
+  const { customConfig, randomWeights } = await import("../models/presets.ts");
+  const { loadLanguageModel } = await import("../eval/model-lm.ts");
+  const { injectLora, saveAdapter, disposePairs } = await import("../lora/lora.ts");
+  const { Rng } = await import("../util/rng.ts");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-evalcli-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  await initBackend("wasm");
+  const lora = { r: 2, alpha: 4, targets: ["q_proj" as const], dropout: 0, rslora: false };
+  // An adapter that fits stories260K but names another base model.
+  const lm = await loadLanguageModel(model, { backend: "wasm" });
+  try {
+    await saveAdapter(injectLora(lm.decoder, lora, new Rng(1)), path.join(dir, "renamed"), { baseModel: "someone/other-model", lora });
+  } finally {
+    lm.dispose();
+  }
+  // An adapter of a model with another width (16, not 64).
+  const small = customConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 1, numHeads: 4, numKvHeads: 2 });
+  const other = buildDecoder(small, randomWeights(small, new Rng(2)));
+  try {
+    await saveAdapter(injectLora(other, lora, new Rng(3)), path.join(dir, "small"), { baseModel: "tiny-16", lora });
+    disposePairs(other.removeLora());
+  } finally {
+    other.dispose();
+  }
+  const run = async (adapter: string) => {
+    const args = {
+      model, adapter, task: "arc_easy", limit: 2, json: true, samples: path.join(dir, "s.jsonl"), backend: "wasm",
+      "data-dir": path.join(shared, "datasets"), "results-dir": dir, seed: 0, "batch-size": 16,
+    };
+    const log = console.log, error = console.error;
+    let err = "";
+    console.log = () => {};
+    console.error = (...xs: unknown[]) => void (err += xs.join(" ") + "\n");
+    try {
+      await (evalCommand.handler as (a: unknown) => Promise<void>)(args);
+    } finally {
+      console.log = log;
+      console.error = error;
+    }
+    return err;
+  };
+  const warned = await run(path.join(dir, "renamed"));
+  assert.match(warned, /warning: adapter .*renamed was trained on "someone\/other-model" .* but is applied to ".*stories260K"/);
+  await assert.rejects(
+    run(path.join(dir, "small")),
+    /tensor model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has shape \[2, 16\], but this model's layer .* is \[out 64, in 64\], so it must be \[2, 64\]: the adapter was trained on another model \("tiny-16"/,
+  );
 });

@@ -1,4 +1,4 @@
-// Resume equivalence (issue 5, "Runner"): a run that is interrupted and restarted with the same command ends with
+// Resume equivalence: a run that is interrupted and restarted with the same command ends with
 // the same numbers, bit for bit on the same backend, as one that ran straight through. (a) in process, for every
 // optimizer: an AbortSignal stops the run after k steps ("interrupted", checkpoint written), a rerun resumes;
 // (b) a real `kill -9` of `experiments/run.ts sweep` after its first checkpoint, and a SIGINT, then the same command.
@@ -15,7 +15,7 @@ import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import { readJsonl, type EvalRecord, type MetricsRecord, type RunSummary } from "../results.ts";
 import { configHash } from "../sweep.ts";
 import { runTraining } from "./recipe.ts";
-import { useWebgpu } from "../testing/webgpu.ts";
+import { useWebgpu } from "../webgpu-testing.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "resume-test-"));

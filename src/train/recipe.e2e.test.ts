@@ -152,7 +152,7 @@ test("Stable-LoRA reports a stop step per module, matching metrics.jsonl", async
 test("a non-finite loss stops the run as diverged, and a sweep goes on with the next cell", async () => {
   // lr = 1e6 without clipping: AdamW's decoupled weight decay multiplies A by (1 − lr·wd) = −9999 per step, so the
   // factors overflow float32 within a few steps, whatever the data.
-  // (runSweep's own loop over cells is tested with a diverging cell in src/cli/sweep.test.ts.)
+  // (runSweep's own loop over cells is tested with a diverging cell in src/cli/sweep.e2e.test.ts.)
   const exp: Experiment = {
     name: "div",
     description: "test",

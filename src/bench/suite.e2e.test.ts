@@ -1,6 +1,6 @@
 // Smoke test of the bench plumbing (never a timed test): the tiny cases run in child processes, bench.json and
 // bench.md are written, the FLOP count in a row is flops.ts's, and the PyTorch peer (when /usr/bin/python3 has
-// torch) reports its thread setup. Run: npx tsx --test src/bench/suite.test.ts
+// torch) reports its thread setup. Run: npx tsx --test src/bench/suite.e2e.test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

@@ -12,11 +12,12 @@ import { disposePairs, injectLora, loadAdapter } from "../lora/lora.ts";
 import { readPeftAdapter } from "../lora/peft-format.ts";
 import { loadDecoder } from "../models/load.ts";
 import type { Decoder } from "../models/decoder.ts";
-import { batchFromSequences, continuationLoss, type TokenBatch } from "../train/loss.ts";
+import { batchFromSequences, continuationLoss, type TokenBatch } from "./loss.ts";
 import { Rng } from "../util/rng.ts";
-import { createOptimizer } from "./index.ts";
-import { relErr } from "./testing.ts";
-import type { LoraPair, StepStats } from "./types.ts";
+import { createOptimizer } from "../optim/index.ts";
+import { relErr } from "../optim/testing.ts";
+import type { LoraPair } from "../lora/pair.ts";
+import type { StepStats } from "../optim/types.ts";
 
 export interface TrajectoryCase {
   readonly name: string;
@@ -50,7 +51,8 @@ export interface TrajectoryModel {
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MODELS_DIR = path.resolve(HERE, "../models/fixtures");
-export const fixture = JSON.parse(fs.readFileSync(path.join(HERE, "fixtures/decoder-trajectory.json"), "utf8")) as {
+const OPTIM_FIXTURES = path.resolve(HERE, "../optim/fixtures");
+export const fixture = JSON.parse(fs.readFileSync(path.join(OPTIM_FIXTURES, "decoder-trajectory.json"), "utf8")) as {
   steps: number;
   models: TrajectoryModel[];
 };

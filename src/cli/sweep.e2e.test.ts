@@ -1,4 +1,4 @@
-// runSweep's contract (issue 5, "Runner"): finished cells are skipped untouched, --force archives the old folder to
+// runSweep's contract: finished cells are skipped untouched, --force archives the old folder to
 // .archive/ and reruns, --only filters, --dry-run runs nothing, a diverging cell does not stop the sweep, and bad
 // input (unknown experiment, an --only value on no axis, a --set of the wrong type, a folder written by another
 // config under the same id) fails with a clear error before anything is deleted or overwritten.

@@ -1,7 +1,7 @@
 // The whole reporter on the committed fixture (src/report/fixtures/results, made by make-fixture.ts): golden
 // Markdown tables, every figure type rendered (SVG non-empty, PNG of the right size), and bad input (torn lines,
 // unreadable config, runs without summary, empty or missing experiments) rendering with warnings instead of failing.
-// Regenerate the golden tables after an intended change: UPDATE_GOLDEN=1 npx tsx --test src/report/report.test.ts
+// Regenerate the golden tables after an intended change: UPDATE_GOLDEN=1 npx tsx --test src/report/report.golden.test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
