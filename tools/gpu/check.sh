@@ -40,7 +40,7 @@ list_rc=$?
 
 log "webgpu tests (parity on both checkpoints, five optimizer trajectories, accumulation, resume, leaks)"
 node --import tsx --test --test-reporter=tap --test-concurrency=1 \
-  src/train/webgpu.e2e.test.ts >"$out/tests.tap" 2>  src/train/webgpu.e2e.test.ts src/train/step.test.ts >"$out/tests.tap" 2>&11
+  src/train/webgpu.e2e.test.ts >"$out/tests.tap" 2>&1
 tests_rc=$?
 node --import tsx --test --test-reporter=tap --test-name-pattern=webgpu src/train/resume.e2e.test.ts >"$out/tests-resume.tap" 2>&1
 resume_rc=$?
