@@ -5,6 +5,7 @@
 // Every whole-file write is atomic (temp file + rename), so a crash never leaves a half-written file.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { GpuAdapterInfo } from "./webgpu.ts";
 
 export const RESULTS_SCHEMA_VERSION = 1;
 
@@ -82,22 +83,11 @@ export interface Provenance {
   gitSha: string | null;
   gitDirty: boolean | null;
   packages: Record<string, string>;
-  backend: { name: string; provider: string; detail: string; gpu?: GpuAdapterRecord };
+  backend: { name: string; provider: string; detail: string; gpu?: GpuAdapterInfo };
   node: string;
   platform: string;
   cpus: number;
   hostname: string;
-}
-
-/** The WebGPU adapter a run used (src/webgpu.ts GpuAdapterInfo). */
-export interface GpuAdapterRecord {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  software: boolean;
-  maxBufferSize: number;
-  maxStorageBufferBindingSize: number;
 }
 
 export interface RunSummary {
