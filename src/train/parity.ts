@@ -1,7 +1,8 @@
-// Parity of the decoder with PyTorch on the two tiny checkpoints in src/models/fixtures (written, with their golden.json, by
-// `/usr/bin/python3 tools/reference/make_tiny_checkpoints.py`, whose model is tools/reference/reference_model.py), on
-// whichever backend is selected: base logits, the LoRA continuation loss with dA/dB on all seven targets, greedy
-// generation (KV cache and full forward). Used by decoder.test.ts (wasm, cpu) and src/train/webgpu.e2e.test.ts.
+// Parity of the decoder with PyTorch on the two tiny checkpoints in src/models/fixtures (written, with their
+// golden.json, by `/usr/bin/python3 tools/reference/make_tiny_checkpoints.py`, whose model is
+// tools/reference/reference_model.py), on whichever backend is selected: base logits, the LoRA continuation loss with
+// dA/dB on all seven targets, greedy generation (KV cache and full forward). Used by decoder.golden.test.ts (wasm,
+// cpu) and webgpu.e2e.test.ts.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -30,7 +30,8 @@ fi
 export LORA_LAB_REQUIRE_WEBGPU=1
 
 log "machine"
-{ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; } >"$out/nvidia-smi.txt" 2>&1
+{ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; } \
+  >"$out/nvidia-smi.txt" 2>&1
 { command -v vulkaninfo >/dev/null && vulkaninfo --summary; } >"$out/vulkaninfo.txt" 2>&1
 node --version >"$out/node.txt"
 
@@ -42,11 +43,13 @@ log "webgpu tests (parity on both checkpoints, five optimizer trajectories, accu
 node --import tsx --test --test-reporter=tap --test-concurrency=1 \
   src/train/webgpu.e2e.test.ts >"$out/tests.tap" 2>&1
 tests_rc=$?
-node --import tsx --test --test-reporter=tap --test-name-pattern=webgpu src/train/resume.e2e.test.ts >"$out/tests-resume.tap" 2>&1
+node --import tsx --test --test-reporter=tap --test-name-pattern=webgpu src/train/resume.e2e.test.ts \
+  >"$out/tests-resume.tap" 2>&1
 resume_rc=$?
 
 log "bench --backend webgpu --only $cases"
-npx tsx experiments/run.ts bench --backend webgpu --only "$cases" --no-peer --results-dir "$out/bench" >"$out/bench.log" 2>&1
+npx tsx experiments/run.ts bench --backend webgpu --only "$cases" --no-peer --results-dir "$out/bench" \
+  >"$out/bench.log" 2>&1
 bench_rc=$?
 
 log "summary"
