@@ -64,12 +64,14 @@ test("--backend webgpu with no adapter at all: exit ≠ 0, naming the Vulkan ICD
   }
 });
 
-test("--device out of range names the adapters there are", { skip }, async () => {
+test("--device 0 selects the adapter; out of range names the adapters there are", { skip }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "webgpu-device-"));
   try {
     const r = runCli(["train", "--backend", "webgpu", "--device", "3", "--model", "random:d=16,L=1", "--task", "synthetic", "--steps", "1", "--out", path.join(out, "run")], process.env);
     assert.notEqual(r.status, 0);
     assert.match(r.err, /--device 3: there are 1 WebGPU adapters \(0: .*\(vulkan\)\)/);
+    const ok = spawnSync(process.execPath, ["--import", "tsx", "experiments/run.ts", "list", "--device", "0"], { cwd: REPO, encoding: "utf8" });
+    assert.match(ok.stdout, /webgpu +available .*swiftshader/i, "--device 0 selects the one adapter");
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
