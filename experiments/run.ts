@@ -11,11 +11,13 @@ import { dataCommand } from "../src/cli/data.ts";
 import { sweepCommand, defaultCommand } from "../src/cli/sweep.ts";
 import { reportCommand } from "../src/cli/report.ts";
 import { benchCommand } from "../src/cli/bench.ts";
+import { selectGpuDevice } from "../src/backend.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("tsx experiments/run.ts")
   .usage("$0 [command]\n\nWith no command: run the offline `quickstart` experiment and write its report.")
   .options(commonOptions)
+  .middleware((argv) => selectGpuDevice(argv.device))
   .command(defaultCommand)
   .command(sweepCommand)
   .command(trainCommand)

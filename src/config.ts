@@ -121,6 +121,12 @@ export const TrainConfigSchema = z
   .object({
     steps: z.number().int().min(0),
     batchSize: z.number().int().positive(),
+    /**
+     * Gradient accumulation: each optimizer step's batch runs in micro-batches of this many examples (unset = the
+     * whole batch at once). The loss stays the token-weighted mean over the whole batch. Optional, with no default
+     * in DEFAULT_RUN_CONFIG, so configs that do not set it keep their hash (and run ids).
+     */
+    microBatchSize: z.number().int().positive().optional(),
     /** Examples longer than this are truncated from the left of the context (the continuation is kept). */
     maxSeqLen: z.number().int().positive(),
     warmupSteps: z.number().int().min(0),
@@ -232,6 +238,9 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** Keys without a default (absent from DEFAULT_RUN_CONFIG, so unset configs keep their hash) that --set accepts. */
+export const OPTIONAL_KEYS: readonly string[] = ["train.microBatchSize"];
+
 /**
  * Parse `key=value` overrides (`--set optimizer.lr=2e-4`). The value is JSON when it parses as JSON, otherwise a
  * string; a comma list is accepted where the default is an array of strings (`lora.targets=q_proj,v_proj`).
@@ -246,7 +255,7 @@ export function parseOverrides(pairs: readonly string[], reference: unknown = SE
     const raw = pair.slice(eq + 1).trim();
     const path = key.split(".");
     let ref: unknown = reference;
-    for (const p of path) {
+    for (const p of OPTIONAL_KEYS.includes(key) ? [] : path) {
       if (!isPlainObject(ref) || !(p in ref)) {
         throw new ConfigError(`--set ${key}: unknown key "${key}". Known keys: ${listKeys(reference).join(", ")}`);
       }
@@ -288,6 +297,9 @@ export function validateRunConfig(candidate: unknown, source = "config"): RunCon
   const c = parsed.data;
   const errs: string[] = [];
   if (c.train.warmupSteps > c.train.steps && c.train.steps > 0) errs.push(`train.warmupSteps (${c.train.warmupSteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (c.train.microBatchSize !== undefined && c.train.microBatchSize > c.train.batchSize) {
+    errs.push(`train.microBatchSize (${c.train.microBatchSize}) must be ≤ train.batchSize (${c.train.batchSize}); leave it unset for no accumulation`);
+  }
   if (c.eval.everySteps > 0 && c.train.steps > 0 && c.eval.everySteps > c.train.steps) errs.push(`eval.everySteps (${c.eval.everySteps}) must be ≤ train.steps (${c.train.steps})`);
   if (new Set(c.lora.targets).size !== c.lora.targets.length) errs.push(`lora.targets has duplicates: ${c.lora.targets.join(",")}`);
   if (errs.length) throw new ConfigError(`invalid ${source}:\n  ${errs.join("\n  ")}`);

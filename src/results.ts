@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { GpuAdapterInfo } from "./webgpu.ts";
 
 export const RESULTS_SCHEMA_VERSION = 1;
 
@@ -84,7 +85,7 @@ export interface Provenance {
   gitSha: string | null;
   gitDirty: boolean | null;
   packages: Record<string, string>;
-  backend: { name: string; provider: string; detail: string };
+  backend: { name: string; provider: string; detail: string; gpu?: GpuAdapterInfo };
   node: string;
   platform: string;
   cpus: number;

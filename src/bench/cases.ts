@@ -79,6 +79,12 @@ export function benchCases(sharedDir: string): BenchCase[] {
       warmup: 1,
       note: "Qwen2-0.5B shape, random weights; fp32 weights ≈ 2.0 GB against the 4 GiB wasm heap",
     },
+    // GPU-sized steps (batch 8×256, the paper-scale shape), only with --only: tools/gpu/check.sh runs them on webgpu.
+    { ...base, name: "qwen2-0.5b-gpu", kind: "train", model: rand(qwen), batches: [8], seqLen: 256, steps: 3, warmup: 1, hidden: true, note: "Qwen2-0.5B shape, random weights, batch 8×256 (GPU)" },
+    {
+      ...base, name: "llama3.2-1b-gpu", kind: "train", model: rand(MODEL_PRESETS["meta-llama/Llama-3.2-1B"]!.config), batches: [8], seqLen: 256,
+      steps: 3, warmup: 1, hidden: true, note: "Llama-3.2-1B shape, random weights, batch 8×256 (GPU)",
+    },
     { ...base, name: "eval-score", kind: "eval-score", model: rand(LLAMA_4X256), batches: [8], seqLen: 64, steps: 3, warmup: 1, peer: false, note: "lm-eval-style choices of 64 tokens, 8 per forward" },
     { ...base, name: "eval-generate", kind: "eval-generate", model: rand(LLAMA_4X256), batches: [1], seqLen: 128, steps: 1, warmup: 0, peer: false, note: "128 new tokens after a 16-token prompt" },
     {

@@ -15,7 +15,7 @@ import { Rng } from "../util/rng.ts";
 import type { BenchCase } from "./cases.ts";
 import { loraStepFlops } from "./flops.ts";
 import { activationBytesEstimate, decoderWeightBytes } from "./memory.ts";
-import { createBenchOptimizer, forwardLoss, median, randomBatch, setupModel, timed, trainStep } from "./train-step.ts";
+import { createBenchOptimizer, forwardLoss, median, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
 import type { CaseResult, OptimizerOverhead } from "./types.ts";
 
 /** The paper's optimizer overheads over AdamW (Stable-LoRA, Table 6). */
@@ -70,9 +70,11 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
     const opt = createBenchOptimizer("adamw", m.pairs);
     const times: number[] = [];
     const losses: number[] = [];
+    let peakGpu = gpuBytes();
     try {
       for (let i = 0; i < c.warmup + steps; i++) {
-        const [loss, s] = timed(() => trainStep(m, batch, opt, { signals: true }));
+        const [loss, s] = await timedAsync(() => trainStep(m, batch, opt, { signals: true }));
+        peakGpu = Math.max(peakGpu, gpuBytes());
         losses.push(loss);
         if (i >= c.warmup) times.push(s);
         log(`step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`);
@@ -80,9 +82,9 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
     } finally {
       opt.dispose();
     }
-    forwardLoss(m, batch);
+    await forwardLoss(m, batch);
     const fwd: number[] = [];
-    for (let i = 0; i < Math.max(1, steps); i++) fwd.push(timed(() => forwardLoss(m, batch))[1]);
+    for (let i = 0; i < Math.max(1, steps); i++) fwd.push((await timedAsync(() => forwardLoss(m, batch)))[1]);
     const flops = loraStepFlops(cfg, c, B, T);
     const stepSeconds = median(times);
     const weightsMB = decoderWeightBytes(cfg) / 2 ** 20;
@@ -103,6 +105,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
       weightsMB,
       activationsMB,
       rssRatio: rss / (weightsMB + activationsMB),
+      ...(peakGpu > 0 ? { peakGpuMB: peakGpu / 2 ** 20 } : {}),
       setupSeconds,
       status: "ok",
     };
@@ -124,7 +127,7 @@ async function measureOptimizers(c: BenchCase, B: number, rounds: number): Promi
       for (let round = 0; round < c.warmup + rounds; round++) {
         for (let j = 0; j < names.length; j++) {
           const k = (j + round) % names.length;
-          const s = timed(() => trainStep(m, batch, opts[k]!, { signals: true }))[1];
+          const s = (await timedAsync(() => trainStep(m, batch, opts[k]!, { signals: true })))[1];
           if (round >= c.warmup) times.get(names[k]!)!.push(s);
         }
         log(`round ${round + 1}/${c.warmup + rounds}${round < c.warmup ? " (warm-up)" : ""}`);
@@ -166,7 +169,7 @@ async function measureSignals(c: BenchCase, B: number, steps: number): Promise<B
         // alternate which arm goes first
         const order = i % 2 === 0 ? [true, false] : [false, true];
         for (const signals of order) {
-          const s = timed(() => trainStep(m, batch, opt, { signals }))[1];
+          const s = (await timedAsync(() => trainStep(m, batch, opt, { signals })))[1];
           if (i >= c.warmup) (signals ? on : off).push(s);
         }
         log(`pair ${i + 1}/${c.warmup + steps}${i < c.warmup ? " (warm-up)" : ""}`);
@@ -182,7 +185,7 @@ async function measureSignals(c: BenchCase, B: number, steps: number): Promise<B
     });
     const alone: number[] = [];
     for (let i = 0; i < 12; i++) {
-      const s = timed(() => stepSignals(m.pairs, grads))[1];
+      const s = (await timedAsync(() => stepSignals(m.pairs, grads)))[1];
       if (i >= 2) alone.push(s);
     }
     tf.dispose(Object.values(grads));
@@ -251,13 +254,13 @@ async function measureGenerate(c: BenchCase, steps: number): Promise<Body> {
     const rng = Rng.derive(0, "bench-prompt");
     const prompt = Array.from({ length: c.promptTokens ?? 16 }, () => rng.int(cfg.vocabSize));
     const maxNew = c.seqLen;
-    generateGreedy(m.decoder, prompt, { maxNewTokens: 4 }); // warm-up (XNNPACK operator creation)
+    await generateGreedy(m.decoder, prompt, { maxNewTokens: 4 }); // warm-up (XNNPACK operator creation)
     const kv: number[] = [];
     const full: number[] = [];
     let same = true;
     for (let i = 0; i < Math.max(1, steps); i++) {
-      const [a, sa] = timed(() => generateGreedy(m.decoder, prompt, { maxNewTokens: maxNew }));
-      const [b, sb] = timed(() => generateGreedyNoCache(m.decoder, prompt, maxNew));
+      const [a, sa] = await timedAsync(() => generateGreedy(m.decoder, prompt, { maxNewTokens: maxNew }));
+      const [b, sb] = await timedAsync(() => generateGreedyNoCache(m.decoder, prompt, maxNew));
       kv.push(sa);
       full.push(sb);
       same &&= a.ids.length === b.ids.length && a.ids.every((x, j) => x === b.ids[j]);
@@ -280,8 +283,8 @@ async function measureGenerate(c: BenchCase, steps: number): Promise<Body> {
   }
 }
 
-async function timedAsync<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  const out = await f();
-  return [out, (performance.now() - t0) / 1000];
+/** GPU bytes tfjs holds (webgpu: buffers in use + its reuse pool; 0 where the backend reports none). */
+function gpuBytes(): number {
+  const m = tf.memory() as { numBytesAllocatedInGPU?: number; numBytesInGPU?: number };
+  return m.numBytesAllocatedInGPU ?? m.numBytesInGPU ?? 0;
 }

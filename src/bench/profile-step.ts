@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendChoice } from "../backend.ts";
 import { benchCases } from "./cases.ts";
 import { modelConfigOf } from "./measure.ts";
-import { createBenchOptimizer, randomBatch, setupModel, timed, trainStep } from "./train-step.ts";
+import { createBenchOptimizer, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
 
 export interface KernelTotal {
   name: string;
@@ -24,10 +24,10 @@ export async function profileStep(caseName: string, backend: BackendChoice): Pro
   const m = setupModel(c.model, c);
   const batch = randomBatch(cfg.vocabSize, c.batches[0]!, c.seqLen);
   const opt = createBenchOptimizer("adamw", m.pairs);
-  for (let i = 0; i < 2; i++) trainStep(m, batch, opt, { signals: true });
+  for (let i = 0; i < 2; i++) await trainStep(m, batch, opt, { signals: true });
   let stepMs = 0;
-  const info = await tf.profile(() => {
-    stepMs = 1000 * timed(() => trainStep(m, batch, opt, { signals: true }))[1];
+  const info = await tf.profile(async () => {
+    stepMs = 1000 * (await timedAsync(() => trainStep(m, batch, opt, { signals: true })))[1];
   });
   opt.dispose();
   m.dispose();

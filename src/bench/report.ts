@@ -76,7 +76,7 @@ function memorySection(train: readonly BenchRow[]): string[] {
   const mem = train.filter((r) => r.status === "ok" && r.rssRatio !== undefined);
   if (mem.length) {
     out.push("## Memory", "", "Peak RSS against the fp32 weights the decoder holds plus an estimate of the activations kept for the backward (src/bench/memory.ts). Target ≤ 1.5× for the Qwen2-0.5B shape.", "");
-    out.push(table(["case", "batch", "weights MB", "activations MB (est.)", "peak RSS MB", "ratio"], mem.map((r) => [r.name, `${r.batch}×${r.seqLen}`, f(r.weightsMB, 0), f(r.activationsMB, 0), f(r.peakRssMB, 0), f(r.rssRatio, 2)])), "");
+    out.push(table(["case", "batch", "weights MB", "activations MB (est.)", "peak RSS MB", "ratio", "peak GPU MB"], mem.map((r) => [r.name, `${r.batch}×${r.seqLen}`, f(r.weightsMB, 0), f(r.activationsMB, 0), f(r.peakRssMB, 0), f(r.rssRatio, 2), f(r.peakGpuMB, 0)])), "");
   }
   return out;
 }

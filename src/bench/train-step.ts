@@ -11,8 +11,9 @@ import { injectLora } from "../lora/lora.ts";
 import { createOptimizer } from "../optim/index.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraOptimizer, OptimizerName } from "../optim/types.ts";
-import { clipGradients, stepSignals } from "../stability/signals.ts";
 import { batchFromSequences, continuationLoss, type TokenBatch } from "../train/loss.ts";
+import { trainStep as recipeStep } from "../train/step.ts";
+import { readTensor, readValues } from "../util/read.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelSource } from "./cases.ts";
 
@@ -58,28 +59,32 @@ export function createBenchOptimizer(name: OptimizerName, pairs: readonly LoraPa
 }
 
 /**
- * One training step as the recipe runs it; returns the loss. With `signals` off, the stability signals and the
- * gradient clipping that depends on their global norm are skipped (the "logging off" arm of the overhead case).
+ * One training step as the recipe runs it (src/train/step.ts); returns the loss. With `signals` off, the stability
+ * signals and the gradient clipping that depends on their global norm are skipped (the "logging off" arm of the
+ * overhead case). Waits for the update itself, so the time covers the device's work on asynchronous backends.
  */
-export function trainStep(m: BenchModel, batch: TokenBatch, opt: LoraOptimizer, opts: { signals: boolean; lr?: number }): number {
-  let loss = NaN;
-  tf.tidy(() => {
+export async function trainStep(m: BenchModel, batch: TokenBatch, opt: LoraOptimizer, opts: { signals: boolean; lr?: number }): Promise<number> {
+  const lr = opts.lr ?? 1e-4;
+  let loss: number;
+  if (opts.signals) {
+    loss = (await recipeStep(m.decoder, m.pairs, opt, [batch], { lr, maxGradNorm: DEFAULT_RUN_CONFIG.train.maxGradNorm, dropoutSeed: 0 })).loss;
+  } else {
     const { value, grads } = tf.variableGrads(() => continuationLoss(m.decoder, batch, { training: true }), m.vars);
-    loss = value.dataSync()[0]!;
-    let g = grads;
-    if (opts.signals) {
-      const s = stepSignals(m.pairs, grads);
-      g = clipGradients(grads, s.gradNorm, DEFAULT_RUN_CONFIG.train.maxGradNorm).grads;
+    try {
+      loss = (await readTensor(value))[0]!;
+      await opt.step(grads, lr);
+    } finally {
+      tf.dispose([value, ...Object.values(grads)]);
     }
-    opt.step(g, opts.lr ?? 1e-4);
-  });
-  m.pairs[m.pairs.length - 1]?.B.dataSync(); // asynchronous backends: wait for the update itself
+  }
+  const last = m.pairs[m.pairs.length - 1];
+  if (last) await last.B.data();
   return loss;
 }
 
 /** The forward pass alone (loss, no gradients), as eval scoring would run it. */
-export function forwardLoss(m: BenchModel, batch: TokenBatch): number {
-  return tf.tidy(() => continuationLoss(m.decoder, batch).dataSync()[0]!);
+export async function forwardLoss(m: BenchModel, batch: TokenBatch): Promise<number> {
+  return (await readValues(() => continuationLoss(m.decoder, batch)))[0]!;
 }
 
 export function median(xs: readonly number[]): number {
@@ -93,5 +98,12 @@ export function median(xs: readonly number[]): number {
 export function timed<T>(f: () => T): [T, number] {
   const t0 = performance.now();
   const out = f();
+  return [out, (performance.now() - t0) / 1000];
+}
+
+/** Seconds of one asynchronous call. */
+export async function timedAsync<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const out = await f();
   return [out, (performance.now() - t0) / 1000];
 }

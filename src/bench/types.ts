@@ -46,6 +46,8 @@ export interface CaseResult {
   activationsMB?: number;
   /** peakRssMB / (weightsMB + activationsMB). */
   rssRatio?: number;
+  /** webgpu: the most GPU memory tfjs held during the case (buffers in use + its pool), where the backend reports it. */
+  peakGpuMB?: number;
   setupSeconds?: number;
   /** Kind-specific numbers (eval throughput, logging overhead). */
   metrics?: Record<string, number | string | boolean>;

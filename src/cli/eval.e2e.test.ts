@@ -75,7 +75,7 @@ test("eval --adapter: another base model's name warns; layer shapes that do not 
   // An adapter that fits stories260K but names another base model.
   const lm = await loadLanguageModel(model, { backend: "wasm" });
   try {
-    saveAdapter(injectLora(lm.decoder, lora, new Rng(1)), path.join(dir, "renamed"), { baseModel: "someone/other-model", lora });
+    await saveAdapter(injectLora(lm.decoder, lora, new Rng(1)), path.join(dir, "renamed"), { baseModel: "someone/other-model", lora });
   } finally {
     lm.dispose();
   }
@@ -83,7 +83,7 @@ test("eval --adapter: another base model's name warns; layer shapes that do not 
   const small = customConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 1, numHeads: 4, numKvHeads: 2 });
   const other = buildDecoder(small, randomWeights(small, new Rng(2)));
   try {
-    saveAdapter(injectLora(other, lora, new Rng(3)), path.join(dir, "small"), { baseModel: "tiny-16", lora });
+    await saveAdapter(injectLora(other, lora, new Rng(3)), path.join(dir, "small"), { baseModel: "tiny-16", lora });
     disposePairs(other.removeLora());
   } finally {
     other.dispose();

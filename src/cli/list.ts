@@ -20,7 +20,14 @@ export const listCommand: CommandModule = {
     lines.push("model presets (hub id → shape; any local HF Llama/Qwen2 folder works too):");
     for (const [id, p] of Object.entries(MODEL_PRESETS)) lines.push(`  ${id.padEnd(28)} ${p.summary}`);
     lines.push("backends:");
-    for (const b of await probeBackends()) lines.push(`  ${b.name.padEnd(11)} ${b.available ? "available" : "unavailable"}  ${b.detail}`);
+    for (const b of await probeBackends()) {
+      lines.push(`  ${b.name.padEnd(11)} ${b.available ? "available" : "unavailable"}  ${b.detail}`);
+      if (b.gpu) {
+        const g = b.gpu;
+        lines.push(`  ${"".padEnd(11)} adapter: vendor ${g.vendor || "?"}, architecture ${g.architecture || "?"}, device ${g.device || "?"}, description ${g.description || "?"}${g.software ? " — software (auto skips it)" : ""}`);
+        lines.push(`  ${"".padEnd(11)} limits: maxBufferSize ${g.maxBufferSize}, maxStorageBufferBindingSize ${g.maxStorageBufferBindingSize}`);
+      }
+    }
     console.log(lines.join("\n"));
   },
 };

@@ -44,7 +44,7 @@ test("score on stories260K: output lines in order, adapter applied, tensors free
     // An adapter with nonzero B changes the scores; the same adapter loaded twice gives the same scores.
     const pairs = injectLora(lm.decoder, { r: 2, alpha: 4, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false }, new Rng(1));
     for (const p of pairs) tf.tidy(() => p.B.assign(tf.fill([p.outDim, p.r], 0.5)));
-    saveAdapter(pairs, path.join(dir, "adapter"), { baseModel: stories, lora: { alpha: 4, dropout: 0, rslora: false } });
+    await saveAdapter(pairs, path.join(dir, "adapter"), { baseModel: stories, lora: { alpha: 4, dropout: 0, rslora: false } });
   } finally {
     lm.dispose();
   }

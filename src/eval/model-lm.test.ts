@@ -18,10 +18,10 @@ const tok = createCharTokenizer();
 const config = customConfig({ vocabSize: tok.vocabSize, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
 
 /** A random decoder whose greedy continuation of "ab" has no special tokens (so its text re-encodes to the same ids). */
-function textFriendlyDecoder(): Decoder {
+async function textFriendlyDecoder(): Promise<Decoder> {
   for (let seed = 1; ; seed++) {
     const d = buildDecoder(config, randomWeights(config, new Rng(seed), 0.3));
-    const ids = generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 12 }).ids;
+    const ids = (await generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 12 })).ids;
     if (ids.length === 12 && ids.every((i) => i > 2)) return d;
     d.dispose();
   }
@@ -46,9 +46,9 @@ function naive(d: Decoder, t: Tokenizer, context: string, continuation: string):
 
 test("loglikelihood: batched, sorted, padded = per-request full forward, in input order", async () => {
   await initBackend("wasm");
-  const d = textFriendlyDecoder();
+  const d = await textFriendlyDecoder();
   try {
-    const greedyText = tok.decode(generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 4 }).ids);
+    const greedyText = tok.decode((await generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 4 })).ids);
     const reqs = [
       { context: "the quick brown fox", continuation: " jumps" },
       { context: "ab", continuation: greedyText },
@@ -76,7 +76,7 @@ test("loglikelihood: batched, sorted, padded = per-request full forward, in inpu
 
 test("generateUntil: greedy text cut at the first stop string", async () => {
   await initBackend("wasm");
-  const d = textFriendlyDecoder();
+  const d = await textFriendlyDecoder();
   try {
     const lm = createLanguageModel(d, tok);
     const before = tf.memory().numTensors;

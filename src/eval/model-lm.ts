@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendChoice } from "../backend.ts";
 import type { Decoder } from "../models/decoder.ts";
 import { generateGreedy } from "../models/generate.ts";
+import { readMany } from "../util/read.ts";
 import { loadModel } from "../models/load.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 import { disposePairs, loadAdapter } from "../lora/lora.ts";
@@ -39,7 +40,7 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
     for (let s = 0; s < order.length; s += bs) {
       const idx = order.slice(s, s + bs);
       const batch = batchFromSequences(idx.map((i) => encoded[i]!), maxLength);
-      const { logprob, greedy } = scoreRows(decoder, batch);
+      const { logprob, greedy } = await scoreRows(decoder, batch);
       // Rows come back b-major, t ascending: split them per request.
       let k = 0;
       idx.forEach((reqIndex, b) => {
@@ -67,7 +68,7 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
       const room = Math.max(1, maxLength - r.maxNewTokens);
       if (ids.length > room) ids = ids.slice(ids.length - room); // lm-eval: keep the end of the context
       const cut = (text: string) => r.until.reduce((s, u) => (u && s.includes(u) ? s.slice(0, s.indexOf(u)) : s), text);
-      const res = generateGreedy(decoder, ids, {
+      const res = await generateGreedy(decoder, ids, {
         maxNewTokens: r.maxNewTokens,
         stopIds,
         shouldStop: (gen) => r.until.length > 0 && r.until.some((u) => u && tokenizer.decode(gen, { skipSpecialTokens: true }).includes(u)),
@@ -86,28 +87,32 @@ function total(e: { context: readonly number[]; continuation: readonly number[] 
   return e.context.length + e.continuation.length;
 }
 
-/** log p(target) and argmax == target for every masked position of the batch (in index order). */
-function scoreRows(decoder: Decoder, batch: ReturnType<typeof batchFromSequences>): { logprob: Float32Array; greedy: boolean[] } {
+/** log p(target) and argmax == target for every masked position of the batch (in index order); one read per chunk. */
+async function scoreRows(decoder: Decoder, batch: ReturnType<typeof batchFromSequences>): Promise<{ logprob: Float32Array; greedy: boolean[] }> {
   const { rows, targets } = continuationRows(batch);
   const V = decoder.config.vocabSize;
   const chunk = lmHeadChunkRows(V);
   const logprob = new Float32Array(rows.length);
   const greedy: boolean[] = [];
-  tf.tidy(() => {
-    const d = decoder.config.hiddenSize;
+  const d = decoder.config.hiddenSize;
+  const hSel = tf.tidy(() => {
     const h = decoder.hidden(batch.idsTensor()).reshape([batch.B * batch.T, d]) as tf.Tensor2D;
-    const hSel = tf.gather(h, tf.tensor1d(rows, "int32")) as tf.Tensor2D; // [M, d] (no gradient needed here)
+    return tf.gather(h, tf.tensor1d(rows, "int32")) as tf.Tensor2D; // [M, d] (no gradient needed here)
+  });
+  try {
     for (let s = 0; s < rows.length; s += chunk) {
       const e = Math.min(rows.length, s + chunk);
-      const [lp, am] = tf.tidy(() => {
+      const [lp, am] = await readMany(() => {
         const logits = decoder.logits(tf.slice(hSel, [s, 0], [e - s, d])); // [m, V]
         const target = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(targets.slice(s, e), "int32"), V)), 1);
-        return [tf.sub(target, tf.logSumExp(logits, 1)).dataSync(), tf.argMax(logits, 1).dataSync()];
+        return [tf.sub(target, tf.logSumExp(logits, 1)), tf.argMax(logits, 1)];
       });
-      logprob.set(lp as Float32Array, s);
-      for (let k = s; k < e; k++) greedy.push(am[k - s] === targets[k]);
+      logprob.set(lp!, s);
+      for (let k = s; k < e; k++) greedy.push(am![k - s] === targets[k]);
     }
-  });
+  } finally {
+    hSel.dispose();
+  }
   return { logprob, greedy };
 }
 

@@ -121,7 +121,7 @@ test("PEFT export → import round trip is exact; mismatches are clear errors", 
     const pairs = injectLora(d, lora({ targets: ["q_proj", "down_proj"], alpha: 16 }), new Rng(11));
     randomizeB(pairs, new Rng(12));
     const values = pairs.map((p) => [Array.from(p.A.dataSync()), Array.from(p.B.dataSync())]);
-    saveAdapter(pairs, dir, { baseModel: "tiny", lora: { alpha: 16, dropout: 0.1, rslora: false } });
+    await saveAdapter(pairs, dir, { baseModel: "tiny", lora: { alpha: 16, dropout: 0.1, rslora: false } });
     const read = readPeftAdapter(dir);
     assert.equal(read.config.lora_alpha, 16);
     assert.deepEqual([...read.config.target_modules].sort(), ["down_proj", "q_proj"]);
@@ -153,7 +153,7 @@ test("loadAdapter: an adapter of another model is an error naming the tensor, bo
   const other = buildDecoder(wider, randomWeights(wider, new Rng(5)));
   const d = makeDecoder();
   try {
-    saveAdapter(injectLora(other, lora({ targets: ["v_proj"] }), new Rng(1)), dir, { baseModel: "wider-model", lora: lora() });
+    await saveAdapter(injectLora(other, lora({ targets: ["v_proj"] }), new Rng(1)), dir, { baseModel: "wider-model", lora: lora() });
     const before = tf.memory().numTensors;
     assert.throws(
       () => loadAdapter(d, dir),

@@ -9,6 +9,7 @@ import type { ModelConfig } from "../models/model-config.ts";
 import type { LoraPair } from "./pair.ts";
 import type { Rng } from "../util/rng.ts";
 import { readPeftAdapter, writePeftAdapter, type AdapterTensors } from "./peft-format.ts";
+import { readMany } from "../util/read.ts";
 
 export interface LoraModule {
   /** HF module path, e.g. "model.layers.0.self_attn.q_proj". */
@@ -153,18 +154,18 @@ export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
 }
 
 /** Write the pairs as a PEFT adapter folder (adapter_config.json + adapter_model.safetensors, float32). */
-export function saveAdapter(
+export async function saveAdapter(
   pairs: readonly LoraPair[],
   dir: string,
   meta: { baseModel: string | null; lora: Pick<LoraConfig, "alpha" | "dropout" | "rslora"> },
-): void {
+): Promise<void> {
   if (pairs.length === 0) throw new Error(`saveAdapter(${dir}): no LoRA pairs to save`);
   const r = pairs[0]!.r;
   const targets = [...new Set(pairs.map((p) => p.module.split(".").pop()!))];
-  const tensors: AdapterTensors[] = pairs.map((p) => ({
-    module: p.module,
-    A: { shape: [p.r, p.inDim], data: p.A.dataSync() as Float32Array },
-    B: { shape: [p.outDim, p.r], data: p.B.dataSync() as Float32Array },
-  }));
+  const tensors: AdapterTensors[] = [];
+  for (const p of pairs) {
+    const [A, B] = await readMany(() => [p.A, p.B]);
+    tensors.push({ module: p.module, A: { shape: [p.r, p.inDim], data: A! }, B: { shape: [p.outDim, p.r], data: B! } });
+  }
   writePeftAdapter(dir, { r, lora_alpha: meta.lora.alpha, lora_dropout: meta.lora.dropout, target_modules: targets, use_rslora: meta.lora.rslora, base_model_name_or_path: meta.baseModel }, tensors);
 }

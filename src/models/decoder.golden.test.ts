@@ -3,119 +3,8 @@
 // base logits, the LoRA continuation loss with dA/dB on all seven targets, greedy generation (KV cache and full
 // forward), on wasm (and the cpu oracle for one case). Tolerances per docs/engine.md §6: 1e-4 relative per tensor.
 import { test } from "node:test";
-import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { loadDecoder } from "./load.ts";
-import { generateGreedy, generateGreedyNoCache } from "./generate.ts";
-import { loadAdapter } from "../lora/lora.ts";
-import { continuationLoss, tokenBatch } from "../train/loss.ts";
-
-const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
-
-interface Golden {
-  logits: { ids: number[][]; shape: [number, number, number]; values: number[] };
-  lora: {
-    adapter: string;
-    batch: { B: number; T: number; ids: number[]; targets: number[]; mask: number[] };
-    loss: number;
-    grads: Record<string, number[]>;
-  };
-  greedy: { prompt: number[]; ids: number[]; logprobs: number[] };
-}
-
-const golden = (name: string): Golden => JSON.parse(fs.readFileSync(path.join(FIXTURES, name, "golden.json"), "utf8")) as Golden;
-
-function maxAbs(xs: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < xs.length; i++) m = Math.max(m, Math.abs(xs[i]!));
-  return m;
-}
-
-/** ‖a − b‖ / ‖b‖ */
-function relNorm(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-}
-
-async function checkLogits(name: string): Promise<void> {
-  const g = golden(name);
-  const decoder = loadDecoder(path.join(FIXTURES, name));
-  const before = tf.memory().numTensors;
-  try {
-    const logits = tf.tidy(() => decoder.forward(tf.tensor2d(g.logits.ids, undefined, "int32")));
-    assert.deepEqual(logits.shape, g.logits.shape);
-    const got = logits.dataSync();
-    logits.dispose();
-    const ref = g.logits.values;
-    let worst = 0;
-    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!));
-    const rel = worst / maxAbs(ref);
-    assert.ok(rel <= 1e-4, `${name}: max |Δlogit| / max |logit| = ${rel.toExponential(2)} > 1e-4`);
-    assert.equal(tf.memory().numTensors, before, "forward leaked tensors");
-  } finally {
-    decoder.dispose();
-  }
-}
-
-async function checkLoraGrads(name: string): Promise<void> {
-  const g = golden(name);
-  const decoder = loadDecoder(path.join(FIXTURES, name));
-  try {
-    const pairs = loadAdapter(decoder, path.join(FIXTURES, name, g.lora.adapter));
-    assert.equal(pairs.length, Object.keys(g.lora.grads).length / 2);
-    const b = g.lora.batch;
-    const batch = tokenBatch({ B: b.B, T: b.T, ids: Int32Array.from(b.ids), targets: Int32Array.from(b.targets), mask: Float32Array.from(b.mask) });
-    const before = tf.memory().numTensors;
-    const vars = pairs.flatMap((p) => [p.A, p.B]);
-    const { value, grads } = tf.variableGrads(() => continuationLoss(decoder, batch), vars);
-    const loss = value.dataSync()[0]!;
-    assert.ok(Math.abs(loss - g.lora.loss) <= 1e-5 * Math.abs(g.lora.loss), `${name}: loss ${loss} vs PyTorch ${g.lora.loss}`);
-    let worst = 0;
-    for (const [key, ref] of Object.entries(g.lora.grads)) {
-      const got = grads[key];
-      assert.ok(got, `no gradient for ${key}`);
-      const r = relNorm(got.dataSync(), ref);
-      worst = Math.max(worst, r);
-      assert.ok(r <= 1e-4, `${name}: ${key}: ‖Δg‖/‖g‖ = ${r.toExponential(2)} > 1e-4`);
-    }
-    assert.ok(worst > 0, "gradients identical to the last bit: is the test comparing anything?");
-    tf.dispose([value, ...Object.values(grads)]);
-    assert.equal(tf.memory().numTensors, before, "loss/gradient leaked tensors");
-  } finally {
-    decoder.dispose();
-  }
-}
-
-function checkGreedy(name: string): void {
-  const g = golden(name);
-  const decoder = loadDecoder(path.join(FIXTURES, name));
-  try {
-    const before = tf.memory().numTensors;
-    const cached = generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: g.greedy.ids.length });
-    assert.deepEqual(cached.ids, g.greedy.ids, `${name}: KV-cache greedy ids differ from PyTorch`);
-    const full = generateGreedyNoCache(decoder, g.greedy.prompt, g.greedy.ids.length);
-    assert.deepEqual(full.ids, cached.ids);
-    for (let i = 0; i < cached.ids.length; i++) {
-      assert.ok(Math.abs(cached.logprobs[i]! - full.logprobs[i]!) < 1e-4, `step ${i}: cached logprob ${cached.logprobs[i]} vs full ${full.logprobs[i]}`);
-      assert.ok(Math.abs(cached.logprobs[i]! - g.greedy.logprobs[i]!) < 1e-4, `step ${i}: logprob ${cached.logprobs[i]} vs PyTorch ${g.greedy.logprobs[i]}`);
-    }
-    assert.equal(tf.memory().numTensors, before, "generation leaked tensors");
-    const stopAt = g.greedy.ids[3]!;
-    const stopped = generateGreedy(decoder, g.greedy.prompt, { maxNewTokens: 50, stopIds: [stopAt] });
-    assert.deepEqual(stopped.ids, g.greedy.ids.slice(0, g.greedy.ids.indexOf(stopAt) + 1));
-  } finally {
-    decoder.dispose();
-  }
-}
+import { checkGreedy, checkLogits, checkLoraGrads } from "../train/parity.ts";
 
 for (const name of ["qwen2-tiny", "llama-tiny"]) {
   test(`${name}: logits match PyTorch (wasm)`, async () => {
@@ -128,7 +17,7 @@ for (const name of ["qwen2-tiny", "llama-tiny"]) {
   });
   test(`${name}: greedy generation with the KV cache equals PyTorch and the full forward (wasm)`, async () => {
     await initBackend("wasm");
-    checkGreedy(name);
+    await checkGreedy(name);
   });
 }
 

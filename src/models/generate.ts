@@ -2,6 +2,7 @@
 // cache, then each step feeds only the newest token. The result equals the argmax continuation of repeated full
 // forwards (tested); logprobs are log-softmax of the chosen token at each step.
 import * as tf from "@tensorflow/tfjs";
+import { readValues } from "../util/read.ts";
 import type { Decoder } from "./decoder.ts";
 
 export interface GreedyOptions {
@@ -19,7 +20,7 @@ export interface GreedyResult {
   logprobs: number[];
 }
 
-export function generateGreedy(decoder: Decoder, promptIds: readonly number[], opts: GreedyOptions): GreedyResult {
+export async function generateGreedy(decoder: Decoder, promptIds: readonly number[], opts: GreedyOptions): Promise<GreedyResult> {
   if (promptIds.length === 0) throw new Error("generateGreedy: the prompt is empty (give at least a BOS token)");
   const maxPos = decoder.config.maxPositionEmbeddings;
   const maxNew = Math.min(opts.maxNewTokens, maxPos - promptIds.length);
@@ -31,16 +32,14 @@ export function generateGreedy(decoder: Decoder, promptIds: readonly number[], o
   try {
     let input: number[] = [...promptIds];
     for (let i = 0; i < maxNew; i++) {
-      const [next, lp] = tf.tidy(() => {
+      const v = await readValues(() => {
         const h = decoder.step(tf.tensor2d(input, [1, input.length], "int32"), cache); // [1, T, d]
         const last = tf.slice(h, [0, input.length - 1, 0], [1, 1, h.shape[2]]).reshape([1, h.shape[2]]) as tf.Tensor2D;
-        const logits = decoder.logits(last); // [1, V]
-        const id = tf.argMax(logits, 1);
-        const logp = tf.sub(tf.max(logits, 1), tf.logSumExp(logits, 1));
-        return [id.dataSync()[0]!, logp.dataSync()[0]!] as const;
+        return argMaxAndLogprob(decoder.logits(last)); // [1, V] → [id, log p]
       });
+      const next = v[0]!;
       ids.push(next);
-      logprobs.push(lp);
+      logprobs.push(v[1]!);
       if (stop.has(next) || opts.shouldStop?.(ids)) break;
       input = [next];
     }
@@ -51,20 +50,27 @@ export function generateGreedy(decoder: Decoder, promptIds: readonly number[], o
 }
 
 /** Greedy continuation by a full forward per step (no cache): the reference the KV-cache path must equal. */
-export function generateGreedyNoCache(decoder: Decoder, promptIds: readonly number[], maxNewTokens: number): GreedyResult {
+export async function generateGreedyNoCache(decoder: Decoder, promptIds: readonly number[], maxNewTokens: number): Promise<GreedyResult> {
   const seq = [...promptIds];
   const ids: number[] = [];
   const logprobs: number[] = [];
   for (let i = 0; i < maxNewTokens; i++) {
-    const [next, lp] = tf.tidy(() => {
+    const v = await readValues(() => {
       const h = decoder.hidden(tf.tensor2d(seq, [1, seq.length], "int32")); // [1, T, d]
       const last = tf.slice(h, [0, seq.length - 1, 0], [1, 1, h.shape[2]]).reshape([1, h.shape[2]]) as tf.Tensor2D;
-      const logits = decoder.logits(last);
-      return [tf.argMax(logits, 1).dataSync()[0]!, tf.sub(tf.max(logits, 1), tf.logSumExp(logits, 1)).dataSync()[0]!] as const;
+      return argMaxAndLogprob(decoder.logits(last));
     });
+    const next = v[0]!;
     ids.push(next);
-    logprobs.push(lp);
+    logprobs.push(v[1]!);
     seq.push(next);
   }
   return { ids, logprobs };
+}
+
+/** [argmax id, its log-probability] of one row of logits [1, V], as one float tensor [2] (ids < 2^24 are exact). */
+function argMaxAndLogprob(logits: tf.Tensor2D): tf.Tensor {
+  const id = tf.cast(tf.argMax(logits, 1), "float32");
+  const logp = tf.sub(tf.max(logits, 1), tf.logSumExp(logits, 1));
+  return tf.concat([id, logp], 0);
 }

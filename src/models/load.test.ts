@@ -37,7 +37,7 @@ test("stories260K: greedy continuation from BOS equals reference_greedy.json", a
     first.dispose();
     ref.logits_step0_first16.forEach((v, i) => assert.ok(Math.abs(logits[i]! - v) < 1e-4, `logit ${i}: ${logits[i]} vs ${v}`));
     assert.ok(Math.abs(lse - ref.logits_step0_logsumexp) < 1e-4);
-    const out = generateGreedy(model.decoder, [1], { maxNewTokens: ref.greedy_ids.length });
+    const out = await generateGreedy(model.decoder, [1], { maxNewTokens: ref.greedy_ids.length });
     assert.deepEqual(out.ids, ref.greedy_ids);
     out.logprobs.forEach((lp, i) => assert.ok(Math.abs(lp - ref.greedy_logprobs[i]!) < 2e-4, `step ${i}: logprob ${lp} vs ${ref.greedy_logprobs[i]}`));
     assert.ok(model.tokenizer.decode(out.ids, { skipSpecialTokens: true }).startsWith("Once upon a time, there was a little girl named Lily."));

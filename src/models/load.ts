@@ -2,7 +2,7 @@
 // float32 tensors streamed one at a time (peak memory ≈ the model plus one tensor), tokenizer.json → Tokenizer.
 // Every mismatch (missing/extra tensor, wrong shape) names the tensor and the file.
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type BackendChoice, type BackendInfo } from "../backend.ts";
+import { checkTensorsFit, initBackend, placeOnDevice, type BackendChoice, type BackendInfo } from "../backend.ts";
 import { resolveModel, type HubOptions } from "../hub.ts";
 import { buildDecoder, WeightShapeError, type Decoder } from "./decoder.ts";
 import { readModelConfig, type ModelConfig } from "./model-config.ts";
@@ -27,6 +27,7 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
   const ck = openCheckpoint(dir);
   try {
     const expected = checkpointShapes(config);
+    checkTensorsFit(expected, dir);
     const unused = [...ck.entries.keys()].filter((n) => !expected.has(n) && !IGNORABLE.test(n) && !(config.tieWordEmbeddings && n === "lm_head.weight"));
     if (unused.length) {
       throw new WeightShapeError(
@@ -39,7 +40,7 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
         const like = similarNames(name, ck.entries.keys());
         throw new WeightShapeError(`${ck.path}: tensor "${name}" (shape [${shape.join(", ")}]) is missing from the checkpoint${like.length ? ` (closest: ${like.join(", ")})` : ""}`);
       }
-      return tf.tensor(ck.readF32(name, shape), [...shape], "float32");
+      return placeOnDevice(tf.tensor(ck.readF32(name, shape), [...shape], "float32"));
     });
   } finally {
     ck.close();

@@ -2,12 +2,12 @@
 // Llama/Qwen2-architecture decoder with seeded random weights and the character tokenizer, through the same
 // decoder code as a real checkpoint. Keys: type (llama|qwen2), d (hidden), L (layers), heads, kv, ffn, vocab, seed,
 // tied (0|1). Unset: heads = d/32, kv = heads/2, ffn = 2.6875·d (Llama-3's ratio), vocab = the tokenizer's.
-import type { BackendInfo } from "../backend.ts";
+import { checkTensorsFit, placeOnDevice, type BackendInfo } from "../backend.ts";
 import { Rng } from "../util/rng.ts";
 import { createCharTokenizer } from "./char-tokenizer.ts";
 import { buildDecoder } from "./decoder.ts";
 import type { ModelConfig } from "./model-config.ts";
-import { customConfig, randomWeightSource } from "./presets.ts";
+import { checkpointShapes, customConfig, randomWeightSource } from "./presets.ts";
 
 export const RANDOM_PREFIX = "random:";
 
@@ -56,6 +56,8 @@ export function loadRandomModel(spec: string, backend: BackendInfo) {
   const { config, seed } = parseRandomModelSpec(spec);
   const tokenizer = createCharTokenizer();
   if (config.vocabSize < tokenizer.vocabSize) throw new Error(`model "${spec}": vocab=${config.vocabSize} is smaller than the character tokenizer's ${tokenizer.vocabSize}`);
-  const decoder = buildDecoder(config, randomWeightSource(config, Rng.derive(seed, "random-model")));
+  checkTensorsFit(checkpointShapes(config), `model "${spec}"`);
+  const source = randomWeightSource(config, Rng.derive(seed, "random-model"));
+  const decoder = buildDecoder(config, (name, shape) => placeOnDevice(source(name, shape)));
   return { dir: spec, config, decoder, tokenizer, backend };
 }

@@ -177,7 +177,7 @@ export function createAdamW(cfg: AdamLikeConfig, pairs: readonly LoraPair[], lrR
   const state = createAdamState(pairs);
   return {
     name,
-    step(grads: LoraGrads, lr: number): StepStats {
+    async step(grads: LoraGrads, lr: number): Promise<StepStats> {
       state.t += 1;
       tf.tidy(() => {
         const sA = adamScalars(state.t, lr, h);

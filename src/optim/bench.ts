@@ -30,7 +30,7 @@ export async function benchOptimizerStep(name: OptimizerName, pairs: readonly Lo
   try {
     for (let i = 0; i < iters + 2; i++) {
       const t0 = performance.now();
-      opt.step(grads, cfg.lr);
+      await opt.step(grads, cfg.lr);
       await pairs[pairs.length - 1]!.B.data();
       if (i >= 2) samplesMs.push(performance.now() - t0);
     }

@@ -47,7 +47,7 @@ test("config: negative lr, λ ≥ 1 and betas outside [0, 1) are errors naming t
   assert.equal(OptimizerConfigSchema.safeParse({ ...optimizerConfig("adamw"), betas: [0, 0] }).success, true, "β = 0 is allowed");
 });
 
-test("factory: every name builds; bad pairs and missing gradients are clear errors", () => {
+test("factory: every name builds; bad pairs and missing gradients are clear errors", async () => {
   const p = makePair("m", [[1, 2, 3]], [[1], [2]]);
   for (const name of OPTIMIZER_NAMES) createOptimizer(optimizerConfig(name), [p]).dispose();
   assert.throws(() => createOptimizer(optimizerConfig("adamw"), []), /no LoRA pairs/);
@@ -57,7 +57,7 @@ test("factory: every name builds; bad pairs and missing gradients are clear erro
   for (const name of OPTIMIZER_NAMES) {
     const opt = createOptimizer(optimizerConfig(name), [p]);
     const g = { [p.A.name]: tf.zerosLike(p.A) };
-    assert.throws(() => opt.step(g, 1e-3), new RegExp(`no gradient for "${p.B.name.replace(/[.#]/g, "\\$&")}"`), name);
+    await assert.rejects(() => opt.step(g, 1e-3), new RegExp(`no gradient for "${p.B.name.replace(/[.#]/g, "\\$&")}"`), name);
     tf.dispose(Object.values(g));
     opt.dispose();
   }
@@ -65,13 +65,13 @@ test("factory: every name builds; bad pairs and missing gradients are clear erro
 });
 
 for (const name of OPTIMIZER_NAMES) {
-  test(`${name}: 3 steps + save + restore into a fresh optimizer + 3 steps ≡ 6 straight steps (bit-identical)`, () => {
+  test(`${name}: 3 steps + save + restore into a fresh optimizer + 3 steps ≡ 6 straight steps (bit-identical)`, async () => {
     const cfg = busyConfig(name);
     const lr = (k: number) => 1e-2 * (1 - 0.1 * k);
     const problem = new GoldenProblem(golden);
-    const stepOnce = (opt: ReturnType<typeof createOptimizer>, pairs: LoraPair[], k: number) => {
+    const stepOnce = async (opt: ReturnType<typeof createOptimizer>, pairs: LoraPair[], k: number) => {
       const { grads } = problem.grads(pairs);
-      const st = opt.step(grads, lr(k));
+      const st = await opt.step(grads, lr(k));
       tf.dispose(Object.values(grads));
       return st;
     };
@@ -79,7 +79,7 @@ for (const name of OPTIMIZER_NAMES) {
     const straight = problem.pairs("random");
     const o1 = createOptimizer(cfg, straight);
     const statsStraight = [];
-    for (let k = 0; k < 6; k++) statsStraight.push(stepOnce(o1, straight, k));
+    for (let k = 0; k < 6; k++) statsStraight.push(await stepOnce(o1, straight, k));
     const want = straight.map((p) => [p.A.dataSync(), p.B.dataSync()]);
     o1.dispose();
     disposePairs(straight);
@@ -87,7 +87,7 @@ for (const name of OPTIMIZER_NAMES) {
     // Split run, resumed under the same variable names (as a new process would create them).
     const first = problem.pairs("random");
     const o2 = createOptimizer(cfg, first);
-    for (let k = 0; k < 3; k++) stepOnce(o2, first, k);
+    for (let k = 0; k < 3; k++) await stepOnce(o2, first, k);
     const saved: OptimizerState = o2.getState();
     const state: OptimizerState = { tensors: saved.tensors, json: JSON.parse(JSON.stringify(saved.json)) };
     const values = first.map((p) => ({ module: p.module, A: tf.clone(p.A) as tf.Tensor2D, B: tf.clone(p.B) as tf.Tensor2D, names: [p.A.name, p.B.name] }));
@@ -99,7 +99,7 @@ for (const name of OPTIMIZER_NAMES) {
     tf.dispose(Object.values(state.tensors));
     tf.dispose(values.flatMap((v) => [v.A, v.B]));
     const statsResumed = [];
-    for (let k = 3; k < 6; k++) statsResumed.push(stepOnce(o3, resumed, k));
+    for (let k = 3; k < 6; k++) statsResumed.push(await stepOnce(o3, resumed, k));
     resumed.forEach((p, i) => {
       assert.deepEqual(p.A.dataSync(), want[i]![0], `${name} ${p.module}.A after resume`);
       assert.deepEqual(p.B.dataSync(), want[i]![1], `${name} ${p.module}.B after resume`);
@@ -126,17 +126,17 @@ test("setState rejects a state written for other pairs", () => {
   disposePairs([a, b]);
 });
 
-test("no tensor leaks: 100 steps keep numTensors constant; dispose returns to the baseline", () => {
+test("no tensor leaks: 100 steps keep numTensors constant; dispose returns to the baseline", async () => {
   const problem = new GoldenProblem(golden);
   const pairs = problem.pairs("random");
   const { grads } = problem.grads(pairs);
   for (const name of OPTIMIZER_NAMES) {
     const base = tf.memory().numTensors;
     const opt = createOptimizer(busyConfig(name), pairs);
-    opt.step(grads, 1e-3);
+    await opt.step(grads, 1e-3);
     const afterFirst = tf.memory().numTensors;
     for (let k = 1; k < 100; k++) {
-      opt.step(grads, 1e-3);
+      await opt.step(grads, 1e-3);
       assert.equal(tf.memory().numTensors, afterFirst, `${name}: step ${k + 1} changed numTensors`);
     }
     const s = opt.getState();

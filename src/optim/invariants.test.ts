@@ -9,7 +9,7 @@ import { initBackend } from "../backend.ts";
 import { Rng } from "../util/rng.ts";
 import { createOptimizer } from "./index.ts";
 import { inverse, matmul, solve, transpose } from "./linalg.ts";
-import { scaledGradients } from "./riemannian.ts";
+import { readGrams, scaledGradients } from "./riemannian.ts";
 import { GoldenProblem, disposePairs, loadGolden, makePair, optimizerConfig, relErr } from "./testing.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { OptimizerName } from "./types.ts";
@@ -22,13 +22,13 @@ before(async () => {
 });
 
 /** Run `steps` steps of the golden problem; returns the final A, B values per pair. */
-function trajectory(cfg: OptimizerConfig, steps: number, init: "random" | "peft" = "random"): Float32Array[] {
+async function trajectory(cfg: OptimizerConfig, steps: number, init: "random" | "peft" = "random"): Promise<Float32Array[]> {
   const problem = new GoldenProblem(golden);
   const pairs = problem.pairs(init);
   const opt = createOptimizer(cfg, pairs);
   for (let k = 0; k < steps; k++) {
     const { grads } = problem.grads(pairs);
-    opt.step(grads, 1e-2 * (1 - 0.1 * k));
+    await opt.step(grads, 1e-2 * (1 - 0.1 * k));
     tf.dispose(Object.values(grads));
   }
   const out = pairs.flatMap((p) => [p.A.dataSync() as Float32Array, p.B.dataSync() as Float32Array]);
@@ -38,27 +38,27 @@ function trajectory(cfg: OptimizerConfig, steps: number, init: "random" | "peft"
   return out;
 }
 
-test("lora-plus with lrRatio = 1 is bit-identical to adamw", () => {
+test("lora-plus with lrRatio = 1 is bit-identical to adamw", async () => {
   const base = { weightDecay: 0.01, lrRatio: 1 };
-  assert.deepEqual(trajectory(optimizerConfig("lora-plus", base), 6), trajectory(optimizerConfig("adamw", base), 6));
+  assert.deepEqual(await trajectory(optimizerConfig("lora-plus", base), 6), await trajectory(optimizerConfig("adamw", base), 6));
   // …and the ratio matters (so the comparison above can fail).
-  assert.notDeepEqual(trajectory(optimizerConfig("lora-plus", { lrRatio: 2 }), 2), trajectory(optimizerConfig("adamw"), 2));
+  assert.notDeepEqual(await trajectory(optimizerConfig("lora-plus", { lrRatio: 2 }), 2), await trajectory(optimizerConfig("adamw"), 2));
 });
 
-test("stable-lora with λ = 0 is bit-identical to adamw (with and without weight decay)", () => {
+test("stable-lora with λ = 0 is bit-identical to adamw (with and without weight decay)", async () => {
   for (const weightDecay of [0, 0.01]) {
-    const a = trajectory(optimizerConfig("stable-lora", { lambda: 0, weightDecay }), 6, "peft");
-    const b = trajectory(optimizerConfig("adamw", { weightDecay }), 6, "peft");
+    const a = await trajectory(optimizerConfig("stable-lora", { lambda: 0, weightDecay }), 6, "peft");
+    const b = await trajectory(optimizerConfig("adamw", { weightDecay }), 6, "peft");
     assert.deepEqual(a, b);
   }
-  assert.notDeepEqual(trajectory(optimizerConfig("stable-lora", { lambda: 1e-3 }), 2, "peft"), trajectory(optimizerConfig("adamw"), 2, "peft"));
+  assert.notDeepEqual(await trajectory(optimizerConfig("stable-lora", { lambda: 1e-3 }), 2, "peft"), await trajectory(optimizerConfig("adamw"), 2, "peft"));
 });
 
 /**
  * Change of the product B·A over `steps` steps from (A0, B0) and from (M·A0, B0·M⁻¹) (same function of B·A, so the
  * same loss): returns ‖Δ(BA) − Δ(BA)'‖ / ‖Δ(BA)‖ over both layers.
  */
-function reparamGap(name: OptimizerName, steps: number): number {
+async function reparamGap(name: OptimizerName, steps: number): Promise<number> {
   const p = golden.problem;
   const r = p.r;
   const rng = new Rng(7);
@@ -79,7 +79,7 @@ function reparamGap(name: OptimizerName, steps: number): number {
     }));
   };
   const cfg = optimizerConfig(name, { eps: 1e-6, clipUnmagnifiedGrad: 0, updateSkipping: 0 });
-  const run = (A0: number[][][], B0: number[][][]) => {
+  const run = async (A0: number[][][], B0: number[][][]) => {
     const problem = new GoldenProblem(golden);
     const pairs: LoraPair[] = p.modules.map((m, i) => makePair(m.module, A0[i]!, B0[i]!, p.scaling));
     const prod = () => pairs.map((q) => tf.tidy(() => tf.matMul(q.B, q.A).dataSync() as Float32Array));
@@ -87,7 +87,7 @@ function reparamGap(name: OptimizerName, steps: number): number {
     const opt = createOptimizer(cfg, pairs);
     for (let k = 0; k < steps; k++) {
       const { grads } = problem.grads(pairs);
-      opt.step(grads, 1e-2);
+      await opt.step(grads, 1e-2);
       tf.dispose(Object.values(grads));
     }
     const after = prod();
@@ -96,8 +96,8 @@ function reparamGap(name: OptimizerName, steps: number): number {
     problem.dispose();
     return { before, after };
   };
-  const x = run(p.A0, p.B0);
-  const y = run(p.A0.map((A) => mm(A, Mfull, true)), p.B0.map((B) => mm(B, Minv, false)));
+  const x = await run(p.A0, p.B0);
+  const y = await run(p.A0.map((A) => mm(A, Mfull, true)), p.B0.map((B) => mm(B, Minv, false)));
   let num = 0;
   let den = 0;
   x.after.forEach((a, l) => {
@@ -111,14 +111,14 @@ function reparamGap(name: OptimizerName, steps: number): number {
   return Math.sqrt(num / den);
 }
 
-test("lora-rite is invariant to (A, B) → (M·A, B·M⁻¹); adamw is not", () => {
-  const rite = reparamGap("lora-rite", 3);
-  const adam = reparamGap("adamw", 3);
+test("lora-rite is invariant to (A, B) → (M·A, B·M⁻¹); adamw is not", async () => {
+  const rite = await reparamGap("lora-rite", 3);
+  const adam = await reparamGap("adamw", 3);
   assert.ok(rite < 1e-4, `lora-rite: Δ(BA) differs by ${rite.toExponential(2)} between parametrisations`);
   assert.ok(adam > 0.05, `adamw should not be invariant, but the gap is only ${adam.toExponential(2)}`);
 });
 
-test("riemannian with δ = 0: scaled-GD directions and the tangent-projection closed form", () => {
+test("riemannian with δ = 0: scaled-GD directions and the tangent-projection closed form", async () => {
   const rng = new Rng(11);
   const r = 3;
   const n = 7;
@@ -134,8 +134,9 @@ test("riemannian with δ = 0: scaled-GD directions and the tangent-projection cl
   const GA = tf.tidy(() => tf.mul(tf.matMul(tf.transpose(tf.tensor2d(B)), tf.tensor2d(Gd)), s));
   const GB = tf.tidy(() => tf.mul(tf.matMul(tf.tensor2d(Gd), tf.transpose(tf.tensor2d(A))), s));
   const grads = { [pair.A.name]: GA, [pair.B.name]: GB };
+  const grams = await readGrams([pair]);
   const { gA, gB, stats } = tf.tidy(() => {
-    const out = scaledGradients([pair], grads, 0);
+    const out = scaledGradients([pair], grads, grams, 0);
     return { gA: out.scaled[0]![0], gB: out.scaled[0]![1], stats: [out.stats.condMax, out.stats.fallbacks] };
   });
   // float64 closed form: g̃_A = (BᵀB)⁻¹ G_A, g̃_B = G_B (AAᵀ)⁻¹
@@ -168,8 +169,9 @@ test("riemannian with δ = 0: scaled-GD directions and the tangent-projection cl
   // δ = 0 at PEFT init (B = 0): no NaN, a counted fallback, and a zero direction for A.
   const zeroB = makePair("zeroB", A, Array.from({ length: m }, () => Array(r).fill(0)), s);
   const g0 = { [zeroB.A.name]: GA, [zeroB.B.name]: GB };
+  const grams0 = await readGrams([zeroB]);
   const z = tf.tidy(() => {
-    const out = scaledGradients([zeroB], g0, 0);
+    const out = scaledGradients([zeroB], g0, grams0, 0);
     return { a: out.scaled[0]![0], fallbacks: out.stats.fallbacks };
   });
   assert.ok(z.a.dataSync().every((v) => v === 0));
@@ -185,13 +187,13 @@ function transposeRect(x: ArrayLike<number>, rows: number, cols: number): Float6
 }
 
 /** Stable-LoRA on hand-made norms: zero gradients and lr = 0, so only the shrink moves A. */
-function stableRun(A: number[][], B: number[][], lambda: number, steps: number, stopCondition = true) {
+async function stableRun(A: number[][], B: number[][], lambda: number, steps: number, stopCondition = true) {
   const pair = makePair("hand", A, B);
   const opt = createOptimizer(optimizerConfig("stable-lora", { lambda, weightDecay: 0, stopCondition }), [pair]);
   const grads = { [pair.A.name]: tf.zerosLike(pair.A), [pair.B.name]: tf.zerosLike(pair.B) };
   const log: { shrinking: number; stopStep: number | null; normA: number }[] = [];
   for (let k = 0; k < steps; k++) {
-    const st = opt.step(grads, 0);
+    const st = await opt.step(grads, 0);
     log.push({ shrinking: st.scalars["stable/shrinking"]!, stopStep: st.modules!["hand"]!["stopStep"]!, normA: tf.tidy(() => tf.norm(pair.A).dataSync()[0]!) });
   }
   opt.dispose();
@@ -200,29 +202,29 @@ function stableRun(A: number[][], B: number[][], lambda: number, steps: number, 
   return log;
 }
 
-test("stable-lora stops exactly when ‖A‖ < (numel A/numel B)·‖B‖ first holds (pre-step norms), and never resumes", () => {
+test("stable-lora stops exactly when ‖A‖ < (numel A/numel B)·‖B‖ first holds (pre-step norms), and never resumes", async () => {
   // A = ones [2, 4]: ‖A0‖ = √8 ≈ 2.828; B [4, 2] with ‖B‖ = 2.2; ratio = 8/8 = 1; λ = 0.1.
   // Test at step t sees ‖A‖ = 0.9^(t−1)·2.828: 2.828, 2.546, 2.291 (≥ 2.2: shrink), then 2.062 < 2.2 → stop at t = 4.
   const A = [[1, 1, 1, 1], [1, 1, 1, 1]];
   const b = 2.2 / Math.sqrt(8);
   const B = [[b, b], [b, b], [b, b], [b, b]];
-  const log = stableRun(A, B, 0.1, 8);
+  const log = await stableRun(A, B, 0.1, 8);
   assert.deepEqual(log.map((l) => l.stopStep), [null, null, null, 4, 4, 4, 4, 4]);
   assert.deepEqual(log.map((l) => l.shrinking), [1, 1, 1, 0, 0, 0, 0, 0]);
   const a3 = Math.sqrt(8) * 0.9 ** 3;
   for (const l of log.slice(2)) assert.ok(Math.abs(l.normA - a3) < 1e-5, `A frozen at 0.9³·‖A0‖ after the stop: ${l.normA}`);
   // Strict '<': equality does not stop. ‖A‖ = 2 = 1·‖B‖ at step 1 → shrink; step 2: 1.8 < 2 → stop at 2.
-  const eq = stableRun([[1, 1, 1, 1]], [[1], [1], [1], [1]], 0.1, 3);
+  const eq = await stableRun([[1, 1, 1, 1]], [[1], [1], [1], [1]], 0.1, 3);
   assert.deepEqual(eq.map((l) => l.stopStep), [null, 2, 2]);
 });
 
-test("stable-lora with stopCondition = false (the paper's ablation) shrinks every step and never stops", () => {
-  const log = stableRun([[1, 1, 1, 1]], [[1], [1], [1], [1]], 0.1, 6, false);
+test("stable-lora with stopCondition = false (the paper's ablation) shrinks every step and never stops", async () => {
+  const log = await stableRun([[1, 1, 1, 1]], [[1], [1], [1], [1]], 0.1, 6, false);
   assert.ok(log.every((l) => l.stopStep === null && l.shrinking === 1));
   assert.ok(Math.abs(log[5]!.normA - 2 * 0.9 ** 6) < 1e-5);
 });
 
-test("lora-rite is NaN-safe: a non-finite gradient matrix is skipped, the other factor still moves", () => {
+test("lora-rite is NaN-safe: a non-finite gradient matrix is skipped, the other factor still moves", async () => {
   const problem = new GoldenProblem(golden);
   const pairs = problem.pairs("random");
   const opt = createOptimizer(optimizerConfig("lora-rite", { eps: 1e-6, weightDecay: 0 }), pairs);
@@ -230,7 +232,7 @@ test("lora-rite is NaN-safe: a non-finite gradient matrix is skipped, the other 
   const bad = tf.tidy(() => tf.where(tf.onesLike(grads[pairs[0]!.A.name]!).cast("bool"), tf.fill(pairs[0]!.A.shape, NaN), 0));
   const A0 = pairs[0]!.A.dataSync().slice();
   const B0 = pairs[0]!.B.dataSync().slice();
-  const st = opt.step({ ...grads, [pairs[0]!.A.name]: bad }, 1e-2);
+  const st = await opt.step({ ...grads, [pairs[0]!.A.name]: bad }, 1e-2);
   assert.equal(st.scalars["rite/nonfinite"], 1);
   assert.equal(st.scalars["rite/skipped"], 1);
   assert.ok(pairs.every((p) => p.A.dataSync().every(Number.isFinite) && p.B.dataSync().every(Number.isFinite)));

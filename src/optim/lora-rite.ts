@@ -17,6 +17,7 @@ import { checkPairs, gradFor } from "./adamw.ts";
 import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
+import { readTensor, readValues } from "../util/read.ts";
 
 const EPS_F32 = 2 ** -23;
 
@@ -76,14 +77,12 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
     rhoB: 0,
   }));
 
-  function step(grads: LoraGrads, lr: number): StepStats {
+  async function step(grads: LoraGrads, lr: number): Promise<StepStats> {
     const b1 = biasCorrectedDecay(t, beta1);
     const b2 = biasCorrectedDecay(t, beta2);
 
     // ---- pass 1a (device): Grams of both factors → first polar factor R1⁺ (CPU) ----
-    const g1 = tf.tidy(() => tf.concat(pairs.flatMap((p) => [tf.matMul(p.A, tf.transpose(p.A)), tf.matMul(tf.transpose(p.B), p.B)]), 0));
-    const gram1 = g1.dataSync();
-    g1.dispose();
+    const gram1 = await readValues(() => tf.concat(pairs.flatMap((p) => [tf.matMul(p.A, tf.transpose(p.A)), tf.matMul(tf.transpose(p.B), p.B)]), 0));
     const R1 = pairs.map((p, i) => {
       const rr = p.r * p.r;
       const off = 2 * offsets[i]!;
@@ -112,7 +111,7 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
       });
       return { Q1A, Q1B, gAt, mats: tf.concat(mats, 0) };
     });
-    const m2 = dev.mats.dataSync();
+    const m2 = await readTensor(dev.mats);
     dev.mats.dispose();
 
     // ---- pass 1c (CPU): second polar pass, unmagnified-gradient Grams, skipping, global norm ----

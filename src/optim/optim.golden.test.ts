@@ -16,7 +16,7 @@ before(async () => {
 });
 
 for (const c of golden.cases) {
-  test(`golden: ${c.name} matches the PyTorch reference after ${golden.problem.steps} steps`, () => {
+  test(`golden: ${c.name} matches the PyTorch reference after ${golden.problem.steps} steps`, async () => {
     const problem = new GoldenProblem(golden);
     const pairs = problem.pairs(c.init);
     const opt = createOptimizer(c.config, pairs);
@@ -24,7 +24,7 @@ for (const c of golden.cases) {
     for (let k = 0; k < c.lrs.length; k++) {
       const { loss, grads } = problem.grads(pairs);
       assert.ok(Math.abs(loss - c.losses[k]!) <= 1e-4 * Math.abs(c.losses[k]!), `${c.name} step ${k + 1}: loss ${loss} vs reference ${c.losses[k]}`);
-      stats.push(opt.step(grads, c.lrs[k]!));
+      stats.push(await opt.step(grads, c.lrs[k]!));
       tf.dispose(Object.values(grads));
     }
     pairs.forEach((p, i) => {

@@ -14,6 +14,7 @@ import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, crea
 import { pinvSym } from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, StepStats } from "./types.ts";
+import { readValues } from "../util/read.ts";
 
 const EPS_F32 = 2 ** -23;
 /** Reported condition numbers are capped here (a singular matrix reports this value). */
@@ -26,16 +27,18 @@ export interface RiemannianStats {
   readonly fallbacks: number;
 }
 
+/** Grams of all pairs in one device→host read: pair i contributes BᵀB then AAᵀ, each [r, r]. */
+export function readGrams(pairs: readonly LoraPair[]): Promise<Float32Array> {
+  return readValues(() => tf.concat(pairs.flatMap((p) => [tf.matMul(tf.transpose(p.B), p.B), tf.matMul(p.A, tf.transpose(p.A))]), 0));
+}
+
 /**
- * The preconditioned gradients of every pair (call inside tf.tidy; one GPU→CPU read for all Grams).
+ * The preconditioned gradients of every pair from the Grams readGrams read (call inside tf.tidy).
  * Returns [g̃_A [r, in], g̃_B [out, r]] per pair.
  */
 export function scaledGradients(
-  pairs: readonly LoraPair[], grads: LoraGrads, delta: number, who = "riemannian",
+  pairs: readonly LoraPair[], grads: LoraGrads, g: Float32Array, delta: number, who = "riemannian",
 ): { scaled: [tf.Tensor, tf.Tensor][]; stats: RiemannianStats } {
-  // Grams of all pairs stacked: pair i contributes BᵀB then AAᵀ, each [r, r].
-  const grams = tf.concat(pairs.flatMap((p) => [tf.matMul(tf.transpose(p.B), p.B), tf.matMul(p.A, tf.transpose(p.A))]), 0);
-  const g = grams.dataSync();
   let off = 0;
   let condMax = 0;
   let fallbacks = 0;
@@ -66,11 +69,12 @@ export function createRiemannian(cfg: RiemannianConfig, pairs: readonly LoraPair
   const state = createAdamState(pairs);
   return {
     name,
-    step(grads: LoraGrads, lr: number): StepStats {
+    async step(grads: LoraGrads, lr: number): Promise<StepStats> {
       state.t += 1;
       let stats: RiemannianStats = { condMax: 0, fallbacks: 0 };
+      const grams = await readGrams(pairs);
       tf.tidy(() => {
-        const pre = scaledGradients(pairs, grads, cfg.delta, name);
+        const pre = scaledGradients(pairs, grads, grams, cfg.delta, name);
         const s = adamScalars(state.t, lr, h);
         pairs.forEach((p, i) => {
           adamwUpdate(p.A, pre.scaled[i]![0], momentsOf(state, p.A), s, s.decay);

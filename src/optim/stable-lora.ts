@@ -15,6 +15,7 @@ import {
 } from "./adamw.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
+import { readValues } from "../util/read.ts";
 
 interface StableJson {
   readonly t: number;
@@ -38,12 +39,10 @@ export function createStableLora(cfg: StableLoraConfig, pairs: readonly LoraPair
   const stopStep: (number | null)[] = pairs.map(() => null);
 
   /** The stop test on the current (pre-step) A and B of every module still shrinking: one batched read. */
-  function testStopCondition(t: number): void {
+  async function testStopCondition(t: number): Promise<void> {
     const active = pairs.flatMap((_, i) => (keepShrink[i] ? [i] : []));
     if (active.length === 0) return;
-    const sq = tf.tidy(() => tf.concat(active.flatMap((i) => [sumSquares(pairs[i]!.A), sumSquares(pairs[i]!.B)]), 0));
-    const v = sq.dataSync();
-    sq.dispose();
+    const v = await readValues(() => tf.concat(active.flatMap((i) => [sumSquares(pairs[i]!.A), sumSquares(pairs[i]!.B)]), 0));
     active.forEach((i, j) => {
       const p = pairs[i]!;
       const ratio = p.A.size / p.B.size; // (r·in)/(out·r) = n/m
@@ -56,9 +55,9 @@ export function createStableLora(cfg: StableLoraConfig, pairs: readonly LoraPair
 
   return {
     name,
-    step(grads: LoraGrads, lr: number): StepStats {
+    async step(grads: LoraGrads, lr: number): Promise<StepStats> {
       state.t += 1;
-      if (cfg.stopCondition) testStopCondition(state.t);
+      if (cfg.stopCondition) await testStopCondition(state.t);
       tf.tidy(() => {
         const s = adamScalars(state.t, lr, h);
         const shrinkDecay = (1 - lambda) * (1 - lr * h.weightDecay);

@@ -117,8 +117,22 @@ export class GoldenProblem {
     );
   }
 
+  /** Gradients (keyed by variable name) at the pairs' current values, without reading anything back. */
+  gradTensors(pairs: readonly LoraPair[]): tf.NamedTensorMap {
+    const { value, grads } = this.lossAndGrads(pairs);
+    value.dispose();
+    return grads;
+  }
+
   /** Loss and gradients (keyed by variable name) at the pairs' current values. */
   grads(pairs: readonly LoraPair[]): { loss: number; grads: tf.NamedTensorMap } {
+    const { value, grads } = this.lossAndGrads(pairs);
+    const loss = value.dataSync()[0]!;
+    value.dispose();
+    return { loss, grads };
+  }
+
+  private lossAndGrads(pairs: readonly LoraPair[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     const s = this.g.problem.scaling;
     const [p1, p2] = pairs as [LoraPair, LoraPair];
     const lora = (h: tf.Tensor, p: LoraPair) => tf.mul(tf.matMul(tf.matMul(h, tf.transpose(p.A)), tf.transpose(p.B)), s);
@@ -127,9 +141,7 @@ export class GoldenProblem {
       const y = tf.add(tf.matMul(h, this.W2t), lora(h, p2));
       return tf.mean(tf.square(tf.sub(y, this.target))) as tf.Scalar;
     }, [p1.A, p1.B, p2.A, p2.B]);
-    const loss = value.dataSync()[0]!;
-    value.dispose();
-    return { loss, grads };
+    return { value, grads };
   }
 
   dispose(): void {

@@ -26,8 +26,11 @@ export interface OptimizerState {
 
 export interface LoraOptimizer {
   readonly name: OptimizerName;
-  /** One update of every pair with the already-scheduled learning rate. Runs its own tf.tidy. */
-  step(grads: LoraGrads, lr: number): StepStats;
+  /**
+   * One update of every pair with the already-scheduled learning rate. Runs its own tf.tidy. Asynchronous because
+   * some optimizers read r×r matrices to the host mid-step, and WebGPU has no synchronous read (src/util/read.ts).
+   */
+  step(grads: LoraGrads, lr: number): Promise<StepStats>;
   /** Copies of the state for a checkpoint (the caller disposes the tensors). */
   getState(): OptimizerState;
   /** Restore from getState()'s output (tensors are copied; the caller keeps ownership of its tensors). */

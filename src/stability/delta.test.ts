@@ -18,7 +18,7 @@ test("δ1+δ2+δ3 = ΔY, and each term matches a float64 computation", async () 
   const [r, n, m, N] = [3, 5, 4, 6];
   const A = rand(rng, [r, n]), B = rand(rng, [m, r], 0.1), A1 = rand(rng, [r, n]), B1 = rand(rng, [m, r], 0.1), Z = rand(rng, [N, n]);
   const s = 2;
-  const out = deltaTerms([{ module: "x", before: { A, B }, after: { A: A1, B: B1 }, Z, scaling: s }])["x"]!;
+  const out = (await deltaTerms([{ module: "x", before: { A, B }, after: { A: A1, B: B1 }, Z, scaling: s }]))["x"]!;
   assert.ok(out.identityError < 1e-5, `identity error ${out.identityError}`);
   // float64 reference of δ1 = s·(Z·Aᵀ)·(B1−B)ᵀ
   const [a, b, b1, z] = [A, B, B1, Z].map((t) => t.arraySync() as number[][]) as [number[][], number[][], number[][], number[][]];
@@ -39,7 +39,7 @@ test("step signals: norms, normalised ratio, clipping like torch", async () => {
   const B = tf.variable(tf.tensor2d([[0], [1], [0]]), true, "m.lora_B.weight"); // [3,1], ‖B‖=1
   const pair = { module: "m", A, B, scaling: 1, inDim: 2, outDim: 3, r: 1 };
   const grads = { [A.name]: tf.tensor2d([[0, 3]]), [B.name]: tf.tensor2d([[4], [0], [0]]) };
-  const s = stepSignals([pair], grads);
+  const s = await stepSignals([pair], grads);
   assert.equal(s.modules.m!.normA, 5);
   assert.ok(Math.abs(s.modules.m!.normRatio - (5 / 2) / (1 / 3)) < 1e-12);
   assert.equal(s.gradNorm, 5);

@@ -4,17 +4,18 @@
 // (shrink and weight decay included). We log the RMS of each term and check the identity.
 import * as tf from "@tensorflow/tfjs";
 import type { DeltaSignals } from "../results.ts";
+import { readValues } from "../util/read.ts";
 
 export interface FactorSnapshot {
-  readonly A: tf.Tensor2D; // [r, in]
-  readonly B: tf.Tensor2D; // [out, r]
+  readonly A: tf.Tensor; // [r, in]
+  readonly B: tf.Tensor; // [out, r]
 }
 
-/** RMS of δ1, δ2, δ3 and ΔY for each module; one dataSync for all modules. */
-export function deltaTerms(
+/** RMS of δ1, δ2, δ3 and ΔY for each module; one asynchronous read for all modules. */
+export async function deltaTerms(
   modules: readonly { module: string; before: FactorSnapshot; after: FactorSnapshot; Z: tf.Tensor2D; scaling: number }[],
-): Record<string, DeltaSignals> {
-  const vals = tf.tidy(() => {
+): Promise<Record<string, DeltaSignals>> {
+  const vals = await readValues(() => {
     const parts: tf.Tensor[] = [];
     for (const m of modules) {
       const { A, B } = m.before;
@@ -32,7 +33,7 @@ export function deltaTerms(
       for (const t of [d1, d2, d3, dY]) parts.push(tf.sqrt(tf.div(tf.sum(tf.square(t)), n)));
       parts.push(tf.sqrt(tf.div(tf.sum(tf.square(resid)), n)));
     }
-    return parts.length ? tf.stack(parts).dataSync() : new Float32Array(0);
+    return parts.length ? tf.stack(parts) : tf.zeros([0]);
   });
   const out: Record<string, DeltaSignals> = {};
   modules.forEach((m, i) => {

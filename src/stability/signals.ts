@@ -1,9 +1,10 @@
 // Per-module stability signals logged every step (docs/paper.md §2): ‖A‖_F, ‖B‖_F, the normalised ratio
 // (‖A‖/in)/(‖B‖/out) that Stable-LoRA's stop condition compares with 1, and gradient norms of A and B.
-// All norms of all modules are computed in one tidy and read back with a single dataSync, so this stays cheap.
+// All norms of all modules are computed in one tidy and read back in a single asynchronous read, so this stays cheap.
 import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads } from "../optim/types.ts";
+import { readValues } from "../util/read.ts";
 import type { ModuleSignals } from "../results.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
@@ -22,16 +23,24 @@ export interface StepSignals {
   nonFinite: number;
 }
 
-export function stepSignals(pairs: readonly LoraPair[], grads: LoraGrads): StepSignals {
-  const values = tf.tidy(() => {
-    const parts: tf.Tensor[] = [];
-    for (const p of pairs) {
-      const gA = grads[p.A.name], gB = grads[p.B.name];
-      if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
-      parts.push(tf.sum(tf.square(p.A)), tf.sum(tf.square(p.B)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB)));
-    }
-    return tf.stack(parts).dataSync();
-  });
+/** The [4·pairs] squared norms stepSignals reads (‖A‖², ‖B‖², ‖gA‖², ‖gB‖² per pair); call inside a tidy. */
+export function signalTensor(pairs: readonly LoraPair[], grads: LoraGrads): tf.Tensor1D {
+  const parts: tf.Tensor[] = [];
+  for (const p of pairs) {
+    const gA = grads[p.A.name], gB = grads[p.B.name];
+    if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
+    parts.push(tf.sum(tf.square(p.A)), tf.sum(tf.square(p.B)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB)));
+  }
+  return tf.stack(parts) as tf.Tensor1D;
+}
+
+/** The step's signals in one asynchronous read. */
+export async function stepSignals(pairs: readonly LoraPair[], grads: LoraGrads): Promise<StepSignals> {
+  return signalsFromValues(pairs, await readValues(() => signalTensor(pairs, grads)));
+}
+
+/** StepSignals from signalTensor's values (read by the caller, possibly batched with other scalars). */
+export function signalsFromValues(pairs: readonly LoraPair[], values: Float32Array): StepSignals {
   const modules: Record<string, LiveModuleSignals> = {};
   let sA = 0, sB = 0, gA2 = 0, gB2 = 0, nonFinite = 0;
   pairs.forEach((p, i) => {

@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../lora/pair.ts";
 import type { DeltaWSpectrum } from "../results.ts";
+import { readMany } from "../util/read.ts";
 import { matmul, spectralMap, sym, symEig } from "../optim/linalg.ts";
 
 export function spectrumFromGrams(AAt: Float64Array, BtB: Float64Array, r: number, scaling: number): DeltaWSpectrum {
@@ -17,10 +18,10 @@ export function spectrumFromGrams(AAt: Float64Array, BtB: Float64Array, r: numbe
   return { singularValues: sv, spectralNorm: sv[0] ?? 0, nuclearNorm: nuclear, effectiveRank: nuclear > 0 ? Math.exp(entropy) : 0 };
 }
 
-export function deltaWSpectrum(pair: LoraPair): DeltaWSpectrum {
-  const [AAt, BtB] = tf.tidy(() => [
-    tf.matMul(pair.A, tf.transpose(pair.A)).dataSync(), // [r, r]
-    tf.matMul(tf.transpose(pair.B), pair.B).dataSync(), // [r, r]
+export async function deltaWSpectrum(pair: LoraPair): Promise<DeltaWSpectrum> {
+  const [AAt, BtB] = await readMany(() => [
+    tf.matMul(pair.A, tf.transpose(pair.A)), // [r, r]
+    tf.matMul(tf.transpose(pair.B), pair.B), // [r, r]
   ]);
   return spectrumFromGrams(Float64Array.from(AAt!), Float64Array.from(BtB!), pair.r, pair.scaling);
 }

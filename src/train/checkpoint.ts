@@ -14,6 +14,7 @@ import { openCheckpoint, writeSafetensors } from "../models/safetensors.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraOptimizer } from "../optim/types.ts";
 import { fileError, fsyncDir, uniqueTmpSuffix, writeFileSynced } from "../results.ts";
+import { readTensor } from "../util/read.ts";
 
 export interface CheckpointState {
   /** Optimizer steps completed. */
@@ -28,8 +29,8 @@ const LORA_FILE = "lora.safetensors";
 const OPTIM_FILE = "optimizer.safetensors";
 const STATE_FILE = "state.json";
 
-function toWrite(name: string, t: tf.Tensor) {
-  return { name, shape: t.shape, data: Float32Array.from(t.dataSync() as Float32Array) };
+async function toWrite(name: string, t: tf.Tensor) {
+  return { name, shape: t.shape, data: await readTensor(t) };
 }
 
 const PREV_SUFFIX = ".prev";
@@ -48,14 +49,22 @@ function removeDir(dir: string): void {
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
-export function saveCheckpoint(dir: string, pairs: readonly LoraPair[], optimizer: LoraOptimizer, state: Omit<CheckpointState, "optimizer">): void {
+export async function saveCheckpoint(
+  dir: string,
+  pairs: readonly LoraPair[],
+  optimizer: LoraOptimizer,
+  state: Omit<CheckpointState, "optimizer">,
+): Promise<void> {
   const tmp = `${dir}.${uniqueTmpSuffix()}`;
   try {
     fs.mkdirSync(tmp, { recursive: true });
-    writeSafetensors(path.join(tmp, LORA_FILE), pairs.flatMap((p) => [toWrite(p.A.name, p.A), toWrite(p.B.name, p.B)]));
+    const lora = [];
+    for (const p of pairs) lora.push(await toWrite(p.A.name, p.A), await toWrite(p.B.name, p.B));
+    writeSafetensors(path.join(tmp, LORA_FILE), lora);
     const os = optimizer.getState();
     try {
-      const tensors = Object.entries(os.tensors).map(([k, t]) => toWrite(k, t));
+      const tensors = [];
+      for (const [k, t] of Object.entries(os.tensors)) tensors.push(await toWrite(k, t));
       // safetensors needs at least a header; an optimizer with no tensors writes an empty file set.
       writeSafetensors(path.join(tmp, OPTIM_FILE), tensors);
     } finally {

@@ -12,6 +12,8 @@ const PACKAGES = [
   "@tensorflow/tfjs",
   "@tensorflow/tfjs-core",
   "@tensorflow/tfjs-backend-wasm",
+  "@tensorflow/tfjs-backend-webgpu",
+  "webgpu",
   "@tensorflow/tfjs-node",
   "@tensorflow/tfjs-node-gpu",
   "@huggingface/transformers",
@@ -51,7 +53,7 @@ export function provenance(backend: BackendInfo): Provenance {
       hostname: os.hostname(),
     };
   }
-  return { ...cached, backend: { name: backend.name, provider: backend.provider, detail: backend.detail } };
+  return { ...cached, backend: { name: backend.name, provider: backend.provider, detail: backend.detail, ...(backend.gpu ? { gpu: backend.gpu } : {}) } };
 }
 
 export function peakRssMB(): number {

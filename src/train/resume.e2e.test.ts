@@ -15,6 +15,7 @@ import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import { readJsonl, type EvalRecord, type MetricsRecord, type RunSummary } from "../results.ts";
 import { configHash } from "../sweep.ts";
 import { runTraining } from "./recipe.ts";
+import { useWebgpu } from "../webgpu-testing.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "resume-test-"));
@@ -232,6 +233,32 @@ test("kill -9 after the first checkpoint, then the same command: same final numb
   assert.equal(again.code, 0, again.err);
   assert.match(again.err, /resuming, was interrupted/);
   assertSameRun(idir, theRunDir(straightDir), "SIGINT");
+});
+
+test("webgpu (SwiftShader): interrupt + resume equals a straight run, bit for bit; no leaked tensors", async (t) => {
+  const skip = await useWebgpu();
+  if (skip) return t.skip(skip);
+  // Small, as SwiftShader is a CPU: 3 steps, a checkpoint at 1, the abort after 2, a probe at 2, a short eval.
+  const cfg = resolveRunConfig(TINY, {
+    backend: "webgpu", optimizer: OPTIMIZERS["stable-lora"],
+    train: { steps: 3, checkpointEvery: 1, warmupSteps: 1 }, eval: { limit: 4, batchSize: 4, everySteps: 0 },
+  });
+  const hash = configHash(cfg);
+  const ctx = (dir: string) => ({ experiment: "t", runId: "webgpu", configHash: hash, dir });
+  const straight = path.join(tmp, "webgpu", "straight");
+  const s = await runTraining(cfg, ctx(straight));
+  assert.equal(s.status, "success", s.error);
+  assert.equal(s.leakedTensors, 0);
+  assert.equal(s.provenance.backend.name, "webgpu");
+  assert.ok(s.provenance.backend.gpu && s.provenance.backend.gpu.maxBufferSize > 0, "summary.json records the adapter");
+  const resumed = path.join(tmp, "webgpu", "resumed");
+  const ctl = new AbortController();
+  const first = await runTraining(cfg, { ...ctx(resumed), signal: ctl.signal, onStep: (p) => void (p.step === 2 && ctl.abort()) });
+  assert.equal(first.status, "interrupted");
+  assert.equal(first.leakedTensors, 0);
+  const third = await runTraining(cfg, ctx(resumed));
+  assert.equal(third.status, "success", third.error);
+  assertSameRun(resumed, straight, "webgpu");
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
