@@ -1,6 +1,5 @@
 // The experiment registry: name → definition, explicit imports (no globbing), in the order `list` shows them.
-import { ConfigError } from "../src/config.ts";
-import type { Experiment } from "../src/sweep.ts";
+import type { ExperimentRegistry } from "../src/sweep.ts";
 import { quickstart } from "./quickstart.ts";
 import { miniQa } from "./mini-qa.ts";
 import { table1Qa } from "./table1-qa.ts";
@@ -10,12 +9,6 @@ import { ablationTargets } from "./ablation-targets.ts";
 import { lambdaSweep } from "./lambda-sweep.ts";
 import { overhead } from "./overhead.ts";
 
-export const EXPERIMENTS: Readonly<Record<string, Experiment>> = Object.fromEntries(
+export const EXPERIMENTS: ExperimentRegistry = Object.fromEntries(
   [quickstart, miniQa, table1Qa, table2Gsm8k, ablationCondition, ablationTargets, lambdaSweep, overhead].map((e) => [e.name, e]),
 );
-
-export function getExperiment(name: string): Experiment {
-  const e = EXPERIMENTS[name];
-  if (!e) throw new ConfigError(`unknown experiment "${name}". Known: ${Object.keys(EXPERIMENTS).join(", ")} (see \`run.ts list\`)`);
-  return e;
-}

@@ -10,6 +10,7 @@ import { runSweep } from "../src/cli/sweep.ts";
 import { readJsonl, type MetricsRecord, type RunSummary } from "../src/results.ts";
 import { expandExperiment } from "../src/sweep.ts";
 import { quickstart, QUICKSTART_WIDTHS } from "./quickstart.ts";
+import { EXPERIMENTS } from "./index.ts";
 
 test("quickstart expands to widths × optimizers × seeds, offline", () => {
   const cells = expandExperiment(quickstart);
@@ -35,7 +36,7 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
       "results-dir": results,
       "reports-dir": reports,
       "data-dir": path.join(tmp, "datasets"),
-    });
+    }, EXPERIMENTS);
   } finally {
     console.error = error;
   }

@@ -8,25 +8,25 @@ import { scoreCommand } from "../src/cli/score.ts";
 import { trainCommand } from "../src/cli/train.ts";
 import { evalCommand } from "../src/cli/eval.ts";
 import { dataCommand } from "../src/cli/data.ts";
-import { sweepCommand, defaultCommand } from "../src/cli/sweep.ts";
+import { sweepCommands } from "../src/cli/sweep.ts";
 import { reportCommand } from "../src/cli/report.ts";
 import { benchCommand } from "../src/cli/bench.ts";
 import { selectGpuDevice } from "../src/backend.ts";
+import { EXPERIMENTS } from "./index.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("tsx experiments/run.ts")
   .usage("$0 [command]\n\nWith no command: run the offline `quickstart` experiment and write its report.")
   .options(commonOptions)
   .middleware((argv) => selectGpuDevice(argv.device))
-  .command(defaultCommand)
-  .command(sweepCommand)
+  .command(sweepCommands(EXPERIMENTS))
   .command(trainCommand)
   .command(evalCommand)
   .command(scoreCommand)
   .command(reportCommand)
   .command(benchCommand)
   .command(dataCommand)
-  .command(listCommand)
+  .command(listCommand(EXPERIMENTS))
   .strict()
   .demandCommand(0)
   .recommendCommands()

@@ -2,8 +2,11 @@
 // lives; experiments and `--set key=value` override only what differs. Unknown keys and wrong types fail before any
 // tensor is allocated (zod, strict objects), with the offending key path in the message.
 import { z } from "zod";
-import { OPTIMIZER_NAMES, type OptimizerName } from "./optim/types.ts";
 import { BACKEND_CHOICES } from "./backend.ts";
+
+/** The optimizers of the study, one file each in src/optim/. */
+export const OPTIMIZER_NAMES = ["adamw", "lora-plus", "riemannian", "lora-rite", "stable-lora"] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
 export const LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];

@@ -29,6 +29,18 @@ export interface Experiment {
   readonly paperRef?: string;
 }
 
+/** The experiments an installation knows, by name (experiments/index.ts; run.ts hands it to the commands). */
+export type ExperimentRegistry = Readonly<Record<string, Experiment>>;
+
+export function findExperiment(experiments: ExperimentRegistry, name: string): Experiment {
+  const e = experiments[name];
+  if (!e) {
+    const known = Object.keys(experiments).join(", ");
+    throw new ConfigError(`unknown experiment "${name}". Known: ${known} (see \`run.ts list\`)`);
+  }
+  return e;
+}
+
 export interface Cell {
   readonly runId: string;
   readonly configHash: string;

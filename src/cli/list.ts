@@ -2,18 +2,18 @@
 import type { CommandModule } from "yargs";
 import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import { LORA_TARGETS } from "../config.ts";
+import type { ExperimentRegistry } from "../sweep.ts";
 
-export const listCommand: CommandModule = {
+export const listCommand = (experiments: ExperimentRegistry): CommandModule => ({
   command: "list",
   describe: "list experiments, tasks, models, optimizers and backends",
   handler: async () => {
-    const { EXPERIMENTS } = await import("../../experiments/index.ts");
     const { TASK_NAMES } = await import("../tasks/index.ts");
     const { MODEL_PRESETS } = await import("../models/presets.ts");
     const { probeBackends } = await import("../backend.ts");
     const lines: string[] = [];
     lines.push("experiments:");
-    for (const e of Object.values(EXPERIMENTS)) lines.push(`  ${e.name.padEnd(20)} ${e.description}`);
+    for (const e of Object.values(experiments)) lines.push(`  ${e.name.padEnd(20)} ${e.description}`);
     lines.push("tasks:", `  ${TASK_NAMES.join(", ")}`);
     lines.push("optimizers:", `  ${OPTIMIZER_NAMES.join(", ")}`);
     lines.push("lora targets:", `  ${LORA_TARGETS.join(", ")}`);
@@ -30,4 +30,4 @@ export const listCommand: CommandModule = {
     }
     console.log(lines.join("\n"));
   },
-};
+});

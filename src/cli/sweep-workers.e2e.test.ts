@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJsonl, type MetricsRecord, type RunSummary } from "../results.ts";
 import { runSweep, sweepExitCode, type SweepArgs } from "./sweep.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-workers-test-"));
@@ -70,7 +71,7 @@ let single: Record<string, string> | undefined;
 async function singleWorkerReport(): Promise<Record<string, string>> {
   if (single) return single;
   const results = path.join(tmp, "single");
-  const r = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, ...TINY_ARGS }));
+  const r = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, ...TINY_ARGS }, EXPERIMENTS));
   assert.equal(r.value, 0, r.err);
   single = await report(results, "single");
   return single;
@@ -136,7 +137,7 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   // --status: once the lease has passed, the cell shows as stale, with the dead worker's host, pid and step.
   await new Promise((r) => setTimeout(r, 2200));
   const oneArgs: Partial<SweepArgs> = { set: one.filter((_, i) => one[i - 1] === "--set"), only: one.filter((_, i) => one[i - 1] === "--only") };
-  const st = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": results, "data-dir": dataDir, status: true, json: true, lease: 2, ...oneArgs }));
+  const st = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": results, "data-dir": dataDir, status: true, json: true, lease: 2, ...oneArgs }, EXPERIMENTS));
   const status = JSON.parse(st.err) as { counts: Record<string, number>; cells: { kind: string; claim?: { pid: number; step: number; heartbeatAgeSeconds: number } }[] };
   assert.equal(status.counts.stale, 1, st.err);
   assert.equal(status.cells[0]!.claim!.pid, a.proc.pid);
@@ -185,7 +186,7 @@ test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); 
 test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a claim that is not JSON → exit 2, nothing touched", async () => {
   const results = path.join(tmp, "bad");
   const base: SweepArgs = { experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, ...TINY_ARGS };
-  const r0 = await quiet(() => runSweep({ ...base, only: ["model=random:d=64,L=2", "optimizer=adamw", "seed=0"] }));
+  const r0 = await quiet(() => runSweep({ ...base, only: ["model=random:d=64,L=2", "optimizer=adamw", "seed=0"] }, EXPERIMENTS));
   assert.equal(r0.value, 0, r0.err);
   const snap = () => fs.readdirSync(results, { recursive: true }).map(String).sort().map((f) => `${f}:${fs.statSync(path.join(results, f)).mtimeMs}`);
   const before = snap();
@@ -202,7 +203,7 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
       [{ experiment: "nosuchexperiment" }, /unknown experiment "nosuchexperiment"/],
     ];
     for (const [args, re] of cases) {
-      const r = await quiet(() => sweepExitCode({ ...base, ...args }));
+      const r = await quiet(() => sweepExitCode({ ...base, ...args }, EXPERIMENTS));
       assert.equal(r.value, 2, `${JSON.stringify(args)}: ${r.err}`);
       assert.match(r.err, re);
     }
@@ -211,13 +212,13 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
   }
   assert.deepEqual(snap(), before, "nothing touched");
   // A claim file that is not JSON (an empty file from a broken copy): a clear error naming it, exit 2.
-  const dry = await quiet(() => runSweep({ ...base, "dry-run": true }));
+  const dry = await quiet(() => runSweep({ ...base, "dry-run": true }, EXPERIMENTS));
   const other = dry.err.split("\n").map((l) => l.split(/\s+/)[1]).find((x) => x && x.includes("--lora-plus--s0"))!;
   const bad = path.join(results, "quickstart", ".claims", other, "g000000.json");
   fs.mkdirSync(path.dirname(bad), { recursive: true });
   fs.writeFileSync(bad, "");
   const before2 = snap();
-  const r = await quiet(() => sweepExitCode({ ...base, only: [...TINY_ARGS.only!, "optimizer=lora-plus"] }));
+  const r = await quiet(() => sweepExitCode({ ...base, only: [...TINY_ARGS.only!, "optimizer=lora-plus"] }, EXPERIMENTS));
   assert.equal(r.value, 2, r.err);
   assert.match(r.err, /g000000\.json: the claim file is not valid JSON .* delete the file; no result was touched/);
   assert.deepEqual(snap(), before2);

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { RunSummary } from "../results.ts";
 import { runSweep, type SweepArgs } from "./sweep.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-cli-test-"));
 const dataDir = path.join(tmp, "datasets");
@@ -28,7 +29,7 @@ async function sweep(resultsDir: string, a: Partial<SweepArgs> = {}): Promise<{ 
     const code = await runSweep({
       experiment: "quickstart", set: TINY_SET, backend: "wasm", report: false,
       "results-dir": resultsDir, "data-dir": dataDir, "reports-dir": path.join(tmp, "reports"), ...a,
-    });
+    }, EXPERIMENTS);
     return { code, out, err };
   } finally {
     console.log = log;

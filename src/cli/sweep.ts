@@ -11,7 +11,9 @@ import cliProgress from "cli-progress";
 import type { CommandModule } from "yargs";
 import { spawnSync } from "node:child_process";
 import { parseOverrides, mergeConfig, ConfigError } from "../config.ts";
-import { expandExperiment, cellStatus, isFinished, assertSameConfig, type Cell } from "../sweep.ts";
+import {
+  expandExperiment, cellStatus, findExperiment, isFinished, assertSameConfig, type Cell, type Experiment, type ExperimentRegistry,
+} from "../sweep.ts";
 import { RUN_FILES, removeTempFiles, runDir, writeFileAtomic, type RunSummary } from "../results.ts";
 import { checkLease, DEFAULT_LEASE_SECONDS, tryClaim, type Claim } from "../sweep/claims.ts";
 import { startHeartbeat } from "../sweep/heartbeat.ts";
@@ -39,21 +41,48 @@ export interface SweepArgs {
   k8s?: boolean; image?: string; parallelism?: number; gpus?: number; "mount-path"?: string; "volume-claim"?: string;
 }
 
-export async function runSweep(a: SweepArgs): Promise<number> {
-  const { getExperiment } = await import("../../experiments/index.ts");
-  const exp = getExperiment(a.experiment);
+/** What the arguments select: the experiment, this worker's cells (its shard) and where results go. */
+interface SweepPlan {
+  readonly exp: Experiment;
+  readonly allCells: readonly Cell[];
+  readonly cells: readonly Cell[];
+  /** " (shard i/n …)" for messages, or "". */
+  readonly shardTxt: string;
+  readonly resultsDir: string;
+  readonly leaseSeconds: number;
+}
+
+function planSweep(a: SweepArgs, experiments: ExperimentRegistry): SweepPlan {
+  const exp = findExperiment(experiments, a.experiment);
   let overrides: Record<string, unknown> = parseOverrides(asList(a.set));
   if (a["data-dir"]) overrides = mergeConfig(overrides, { dataDir: a["data-dir"] });
   if (a.backend && a.backend !== "auto") overrides = mergeConfig(overrides, { backend: a.backend });
   if (a.seed !== undefined) overrides = mergeConfig(overrides, { seed: a.seed });
   const leaseSeconds = checkLease(a.lease ?? DEFAULT_LEASE_SECONDS);
   const allCells = expandExperiment(exp, { overrides, only: asList(a.only) });
-  const resultsDir = path.resolve(a["results-dir"]);
-
-  if (a.slurm || a.k8s) return launch(a, exp.name, allCells.length, leaseSeconds);
-  const shard = selectShard({ shard: a.shard, shards: a.shards });
+  const shard = a.slurm || a.k8s ? null : selectShard({ shard: a.shard, shards: a.shards });
   const cells = shardCells(allCells, shard);
-  const shardTxt = shard ? ` (shard ${shard.index}/${shard.count}${shard.source === "--shard" ? "" : ` from ${shard.source}`}: ${cells.length} of ${allCells.length} cells)` : "";
+  const shardTxt = shard
+    ? ` (shard ${shard.index}/${shard.count}${shard.source === "--shard" ? "" : ` from ${shard.source}`}: ` +
+      `${cells.length} of ${allCells.length} cells)`
+    : "";
+  return { exp, allCells, cells, shardTxt, resultsDir: path.resolve(a["results-dir"]), leaseSeconds };
+}
+
+/** Run folders under run ids from before each optimizer had its own config: what to tell the user, or "". */
+function legacyNote(experiment: string, legacy: ReturnType<typeof findLegacyFolders>): string {
+  if (!legacy.length) return "";
+  return (
+    `${legacy.length} run folder(s) of this sweep are under run ids from before each optimizer had its own config ` +
+    `(e.g. ${legacy[0]!.from} → ${legacy[0]!.cell.runId}). Run \`sweep ${experiment} --migrate-ids\` once (it renames ` +
+    `them and updates the ids they record; nothing else changes), or move them aside to rerun those cells`
+  );
+}
+
+export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): Promise<number> {
+  const p = planSweep(a, experiments);
+  const { exp, cells, resultsDir } = p;
+  if (a.slurm || a.k8s) return launch(a, exp.name, p.allCells.length, p.leaseSeconds);
 
   const legacy = findLegacyFolders(resultsDir, exp.name, cells);
   if (a["migrate-ids"]) {
@@ -64,49 +93,74 @@ export async function runSweep(a: SweepArgs): Promise<number> {
     console.error(`${exp.name}: ${legacy.length} folder(s) renamed to today's run ids; nothing else changed`);
     return 0;
   }
-  const legacyNote = legacy.length
-    ? `${legacy.length} run folder(s) of this sweep are under run ids from before each optimizer had its own config ` +
-      `(e.g. ${legacy[0]!.from} → ${legacy[0]!.cell.runId}). Run \`sweep ${exp.name} --migrate-ids\` once (it renames ` +
-      `them and updates the ids they record; nothing else changes), or move them aside to rerun those cells`
-    : "";
+  const note = legacyNote(exp.name, legacy);
   if (a.status) {
-    if (legacyNote) console.error(`note: ${legacyNote}`);
-    const st = sweepStatus(resultsDir, exp.name, cells, leaseSeconds);
+    if (note) console.error(`note: ${note}`);
+    const st = sweepStatus(resultsDir, exp.name, cells, p.leaseSeconds);
     if (a.json) console.log(JSON.stringify(st, null, 2));
-    else console.log(formatStatus({ ...st, experiment: exp.name + shardTxt }, formatDuration));
+    else console.log(formatStatus({ ...st, experiment: exp.name + p.shardTxt }, formatDuration));
     return 0;
   }
   const status = new Map(cells.map((c) => [c.runId, cellStatus(resultsDir, exp.name, c)]));
-
-  // A folder under a cell's id written by another config is refused before anything runs (finished cells too: the
-  // report would otherwise show its numbers under this config's id). Nothing is moved or deleted.
-  if (!a["dry-run"]) for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
-
-  if (legacyNote && !a["dry-run"]) throw new ConfigError(legacyNote);
   if (a["dry-run"]) {
-    if (legacyNote) console.error(`note: ${legacyNote}`);
-    printPlan(exp.name + shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
+    if (note) console.error(`note: ${note}`);
+    printPlan(exp.name + p.shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
     return 0;
   }
-  let pending = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
+  // A folder under a cell's id written by another config is refused before anything runs (finished cells too: the
+  // report would otherwise show its numbers under this config's id). Nothing is moved or deleted.
+  for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
+  if (note) throw new ConfigError(note);
+
+  const pending = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
   if (pending.length && a.preflight !== false) {
     const problems = await preflight(pending.map((c) => c.config));
     if (problems.length) {
-      throw new ConfigError(`preflight: ${problems.length} problem(s) with what the cells to run read; nothing was started:\n  ${problems.join("\n  ")}`);
+      throw new ConfigError(
+        `preflight: ${problems.length} problem(s) with what the cells to run read; nothing was started:\n  ` +
+          problems.join("\n  "),
+      );
     }
   }
-  const sweepStart = Date.now();
-  console.error(`${exp.name}${shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`);
-  const { signal, dispose } = installInterruptHandler();
+  console.error(
+    `${exp.name}${p.shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`,
+  );
+  const { failures, aborted } = await trainPending(a, p, pending);
+  if (a.report !== false) await writeReport(a, p);
+  return aborted ? (aborted === "SIGTERM" ? EXIT_RETRY : 130) : failures > 0 ? 1 : 0;
+}
+
+/** Progress output: bars on a terminal, plain lines otherwise. */
+function progressOutput(total: number) {
   const tty = Boolean(process.stderr.isTTY);
-  const multi = tty ? new cliProgress.MultiBar({ clearOnComplete: false, hideCursor: true, format: "{bar} {value}/{total} {label}" }, cliProgress.Presets.shades_classic) : undefined;
-  const overall = multi?.create(pending.length, 0, { label: "runs" });
+  const multi = tty
+    ? new cliProgress.MultiBar(
+        { clearOnComplete: false, hideCursor: true, format: "{bar} {value}/{total} {label}" },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const overall = multi?.create(total, 0, { label: "runs" });
   const line = multi?.create(1, 0, { label: "" });
   const log = (m: string) => (multi ? multi.log(`${m}\n`) : console.error(m));
+  return { multi, overall, line, log };
+}
+
+/**
+ * Claim and train the pending cells until none is left; cells other workers hold are waited for (or taken over once
+ * their claim goes stale), unless --no-wait. Returns the number of failed cells and the abort reason, if any.
+ */
+async function trainPending(
+  a: SweepArgs,
+  p: SweepPlan,
+  cells: readonly Cell[],
+): Promise<{ failures: number; aborted: string }> {
+  const { exp, resultsDir, leaseSeconds } = p;
+  const sweepStart = Date.now();
+  const { signal, dispose } = installInterruptHandler();
+  const out = progressOutput(cells.length);
   const task = workerTaskName();
-  let failures = 0;
-  let done = 0;
-  const total = pending.length;
+  const counts = { done: 0, failures: 0, total: cells.length };
+  let pending = [...cells];
   let lastWaitNote = "";
   while (pending.length && !signal.aborted) {
     const held: Cell[] = [];
@@ -118,29 +172,7 @@ export async function runSweep(a: SweepArgs): Promise<number> {
         continue;
       }
       try {
-        // Re-read under the claim: another worker may have finished (or, in this sweep, failed) the cell meanwhile.
-        const st = cellStatus(resultsDir, exp.name, cell);
-        const fin = finishedAt(resultsDir, exp.name, cell);
-        const thisSweep = fin !== null && fin >= sweepStart;
-        if ((isFinished(st) && (!a.force || thisSweep)) || (st === "failed" && thisSweep)) continue;
-        const dir = runDir(resultsDir, exp.name, cell.runId);
-        if (st !== "new") assertSameConfig(dir, cell);
-        const stale = removeTempFiles(dir);
-        if (stale.length) log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
-        if (a.force && isFinished(st)) {
-          const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-          fs.mkdirSync(path.dirname(archive), { recursive: true });
-          fs.renameSync(dir, archive);
-          log(`--force: moved the finished ${cell.runId} to ${path.relative(process.cwd(), archive)}`);
-        }
-        const resumeNote = st === "partial" || st === "interrupted" || st === "failed" ? ` (resuming, was ${st}${claim.info.generation > 0 ? `; took over a stale claim` : ""})` : "";
-        log(`[${done + 1}/${total}] ${cell.runId}${resumeNote}`);
-        const summary = await runCell(exp.name, cell, dir, claim, leaseSeconds, signal, log, line);
-        done++;
-        overall?.update(done);
-        const finalTxt = Object.entries(summary.final).map(([t, m]) => `${t} ${fmtMain(m)}`).join(", ");
-        log(`  → ${summary.status}${summary.error ? `: ${summary.error}` : ""} in ${formatDuration(summary.trainSeconds + summary.evalSeconds)}${finalTxt ? `; ${finalTxt}` : ""}`);
-        if (summary.status === "failed") failures++;
+        await trainClaimed(a, p, cell, claim, { sweepStart, signal, counts, ...out });
       } finally {
         claim.release();
       }
@@ -149,25 +181,76 @@ export async function runSweep(a: SweepArgs): Promise<number> {
     if (!pending.length || signal.aborted || a.wait === false) break;
     // Every cell left is held by another worker: wait for it to finish, or for its claim to go stale (then take it).
     const note = `waiting for ${pending.length} cell(s) held by other workers (a claim older than the ${leaseSeconds}s lease is taken over)`;
-    if (note !== lastWaitNote) log(note);
+    if (note !== lastWaitNote) out.log(note);
     lastWaitNote = note;
     await sleep(Math.min(5, leaseSeconds / 4) * 1000, signal);
   }
-  multi?.stop();
+  out.multi?.stop();
   dispose();
-  if (pending.length && !signal.aborted) log(`${pending.length} cell(s) left to other workers (--no-wait)`);
-  const reason = signal.aborted ? String(signal.reason) : "";
-  if (signal.aborted) console.error(`interrupted (${reason}): rerun the same command to resume (finished cells are kept).`);
-  if (a.report !== false) {
-    try {
-      const { renderReport } = await import("../report/render.ts");
-      const r = await renderReport({ experiment: exp.name, resultsDir, reportsDir: path.resolve(a["reports-dir"] ?? "reports") });
-      console.error(`report: ${path.relative(process.cwd(), r.dir)}/index.html${r.warnings.length ? ` (${r.warnings.length} warnings)` : ""}`);
-    } catch (e) {
-      console.error(`report could not be written: ${(e as Error).message} (the results are intact; run \`report ${exp.name}\`)`);
-    }
+  if (pending.length && !signal.aborted) out.log(`${pending.length} cell(s) left to other workers (--no-wait)`);
+  const aborted = signal.aborted ? String(signal.reason) : "";
+  if (aborted) console.error(`interrupted (${aborted}): rerun the same command to resume (finished cells are kept).`);
+  return { failures: counts.failures, aborted };
+}
+
+/** Train one cell this worker has claimed, unless another worker finished it meanwhile (or it failed in this sweep). */
+async function trainClaimed(
+  a: SweepArgs,
+  p: SweepPlan,
+  cell: Cell,
+  claim: Claim,
+  run: {
+    sweepStart: number;
+    signal: AbortSignal;
+    counts: { done: number; failures: number; total: number };
+    overall: cliProgress.SingleBar | undefined;
+    line: cliProgress.SingleBar | undefined;
+    log: (m: string) => void;
+  },
+): Promise<void> {
+  const { exp, resultsDir } = p;
+  const { log, counts } = run;
+  // Re-read under the claim: another worker may have finished (or, in this sweep, failed) the cell meanwhile.
+  const st = cellStatus(resultsDir, exp.name, cell);
+  const fin = finishedAt(resultsDir, exp.name, cell);
+  const thisSweep = fin !== null && fin >= run.sweepStart;
+  if ((isFinished(st) && (!a.force || thisSweep)) || (st === "failed" && thisSweep)) return;
+  const dir = runDir(resultsDir, exp.name, cell.runId);
+  if (st !== "new") assertSameConfig(dir, cell);
+  const stale = removeTempFiles(dir);
+  if (stale.length) log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
+  if (a.force && isFinished(st)) {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${stamp}`);
+    fs.mkdirSync(path.dirname(archive), { recursive: true });
+    fs.renameSync(dir, archive);
+    log(`--force: moved the finished ${cell.runId} to ${path.relative(process.cwd(), archive)}`);
   }
-  return signal.aborted ? (reason === "SIGTERM" ? EXIT_RETRY : 130) : failures > 0 ? 1 : 0;
+  const resumed = st === "partial" || st === "interrupted" || st === "failed";
+  const takeover = claim.info.generation > 0 ? `; took over a stale claim` : "";
+  log(`[${counts.done + 1}/${counts.total}] ${cell.runId}${resumed ? ` (resuming, was ${st}${takeover})` : ""}`);
+  const summary = await runCell(exp.name, cell, dir, claim, p.leaseSeconds, run.signal, log, run.line);
+  counts.done++;
+  run.overall?.update(counts.done);
+  const finalTxt = Object.entries(summary.final).map(([t, m]) => `${t} ${fmtMain(m)}`).join(", ");
+  const took = formatDuration(summary.trainSeconds + summary.evalSeconds);
+  log(`  → ${summary.status}${summary.error ? `: ${summary.error}` : ""} in ${took}${finalTxt ? `; ${finalTxt}` : ""}`);
+  if (summary.status === "failed") counts.failures++;
+}
+
+/** The experiment's report after the sweep; a failure to write it never touches the results. */
+async function writeReport(a: SweepArgs, p: SweepPlan): Promise<void> {
+  try {
+    const { renderReport } = await import("../report/render.ts");
+    const reportsDir = path.resolve(a["reports-dir"] ?? "reports");
+    const r = await renderReport({ experiment: p.exp.name, resultsDir: p.resultsDir, reportsDir });
+    const warn = r.warnings.length ? ` (${r.warnings.length} warnings)` : "";
+    console.error(`report: ${path.relative(process.cwd(), r.dir)}/index.html${warn}`);
+  } catch (e) {
+    console.error(
+      `report could not be written: ${(e as Error).message} (the results are intact; run \`report ${p.exp.name}\`)`,
+    );
+  }
 }
 
 /** Train one claimed cell with its heartbeat running; a lost claim (another worker took it over) stops the run. */
@@ -316,7 +399,7 @@ function estimateFromFlops(cfg: Cell["config"]): number {
   return (cfg.train.steps * f.step) / (WASM_GFLOPS * 1e9);
 }
 
-function printPlan(name: string, cells: Cell[], status: Map<string, string>, estimate?: (c: Cell["config"]) => number): void {
+function printPlan(name: string, cells: readonly Cell[], status: Map<string, string>, estimate?: (c: Cell["config"]) => number): void {
   const rows = cells.map((c, i) => {
     const est = estimate ? estimate(c.config) : NaN;
     return [String(i + 1), c.runId, status.get(c.runId)!, Number.isFinite(est) ? formatDuration(est) : "?"];
@@ -365,9 +448,9 @@ const sweepBuilder = (y: import("yargs").Argv) =>
     .option("volume-claim", { type: "string", describe: "--k8s: the ReadWriteMany PVC holding results/ (default lora-lab-data)" });
 
 /** Exit codes: 0 done, 1 a cell failed, 2 configuration error, 75 SIGTERM after a checkpoint (retry), 130 Ctrl-C. */
-export async function sweepExitCode(a: SweepArgs): Promise<number> {
+export async function sweepExitCode(a: SweepArgs, experiments: ExperimentRegistry): Promise<number> {
   try {
-    return await runSweep(a);
+    return await runSweep(a, experiments);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     console.error(`error: ${e.message}`);
@@ -375,20 +458,24 @@ export async function sweepExitCode(a: SweepArgs): Promise<number> {
   }
 }
 
-export const sweepCommand: CommandModule<object, SweepArgs> = {
-  command: "sweep <experiment>",
-  describe: "run every missing cell of an experiment (resumable, any number of workers), then write its report",
-  builder: (y) => sweepBuilder(y).positional("experiment", { type: "string", demandOption: true }) as never,
-  handler: async (a) => {
-    process.exitCode = await sweepExitCode(a);
-  },
-};
-
-export const defaultCommand: CommandModule<object, SweepArgs> = {
-  command: "$0",
-  describe: "run the offline quickstart experiment (a few minutes on 2 CPU cores), then its report",
-  builder: (y) => sweepBuilder(y) as never,
-  handler: async (a) => {
-    process.exitCode = await sweepExitCode({ ...a, experiment: "quickstart" });
-  },
-};
+/** `sweep <experiment>` and the command-less default (the quickstart), over the experiments run.ts registers. */
+export function sweepCommands(experiments: ExperimentRegistry): CommandModule<object, SweepArgs>[] {
+  return [
+    {
+      command: "$0",
+      describe: "run the offline quickstart experiment (a few minutes on 2 CPU cores), then its report",
+      builder: (y) => sweepBuilder(y) as never,
+      handler: async (a) => {
+        process.exitCode = await sweepExitCode({ ...a, experiment: "quickstart" }, experiments);
+      },
+    },
+    {
+      command: "sweep <experiment>",
+      describe: "run every missing cell of an experiment (resumable, any number of workers), then write its report",
+      builder: (y) => sweepBuilder(y).positional("experiment", { type: "string", demandOption: true }) as never,
+      handler: async (a) => {
+        process.exitCode = await sweepExitCode(a, experiments);
+      },
+    },
+  ];
+}

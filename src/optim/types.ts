@@ -1,10 +1,10 @@
 // The contract between the LoRA layers, the training loop and every optimizer. Optimizers receive explicit
 // (A, B) pairs and never pair tensors by name substitution or list order (docs/optimizers.md §1).
 import type * as tf from "@tensorflow/tfjs";
+import type { OptimizerName } from "../config.ts";
 import type { LoraPair } from "../lora/pair.ts";
 
-export const OPTIMIZER_NAMES = ["adamw", "lora-plus", "riemannian", "lora-rite", "stable-lora"] as const;
-export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+export { OPTIMIZER_NAMES, type OptimizerName } from "../config.ts";
 
 /** Gradients of the loss for each pair, keyed by the variables' names (tf.variableGrads' output). */
 export type LoraGrads = tf.NamedTensorMap;

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runSweep, type SweepArgs } from "../cli/sweep.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 async function printed(a: Partial<SweepArgs>): Promise<string> {
   const log = console.log, error = console.error;
@@ -11,7 +12,7 @@ async function printed(a: Partial<SweepArgs>): Promise<string> {
   console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
   console.error = () => {};
   try {
-    const code = await runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": "/shared/results", print: true, ...a });
+    const code = await runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": "/shared/results", print: true, ...a }, EXPERIMENTS);
     assert.equal(code, 0);
     return out;
   } finally {

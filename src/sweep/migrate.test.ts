@@ -11,6 +11,7 @@ import { parseOverrides } from "../config.ts";
 import { expandExperiment, configHash, type Experiment } from "../sweep.ts";
 import { runSweep, sweepExitCode, type SweepArgs } from "../cli/sweep.ts";
 import type { RunSummary } from "../results.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const exp: Experiment = {
   name: "t", description: "test", base: { model: "Qwen/Qwen2-0.5B", task: "arc_easy" },
@@ -51,7 +52,7 @@ test("old-format results: refused until --migrate-ids renames them; then finishe
       console.log = l;
     }
   };
-  assert.equal((await quiet(() => runSweep(args))).value, 0);
+  assert.equal((await quiet(() => runSweep(args, EXPERIMENTS))).value, 0);
   const root = path.join(results, "quickstart");
   const ids = fs.readdirSync(root).filter((n) => !n.startsWith("."));
   assert.equal(ids.length, 2);
@@ -72,12 +73,12 @@ test("old-format results: refused until --migrate-ids renames them; then finishe
     fs.renameSync(dir, path.join(root, oldId));
     old[oldId] = id;
   }
-  const refused = await quiet(() => sweepExitCode(args));
+  const refused = await quiet(() => sweepExitCode(args, EXPERIMENTS));
   assert.equal(refused.value, 2);
   assert.match(refused.out, /2 run folder\(s\) of this sweep are under run ids from before each optimizer had its own config .*--migrate-ids/);
   assert.deepEqual(fs.readdirSync(root).filter((n) => !n.startsWith(".")).sort(), Object.keys(old).sort(), "nothing moved");
 
-  const mig = await quiet(() => runSweep({ ...args, "migrate-ids": true }));
+  const mig = await quiet(() => runSweep({ ...args, "migrate-ids": true }, EXPERIMENTS));
   assert.equal(mig.value, 0);
   assert.match(mig.out, /2 folder\(s\) renamed/);
   assert.deepEqual(fs.readdirSync(root).filter((n) => !n.startsWith(".")).sort(), ids.sort());
@@ -86,7 +87,7 @@ test("old-format results: refused until --migrate-ids renames them; then finishe
     assert.deepEqual([s.runId, s.configHash, s.migratedFrom], [id, id.slice(-6), oldId]);
     assert.equal(JSON.parse(fs.readFileSync(path.join(root, id, "checkpoint", "state.json"), "utf8")).configHash, id.slice(-6));
   }
-  const again = await quiet(() => runSweep(args));
+  const again = await quiet(() => runSweep(args, EXPERIMENTS));
   assert.equal(again.value, 0);
   assert.match(again.out, /2 cells, 2 finished, 0 to run/);
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { sweepExitCode } from "../cli/sweep.ts";
 import { preflight } from "./preflight.ts";
 import { resolveRunConfig } from "../config.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const arcRow = (id: string, key: string) =>
   JSON.stringify({ id, question: { stem: `q${id}`, choices: ["A", "B", "C", "D"].map((l) => ({ text: `t${l}`, label: l })) }, answerKey: key });
@@ -26,7 +27,7 @@ test("every problem at once, before the first cell; nothing is created", async (
     code = await sweepExitCode({
       experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, only: ["optimizer=adamw", "seed=0"],
       set: ["model=" + path.join(tmp, "no-model"), "eval.tasks=[\"arc_easy\"]", "train.steps=2"],
-    });
+    }, EXPERIMENTS);
   } finally {
     console.error = e0;
   }

@@ -16,6 +16,7 @@ import { readJsonl, type EvalRecord, type MetricsRecord, type RunSummary } from 
 import { configHash } from "../sweep.ts";
 import { runTraining } from "./recipe.ts";
 import { useWebgpu } from "../webgpu-testing.ts";
+import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "resume-test-"));
@@ -177,7 +178,7 @@ async function sweepInProcess(resultsDir: string): Promise<{ code: number; err: 
   let err = "";
   console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
   try {
-    const code = await runSweep({ experiment: "quickstart", only: ONLY, set: SET, backend: "wasm", report: false, "results-dir": resultsDir, "data-dir": dataDir });
+    const code = await runSweep({ experiment: "quickstart", only: ONLY, set: SET, backend: "wasm", report: false, "results-dir": resultsDir, "data-dir": dataDir }, EXPERIMENTS);
     return { code, err };
   } finally {
     console.error = error;

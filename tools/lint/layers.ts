@@ -12,7 +12,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["src/util/", "src/testing/"],
   [
     "src/backend.ts", "src/webgpu.ts", "src/webgpu-testing.ts", "src/native-matmul.ts", "src/tape-release.ts",
-    "src/wasm-zero-copy.ts", "src/hub.ts",
+    "src/wasm-zero-copy.ts", "src/hub.ts", "src/hub-fetch.ts",
   ],
   ["src/config.ts", "src/results.ts"],
   ["src/models/"],
@@ -21,7 +21,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["src/tasks/", "src/stability/"],
   ["src/eval/"],
   ["src/train/"],
-  ["src/sweep.ts", "src/report/", "src/bench/"],
+  ["src/sweep.ts", "src/sweep/", "src/report/", "src/bench/"],
   ["src/cli/"],
   ["experiments/"],
 ];
