@@ -40,6 +40,9 @@ SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits cred_expire seconds before it starts again (slurmd refuses the old credential until then;
+# Slurm's default is 120 s). Short here so the preemption test need not wait two minutes.
+AuthInfo=cred_expire=15
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
