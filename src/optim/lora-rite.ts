@@ -77,19 +77,22 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
     rhoB: 0,
   }));
 
-  async function step(grads: LoraGrads, lr: number): Promise<StepStats> {
-    const b1 = biasCorrectedDecay(t, beta1);
-    const b2 = biasCorrectedDecay(t, beta2);
+  // offsets[i] = Σ_{j<i} r_j², the start of pair i's r×r blocks (in units of one block per factor).
+  const offsets: number[] = [];
+  pairs.reduce((acc, p) => (offsets.push(acc), acc + p.r * p.r), 0);
 
-    // ---- pass 1a (device): Grams of both factors → first polar factor R1⁺ (CPU) ----
+  /** Pass 1a (device → CPU): Grams of both factors → the first polar factors R1⁺. */
+  async function firstPolar(): Promise<{ A: Float64Array; B: Float64Array }[]> {
     const gram1 = await readValues(() => tf.concat(pairs.flatMap((p) => [tf.matMul(p.A, tf.transpose(p.A)), tf.matMul(tf.transpose(p.B), p.B)]), 0));
-    const R1 = pairs.map((p, i) => {
+    return pairs.map((p, i) => {
       const rr = p.r * p.r;
       const off = 2 * offsets[i]!;
       return { A: polarRinv(Float64Array.from(gram1.subarray(off, off + rr)), p.r), B: polarRinv(Float64Array.from(gram1.subarray(off + rr, off + 2 * rr)), p.r) };
     });
+  }
 
-    // ---- pass 1b (device): Q1 = X·R1⁺, and the r×r products the CPU needs ----
+  /** Pass 1b (device): Q1 = X·R1⁺, and the r×r products the CPU needs (read back in one go). */
+  async function deviceProducts(grads: LoraGrads, R1: { A: Float64Array; B: Float64Array }[]) {
     const dev = tf.tidy(() => {
       const Q1A: tf.Tensor[] = [];
       const Q1B: tf.Tensor[] = [];
@@ -114,7 +117,11 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
     const m2 = await readTensor(dev.mats);
     dev.mats.dispose();
 
-    // ---- pass 1c (CPU): second polar pass, unmagnified-gradient Grams, skipping, global norm ----
+    return { dev, m2 };
+  }
+
+  /** Pass 1c (CPU): second polar pass, unmagnified-gradient Grams, skipping, and the global norm N. */
+  function unmagnifiedGrams(R1: { A: Float64Array; B: Float64Array }[], m2: Float32Array) {
     let normSq = 0;
     let skipped = 0;
     let nonfinite = 0;
@@ -145,11 +152,12 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
       const skipB = judge(HB, p.outDim);
       return { R2A, R2B, RAinv, RBinv, QtQoldA, QtQoldB, HA, HB, skipA, skipB };
     });
-    const N = Math.sqrt(normSq);
-    const c = clip > 0 && N > clip ? clip / N : 1;
+    return { cpu, N: Math.sqrt(normSq), skipped, nonfinite };
+  }
 
-    // ---- pass 2 (CPU): second moments in the new bases, inverse roots; then the device updates ----
-    const upd = pairs.map((p, i) => {
+  /** Pass 2 (CPU): second moments carried into the new bases, their inverse roots, the r×r update factors. */
+  function updateFactors(cpu: ReturnType<typeof unmagnifiedGrams>["cpu"], c: number, b1: number, b2: number, lr: number) {
+    return pairs.map((p, i) => {
       const r = p.r;
       const s = slots[i]!;
       const k = cpu[i]!;
@@ -179,7 +187,16 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
         ZB: scale(transpose(k.RAinv, r), lr),
       };
     });
+  }
 
+  /** Pass 2 (device): moments, the capped update, decoupled weight decay, and the new bases. */
+  function applyUpdates(
+    grads: LoraGrads,
+    lr: number,
+    dev: Awaited<ReturnType<typeof deviceProducts>>["dev"],
+    cpu: ReturnType<typeof unmagnifiedGrams>["cpu"],
+    upd: ReturnType<typeof updateFactors>,
+  ): void {
     tf.tidy(() => {
       const decay = weightDecay > 0 ? tf.scalar(1 - lr * weightDecay) : null;
       const capS = cap > 0 ? tf.scalar(cap) : null;
@@ -214,14 +231,21 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
         s.QB.assign(QB);
       });
     });
-    tf.dispose([...dev.Q1A, ...dev.Q1B, ...dev.gAt]);
-    t += 1;
-    return { scalars: { "rite/unmagnified_norm": N, "rite/clip_factor": c, "rite/clipped": c < 1 ? 1 : 0, "rite/skipped": skipped, "rite/nonfinite": nonfinite } };
   }
 
-  // offsets[i] = Σ_{j<i} r_j², the start of pair i's r×r blocks (in units of one block per factor).
-  const offsets: number[] = [];
-  pairs.reduce((acc, p) => (offsets.push(acc), acc + p.r * p.r), 0);
+  async function step(grads: LoraGrads, lr: number): Promise<StepStats> {
+    const b1 = biasCorrectedDecay(t, beta1);
+    const b2 = biasCorrectedDecay(t, beta2);
+    const R1 = await firstPolar();
+    const { dev, m2 } = await deviceProducts(grads, R1);
+    const { cpu, N, skipped, nonfinite } = unmagnifiedGrams(R1, m2);
+    const c = clip > 0 && N > clip ? clip / N : 1;
+    applyUpdates(grads, lr, dev, cpu, updateFactors(cpu, c, b1, b2, lr));
+    tf.dispose([...dev.Q1A, ...dev.Q1B, ...dev.gAt]);
+    t += 1;
+    const scalars = { "rite/unmagnified_norm": N, "rite/clip_factor": c, "rite/clipped": c < 1 ? 1 : 0 };
+    return { scalars: { ...scalars, "rite/skipped": skipped, "rite/nonfinite": nonfinite } };
+  }
 
   return {
     name,
