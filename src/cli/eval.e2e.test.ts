@@ -73,7 +73,7 @@ test("eval --adapter: another base model's name warns; layer shapes that do not 
   await initBackend("wasm");
   const lora = { r: 2, alpha: 4, targets: ["q_proj" as const], dropout: 0, rslora: false };
   // An adapter that fits stories260K but names another base model.
-  const lm = await loadLanguageModel(model, { backend: "wasm" });
+  const lm = await loadLanguageModel(model, await initBackend("wasm"));
   try {
     await saveAdapter(injectLora(lm.decoder, lora, new Rng(1)), path.join(dir, "renamed"), { baseModel: "someone/other-model", lora });
   } finally {

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CommandModule } from "yargs";
-import type { BackendChoice } from "../backend.ts";
+import { initBackend, type BackendChoice } from "../backend.ts";
 
 interface EvalArgs {
   model: string; adapter?: string; task: string; limit?: number; split?: "train" | "validation" | "test";
@@ -76,7 +76,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const warning = baseModelMismatch(a.adapter, a.model); // also fails fast on a missing or bad adapter folder
       if (warning) console.error(warning);
     }
-    const lm = await loadLanguageModel(a.model, { adapter: a.adapter, backend: a.backend as BackendChoice, batchSize: a["batch-size"] });
+    const lm = await loadLanguageModel(a.model, await initBackend(a.backend as BackendChoice), { adapter: a.adapter, batchSize: a["batch-size"] });
     try {
       let lastPct = -1;
       const onProgress = (done: number, total: number) => {

@@ -33,7 +33,7 @@ test("score on stories260K: output lines in order, adapter applied, tensors free
   const before = tf.memory().numTensors;
   const lines = (await scoreFile({ model: stories, input, backend: "wasm", batchSize: 2, quiet: true })).trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(tf.memory().numTensors, before, "score leaked tensors");
-  const lm = await loadLanguageModel(stories, { backend: "wasm" });
+  const lm = await loadLanguageModel(stories, await initBackend("wasm"));
   try {
     const refs = await lm.loglikelihood(reqs, { batchSize: 2 }); // as scoreFile batched them above
     reqs.forEach((_, i) => {

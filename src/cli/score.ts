@@ -2,7 +2,7 @@
 // request type from the command line. Each input line {"context", "continuation"} becomes one output line
 // {"logprob", "isGreedy"}, in input order, on stdout or in --output. Progress goes to stderr.
 import type { CommandModule } from "yargs";
-import type { BackendChoice } from "../backend.ts";
+import { initBackend, type BackendChoice } from "../backend.ts";
 
 interface ScoreArgs {
   model: string;
@@ -21,7 +21,7 @@ export async function scoreFile(a: { model: string; input: string; adapter?: str
   const requests = readPairsJsonl(a.input); // bad input fails before the model is loaded
   const warning = a.adapter ? baseModelMismatch(a.adapter, a.model) : null;
   if (warning) console.error(warning);
-  const lm = await loadLanguageModel(a.model, { adapter: a.adapter, backend: a.backend, batchSize: a.batchSize });
+  const lm = await loadLanguageModel(a.model, await initBackend(a.backend), { adapter: a.adapter, batchSize: a.batchSize });
   try {
     const t0 = performance.now();
     const results = await lm.loglikelihood(requests, {

@@ -4,7 +4,7 @@
 // Only continuation rows of the hidden states go through lm_head, in chunks, so a 151,936-token vocabulary never
 // needs B·T·V floats.
 import * as tf from "@tensorflow/tfjs";
-import type { BackendChoice } from "../backend.ts";
+import type { BackendInfo } from "../backend.ts";
 import type { Decoder } from "../models/decoder.ts";
 import { generateGreedy } from "../models/generate.ts";
 import { readMany } from "../util/read.ts";
@@ -127,8 +127,12 @@ export interface LoadedLanguageModel extends LanguageModel {
 }
 
 /** Load a model folder / hub id (+ optional PEFT adapter) as a LanguageModel. */
-export async function loadLanguageModel(model: string, opts: { adapter?: string; backend?: BackendChoice; batchSize?: number; maxLength?: number } = {}): Promise<LoadedLanguageModel> {
-  const loaded = await loadModel(model, { backend: opts.backend });
+export async function loadLanguageModel(
+  model: string,
+  backend: BackendInfo,
+  opts: { adapter?: string; batchSize?: number; maxLength?: number } = {},
+): Promise<LoadedLanguageModel> {
+  const loaded = await loadModel(model, backend);
   try {
     if (opts.adapter) loadAdapter(loaded.decoder, opts.adapter);
   } catch (e) {

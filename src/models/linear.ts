@@ -9,7 +9,11 @@ import { nativeMatmulActive } from "../native-matmul.ts";
 /** tf.customGrad passes the inputs, then a save function, as one rest list. */
 export type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
 
-/** Whether the active matmul kernel runs transposed operands at full speed (wasm: only the native addon does). */
+/**
+ * Whether the active matmul kernel runs transposed operands at full speed (wasm: only the native addon does). Asked
+ * of the engine itself — the backend tfjs dispatches to and the kernel registered for it — rather than of a copy of
+ * the backend choice, so the layout cannot disagree with the kernel that runs.
+ */
 function transposeFlagsAreFast(): boolean {
   return tf.getBackend() !== "wasm" || nativeMatmulActive();
 }

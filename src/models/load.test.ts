@@ -28,7 +28,7 @@ test("stories260K: greedy continuation from BOS equals reference_greedy.json", a
     logits_step0_first16: number[];
     logits_step0_logsumexp: number;
   };
-  const model = await loadModel(stories, { backend: "wasm" });
+  const model = await loadModel(stories, await initBackend("wasm"));
   try {
     const before = tf.memory().numTensors;
     const first = tf.tidy(() => model.decoder.forward(tf.tensor2d([[1]], [1, 1], "int32")).reshape([-1]));
@@ -55,7 +55,7 @@ function scratch(t: { after: (fn: () => void) => void }): string {
 
 test("a missing model folder is a clear error", async () => {
   await initBackend("wasm");
-  await assert.rejects(loadModel(path.join(os.tmpdir(), "no-such-model-dir-xyz")), /not found/);
+  await assert.rejects(loadModel(path.join(os.tmpdir(), "no-such-model-dir-xyz"), await initBackend("wasm")), /not found/);
   assert.throws(() => loadDecoder(path.join(os.tmpdir(), "no-such-model-dir-xyz")), /no-such-model-dir-xyz: model folder not found/);
 });
 

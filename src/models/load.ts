@@ -2,7 +2,7 @@
 // float32 tensors streamed one at a time (peak memory ≈ the model plus one tensor), tokenizer.json → Tokenizer.
 // Every mismatch (missing/extra tensor, wrong shape) names the tensor and the file.
 import * as tf from "@tensorflow/tfjs";
-import { checkTensorsFit, initBackend, placeOnDevice, type BackendChoice, type BackendInfo } from "../backend.ts";
+import { checkTensorsFit, placeOnDevice, type BackendInfo } from "../backend.ts";
 import { resolveModel, type HubOptions } from "../hub.ts";
 import { buildDecoder, WeightShapeError, type Decoder } from "./decoder.ts";
 import { readModelConfig, type ModelConfig } from "./model-config.ts";
@@ -47,9 +47,11 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
   }
 }
 
-/** Resolve `modelIdOrDir` (local folder or hub id), pick the backend, and load config, weights and tokenizer. */
-export async function loadModel(modelIdOrDir: string, opts: { backend?: BackendChoice; hub?: HubOptions } = {}): Promise<LoadedModel> {
-  const backend = await initBackend(opts.backend ?? "auto");
+/**
+ * Resolve `modelIdOrDir` (local folder or hub id) and load config, weights and tokenizer onto the backend the caller
+ * started (the entry point chooses and starts the backend once: src/backend.ts initBackend).
+ */
+export async function loadModel(modelIdOrDir: string, backend: BackendInfo, opts: { hub?: HubOptions } = {}): Promise<LoadedModel> {
   const dir = await resolveModel(modelIdOrDir, opts.hub);
   const config = readModelConfig(dir);
   const tokenizer = await loadTokenizer(dir);

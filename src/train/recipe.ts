@@ -126,7 +126,7 @@ async function setUpModel(cfg: RunConfig, ctx: RunContext, live: Live, summary: 
   live.model = ctx.model;
   if (!live.model) {
     log(`loading ${cfg.model}`);
-    live.model = isRandomModelSpec(cfg.model) ? loadRandomModel(cfg.model, backend) : await loadModel(cfg.model, { backend: cfg.backend });
+    live.model = isRandomModelSpec(cfg.model) ? loadRandomModel(cfg.model, backend) : await loadModel(cfg.model, backend);
     live.ownModel = true;
   }
   const c = live.model.config;
