@@ -15,7 +15,8 @@ import { Rng } from "../util/rng.ts";
 import type { BenchCase } from "./cases.ts";
 import { loraStepFlops } from "./flops.ts";
 import { activationBytesEstimate, decoderWeightBytes } from "./memory.ts";
-import { createBenchOptimizer, forwardLoss, median, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
+import { createBenchOptimizer, forwardLoss, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
+import { median } from "../util/stats.ts";
 import type { CaseResult, OptimizerOverhead } from "./types.ts";
 
 /** The paper's optimizer overheads over AdamW (Stable-LoRA, Table 6). */

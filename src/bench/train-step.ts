@@ -87,12 +87,6 @@ export async function forwardLoss(m: BenchModel, batch: TokenBatch): Promise<num
   return (await readValues(() => continuationLoss(m.decoder, batch)))[0]!;
 }
 
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** Seconds of one call. */
 export function timed<T>(f: () => T): [T, number] {

@@ -6,6 +6,7 @@ import { optimizerDefaults, type AdamLikeConfig, type OptimizerConfig } from "..
 import { createOptimizer } from "./index.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { OptimizerName } from "./types.ts";
+import { median } from "../util/stats.ts";
 
 export interface BenchResult {
   readonly name: OptimizerName;
@@ -43,8 +44,5 @@ export async function benchOptimizerStep(name: OptimizerName, pairs: readonly Lo
     });
     tf.dispose(saved.flat());
   }
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const medianMs = sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { name, medianMs, samplesMs };
+  return { name, medianMs: median(samplesMs), samplesMs };
 }

@@ -1,0 +1,9 @@
+// Order statistics shared by the benchmarks, the optimizer timings and the reporter.
+
+/** The median (mean of the two middle values for an even count); NaN for no values. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
