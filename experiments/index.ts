@@ -2,6 +2,7 @@
 import { ConfigError } from "../src/config.ts";
 import type { Experiment } from "../src/sweep.ts";
 import { quickstart } from "./quickstart.ts";
+import { widthStudy } from "./width-study.ts";
 import { miniQa } from "./mini-qa.ts";
 import { table1Qa } from "./table1-qa.ts";
 import { table2Gsm8k } from "./table2-gsm8k.ts";
@@ -11,7 +12,7 @@ import { lambdaSweep } from "./lambda-sweep.ts";
 import { overhead } from "./overhead.ts";
 
 export const EXPERIMENTS: Readonly<Record<string, Experiment>> = Object.fromEntries(
-  [quickstart, miniQa, table1Qa, table2Gsm8k, ablationCondition, ablationTargets, lambdaSweep, overhead].map((e) => [e.name, e]),
+  [quickstart, widthStudy, miniQa, table1Qa, table2Gsm8k, ablationCondition, ablationTargets, lambdaSweep, overhead].map((e) => [e.name, e]),
 );
 
 export function getExperiment(name: string): Experiment {

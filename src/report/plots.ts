@@ -273,9 +273,9 @@ export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typ
  * told apart by grey level and marker shape (the optimizer colours stay reserved for optimizers).
  */
 export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string, seriesOrder: readonly string[] = []): VlSpec {
-  const terms = ["δ1", "δ2", "δ3"];
-  const termColors = { domain: terms, range: ["#111111", "#666666", "#a6a6a6"] };
-  const termShapes = { domain: terms, range: ["circle", "square", "triangle-up"] };
+  const terms = ["δ1", "δ2", "δ3", "ΔY"].filter((t) => points.some((p) => p.term === t));
+  const termColors = { domain: terms, range: ["#111111", "#666666", "#a6a6a6", "#7b3294"].slice(0, terms.length) };
+  const termShapes = { domain: terms, range: ["circle", "square", "triangle-up", "diamond"].slice(0, terms.length) };
   const widths = points.map((p) => p.width);
   const lo = Math.min(...widths);
   const hi = Math.max(...widths);
