@@ -1,5 +1,6 @@
 // The default experiment end to end, cut down: the real `quickstart` definition through runSweep (two widths, the
-// five optimizers and the extra η ∝ d^−1 cells, one seed, 6 steps, 20 eval docs), then its report (src/report/render.ts). Checks that every cell ends in
+// five optimizers and the extra η ∝ d^−1 cells, one seed, 6 steps, 20 eval docs), then its report
+// (src/report/render.ts). Checks that every cell ends in
 // success with the stability signals the report needs, and that the report's page, tables and figures are written.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,8 +17,8 @@ test("quickstart expands to widths × optimizers × lr scalings × seeds, offlin
   // 5 optimizers at η ∝ d^−½ on every width; AdamW and Stable-LoRA also at η ∝ d^−1 (the same cell at d = 64); 2 seeds.
   assert.equal(cells.length, (QUICKSTART_WIDTHS.length * 5 + (QUICKSTART_WIDTHS.length - 1) * 2) * 2);
   const d512 = cells.filter((c) => c.config.model === "random:d=512,L=2" && c.config.seed === 0);
-  assert.deepEqual(d512.filter((c) => c.config.optimizer.name === "adamw").map((c) => c.config.optimizer.lr).sort(), [2.5e-4, 7.07e-4], "2e-3·8^−1, 2e-3·8^−½");
-  assert.ok(d512.filter((c) => c.config.optimizer.name === "lora-plus").every((c) => c.config.optimizer.lr === 7.07e-4));
+  assert.deepEqual(d512.filter((c) => c.config.optimizer.name === "adamw").map((c) => c.config.optimizer.lr).sort(), [6.25e-4, 1.77e-3], "5e-3·8^−1, 5e-3·8^−½");
+  assert.ok(d512.filter((c) => c.config.optimizer.name === "lora-plus").every((c) => c.config.optimizer.lr === 1.77e-3));
   assert.ok(cells.every((c) => c.config.model.startsWith("random:") && c.config.task === "synthetic"), "no download, no ../shared");
   assert.equal(new Set(cells.map((c) => c.config.optimizer.name)).size, 5);
 });

@@ -2,11 +2,27 @@
 // η = η0·(n/n0)^(−e) (docs/paper-claims.md, C4), and a per-cell time estimate calibrated on a measured run.
 // The sweep runner knows only axes over config keys, so the scaling is written as two axes (models, every learning
 // rate any width needs) and a filter that keeps the (model, lr) pairs of the exponents each optimizer is run with.
-// At n0 every exponent gives η0: one cell serves them all (the reporter recovers e from (n, lr): src/report/lr-scaling.ts).
-import type { RunConfig } from "../src/config.ts";
+// At n0 every exponent gives η0: one cell serves them all (the reporter recovers e from (n, lr): src/report/lr-
+// scaling.ts).
+import type { DeepPartial, RunConfig } from "../src/config.ts";
 import type { Axis } from "../src/sweep.ts";
 import { loraStepFlops, forwardFlops } from "../src/bench/flops.ts";
 import { parseRandomModelSpec } from "../src/models/random-model.ts";
+
+/**
+ * The setting both width experiments share: the synthetic task, LoRA r = 8 on q, v with s = alpha/r = 2 at every
+ * width, batches of 16 short sequences, constant learning rate (no schedule to confound the width scaling), δ probes
+ * on 8 fixed examples. Each experiment adds its steps, evaluation size and probe interval.
+ */
+export function widthBase(train: { steps: number }, evalLimit: number, probeEvery: number): DeepPartial<RunConfig> {
+  return {
+    task: "synthetic",
+    lora: { r: 8, alpha: 16, targets: ["q_proj", "v_proj"] },
+    train: { ...train, batchSize: 16, maxSeqLen: 16, warmupSteps: 0, schedule: "constant", maxGradNorm: 1, checkpointEvery: 50 },
+    eval: { limit: evalLimit, batchSize: 64 },
+    stability: { probeEvery, probeBatchSize: 8 },
+  };
+}
 
 /** The random-init decoder of width n used by the width experiments. */
 export const widthModel = (n: number) => `random:d=${n},L=2`;

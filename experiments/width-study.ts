@@ -9,7 +9,7 @@
 // Cost: widthCellSeconds (calibrated on a measured run) puts it at about 25 minutes on the 2 CPU cores; `sweep
 // width-study --dry-run` prints the estimate, and experiments/width-study.test.ts holds it under 30 minutes.
 import type { Experiment } from "../src/sweep.ts";
-import { widthCellSeconds, widthLrAxes } from "./width-scaling.ts";
+import { widthBase, widthCellSeconds, widthLrAxes } from "./width-scaling.ts";
 
 export const WIDTH_STUDY_WIDTHS = [64, 128, 256, 512, 1024] as const;
 export const WIDTH_STUDY_BUDGET_SECONDS = 30 * 60;
@@ -23,14 +23,7 @@ const scaling = widthLrAxes({
 export const widthStudy: Experiment = {
   name: "width-study",
   description: "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (~25 min on 2 cores)",
-  base: {
-    task: "synthetic",
-    lora: { r: 8, alpha: 16, targets: ["q_proj", "v_proj"] },
-    optimizer: { lambda: 2e-2 },
-    train: { steps: 150, batchSize: 16, maxSeqLen: 16, warmupSteps: 0, schedule: "constant", maxGradNorm: 1, checkpointEvery: 50 },
-    eval: { limit: 100, batchSize: 64 },
-    stability: { probeEvery: 10, probeBatchSize: 8 },
-  },
+  base: { ...widthBase({ steps: 150 }, 100, 10), optimizer: { lambda: 2e-2 } },
   axes: [
     scaling.axes[0]!,
     { key: "optimizer.name", values: ["adamw", "stable-lora"] },
