@@ -381,7 +381,7 @@ export function claimC5(input: C5Input): ClaimResult[] {
     let reason: string;
     if (flat) {
       verdict = "inconclusive";
-      reason = `every accuracy behind these pairs is at the ${flat}: the difference ranks noise`;
+      reason = `every accuracy behind these pairs is ${flat === "chance" ? "at chance" : "at the ceiling"}: the difference ranks noise`;
     } else if (p.ci.n < 2 || !Number.isFinite(p.ci.lo)) {
       verdict = "inconclusive";
       reason = `${p.ci.n} pair${p.ci.n === 1 ? "" : "s"}: no interval`;
