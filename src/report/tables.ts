@@ -383,11 +383,11 @@ export function overheadTable(rows: readonly OverheadRow[]): ReportTable {
 
 /** Width study: one row per series (optimizer setting × lr exponent, in `order`), one column per term: γ̂ [95% CI]. */
 export function widthGammaTable(fits: readonly WidthFit[], order: readonly string[]): ReportTable {
-  const rank = (s: string) => {
-    const i = order.findIndex((o) => s === o || s.startsWith(`${o},`) || o.startsWith(s.split(",")[0]!));
-    return i < 0 ? order.length : i;
-  };
-  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || naturalCompare(a, b));
+  // Rows: optimizers in the report's order (by the label's optimizer part), then by learning-rate exponent e.
+  const heads = order.map((o) => o.split(",")[0]!);
+  const rank = (s: string) => (heads.includes(s.split(",")[0]!) ? heads.indexOf(s.split(",")[0]!) : heads.length);
+  const eOf = new Map(fits.map((f) => [f.series, f.e]));
+  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || eOf.get(a)! - eOf.get(b)! || naturalCompare(a, b));
   const terms = ["δ1", "δ2", "δ3", "ΔY"].filter((t) => fits.some((f) => f.term === t));
   const methods = [...new Set(fits.map((f) => f.ciMethod))];
   return {
