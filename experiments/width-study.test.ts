@@ -27,6 +27,12 @@ test("width-study: widths 64..1024, η ∝ n^−e for e ∈ {0, ½, 1}, AdamW an
   assert.ok(c.stability.probeEvery > 0 && c.train.steps / c.stability.probeEvery >= 10, "δ probes in the second half of the run");
 });
 
+test("--set optimizer.lr=X gives one fixed-lr cell per model, optimizer and seed", () => {
+  const cells = expandExperiment(widthStudy, { overrides: { optimizer: { lr: 3e-3 } } });
+  assert.equal(cells.length, WIDTH_STUDY_WIDTHS.length * 2 * 3);
+  assert.ok(cells.every((c) => c.config.optimizer.lr === 3e-3));
+});
+
 test("width-study --dry-run: the estimated time fits the 30-minute budget", async () => {
   const total = expandExperiment(widthStudy).reduce((s, c) => s + widthCellSeconds(c.config), 0);
   assert.ok(total <= WIDTH_STUDY_BUDGET_SECONDS, `estimated ${Math.round(total)} s > ${WIDTH_STUDY_BUDGET_SECONDS} s`);
