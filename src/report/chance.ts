@@ -1,6 +1,7 @@
 // Chance and ceiling for accuracy cells. A cell's mean accuracy over seeds, measured on n evaluation documents, gets
-// a 95 % Wilson interval (binomial.ts); the cell is marked [chance] when the interval contains the task's chance rate
-// and [ceiling] when it reaches THRESHOLDS.ceiling. The chance rate of a multiple-choice task is the mean over the
+// a 95 % Wilson interval (binomial.ts); the cell is marked [chance] when the interval contains the task's chance rate,
+// [below chance] when it lies entirely below it (a systematic preference, e.g. for short answers, not skill) and
+// [ceiling] when it reaches THRESHOLDS.ceiling. The chance rate of a multiple-choice task is the mean over the
 // evaluated documents of 1/(number of choices), read from a run's samples.jsonl; without samples, the task's usual
 // number of choices. Generation tasks (exact match) have no chance rate (only the ceiling is tested).
 // n is the number of documents of one evaluation, not seeds × documents: the seeds score the same documents, so
@@ -37,7 +38,10 @@ export function chanceRate(task: string, runs: readonly RunAxes[]): ChanceRate {
   return k ? { rate: 1 / k, source: "usual" } : { rate: null, source: "none" };
 }
 
-export type AccuracyFlag = "chance" | "ceiling";
+export type AccuracyFlag = "chance" | "below chance" | "ceiling";
+
+/** At or below chance: the cell measures no skill. */
+export const noSkill = (flags: readonly AccuracyFlag[]) => flags.includes("chance") || flags.includes("below chance");
 
 export interface FlaggedAccuracy {
   interval: BinomialInterval;
@@ -50,6 +54,7 @@ export function flagAccuracy(p: number, docs: number, chance: number | null): Fl
   const flags: AccuracyFlag[] = [];
   if (!Number.isFinite(interval.lo)) return { interval, flags };
   if (chance !== null && interval.lo <= chance && chance <= interval.hi) flags.push("chance");
+  if (chance !== null && interval.hi < chance) flags.push("below chance");
   if (interval.hi >= THRESHOLDS.ceiling.value) flags.push("ceiling");
   return { interval, flags };
 }

@@ -63,6 +63,7 @@ test("Wilson interval: published values; flags for chance and ceiling", () => {
   assert.deepEqual(flagAccuracy(1, 200, 0.25).flags, ["ceiling"]);
   assert.deepEqual(flagAccuracy(0.985, 200, 0.25).flags, ["ceiling"], "197/200: the interval reaches 99%");
   assert.deepEqual(flagAccuracy(0.9, 200, 0.25).flags, []);
+  assert.deepEqual(flagAccuracy(0.11, 200, 0.25).flags, ["below chance"], "stories260K on OpenBookQA: a bias, not skill");
   assert.deepEqual(flagAccuracy(0.5, 200, null).flags, [], "no chance rate (generation): only the ceiling is tested");
 });
 
@@ -194,7 +195,7 @@ test("C5: paired CI above 0 → supported; below → contradicted; straddling or
   assert.equal(c([2, -3, 1, -1]).verdict, "inconclusive");
   const chance = c([2, 3, 2.5, 3.1], "chance");
   assert.equal(chance.verdict, "inconclusive", "a difference between accuracies at chance ranks noise");
-  assert.match(chance.reason, /is at chance: the difference ranks noise/);
+  assert.match(chance.reason, /is at or below chance: the difference ranks noise/);
   assert.match(c([1, 3, 2, 2.5], null, 2.07).statistic, /paper \+2\.07 pp \(Table 1\), inside our CI/);
   const pooled = claimC5({ pairs: [pair("Stable-LoRA", [1]), pair("Stable-LoRA", [1, 2, 3], true)], uninformative: none, paperGain: none })[0]!;
   assert.match(pooled.statistic, /all 2 models, n=3/, "the pooled comparison is preferred");

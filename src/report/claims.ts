@@ -11,6 +11,7 @@ import { gammaGap, percentileInterval } from "./width-scaling.ts";
 import { THRESHOLDS } from "./claims-thresholds.ts";
 import { geometricMean, meanCI, median } from "./stats.ts";
 import { cellFlags, paperFor } from "./tables.ts";
+import { noSkill } from "./chance.ts";
 import type { ReportTable } from "./tables.ts";
 
 export type Verdict = "supported" | "contradicted" | "inconclusive";
@@ -381,7 +382,7 @@ export function claimC5(input: C5Input): ClaimResult[] {
     let reason: string;
     if (flat) {
       verdict = "inconclusive";
-      reason = `every accuracy behind these pairs is ${flat === "chance" ? "at chance" : "at the ceiling"}: the difference ranks noise`;
+      reason = `every accuracy behind these pairs is ${flat === "chance" ? "at or below chance" : "at the ceiling"}: the difference ranks noise`;
     } else if (p.ci.n < 2 || !Number.isFinite(p.ci.lo)) {
       verdict = "inconclusive";
       reason = `${p.ci.n} pair${p.ci.n === 1 ? "" : "s"}: no interval`;
@@ -420,7 +421,7 @@ export function c5Context(blocks: readonly Block[], pairs: readonly PairedCompar
     const rows = b.rows.filter((r) => r.label === p.label || r.label === p.baselineLabel);
     const flags = rows.flatMap((r) => b.tasks.filter((t) => r.cells[t]!.n > 0).map((t) => cellFlags(r.cells[t], b.metrics[t]!, b.chance[t], "mean")));
     const prev = uninformative.has(p.label) ? uninformative.get(p.label)! : undefined;
-    const now = flags.length && flags.every((f) => f.includes("chance")) ? "chance" : flags.length && flags.every((f) => f.includes("ceiling")) ? "ceiling" : null;
+    const now = flags.length && flags.every(noSkill) ? "chance" : flags.length && flags.every((f) => f.includes("ceiling")) ? "ceiling" : null;
     uninformative.set(p.label, prev === undefined ? now : prev === now ? now : null);
     const sRow = b.rows.find((r) => r.label === p.label);
     const aRow = b.rows.find((r) => r.label === p.baselineLabel);

@@ -4,7 +4,7 @@
 import { stringify } from "csv-stringify/sync";
 import type { Block, Cell, OverheadRow, PairedComparison, StabilityRow, TableRow } from "./aggregate.ts";
 import { displayScale, finalValue } from "./aggregate.ts";
-import { flagAccuracy } from "./chance.ts";
+import { flagAccuracy, noSkill } from "./chance.ts";
 import type { AccuracyFlag, ChanceRate } from "./chance.ts";
 import { THRESHOLDS } from "./claims-thresholds.ts";
 import type { ExperimentAxes, RunAxes } from "./axes.ts";
@@ -84,11 +84,11 @@ function flagNotes(flagged: AccuracyFlag[][], chance: Record<string, ChanceRate 
   const ceiling = (100 * THRESHOLDS.ceiling.value).toFixed(0);
   notes.push(
     `[chance]: the cell's 95% Wilson interval (n = evaluated documents of one run) contains the chance rate 1/choices${rates.length ? ` (${rates.join(", ")})` : ""}; ` +
-      `[ceiling]: the interval reaches ${ceiling}%. Marked cells cannot rank optimizers.`,
+      `[below chance]: the interval lies below it; [ceiling]: the interval reaches ${ceiling}%. Marked cells cannot rank optimizers.`,
   );
-  const allChance = flagged.length > 0 && flagged.every((f) => f.includes("chance"));
+  const allChance = flagged.length > 0 && flagged.every(noSkill);
   const allCeiling = flagged.length > 0 && flagged.every((f) => f.includes("ceiling"));
-  const titleSuffix = allChance ? " — every cell is at chance: this table ranks noise" : allCeiling ? " — every cell is at the ceiling: this table compares nothing" : "";
+  const titleSuffix = allChance ? " — every cell is at or below chance: this table ranks noise" : allCeiling ? " — every cell is at the ceiling: this table compares nothing" : "";
   return { notes, titleSuffix };
 }
 
