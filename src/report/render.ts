@@ -1,6 +1,7 @@
-// renderReport: results/<experiment>/ → reports/<experiment>/ (README.md, index.html, tables/*.md|csv,
-// plots/*.vl.json|svg|png). Reads only the results folder, never models or optimizers; safe to call while a sweep
-// is still writing (unfinished runs show as running, unreadable lines are skipped and listed as warnings).
+// renderReport: results/<experiment>/ → reports/<experiment>/ (README.md, index.html, claims.json, tables/*.md|csv,
+// plots/*.vl.json|svg|png). The page leads with the paper's claims tested against the runs (claims.ts). Reads only
+// the results folder, never models or optimizers; safe to call while a sweep is still writing (unfinished runs show
+// as running, unreadable lines are skipped and listed as warnings).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../results.ts";

@@ -1,6 +1,6 @@
 // Plot data from runs: per-step curves thinned into at most `maxPoints` step buckets (each point is the mean
 // over its bucket, so thinning also smooths), then summarised across seeds as mean with a min–max band. Also the
-// stop-step grid (layer × module type), ΔW spectra, accuracy points and the quickstart width study.
+// stop-step grid (layer × module type), ΔW spectra and accuracy points (the width study: width-scaling.ts).
 import type { RunAxes } from "./axes.ts";
 import { compareModuleTypes, parseModule } from "./axes.ts";
 import { displayScale } from "./aggregate.ts";
