@@ -6,7 +6,7 @@
 // with bootstrap CIs over seeds and computes the verdicts; this file asserts nothing about them.
 // λ = 2e-2 and 150 steps: the shrink alone takes A to 10% of A0 in ln 10/λ ≈ 115 steps, so the stop condition has
 // time to fire at every width and the second half of the run (where the δ terms are measured) is after the stop.
-// Cost: widthCellSeconds (calibrated on a measured run) puts it at about 25 minutes on the 2 CPU cores; `sweep
+// Cost: widthCellSeconds (calibrated on a measured run) puts it at about 22 minutes on the 2 CPU cores; `sweep
 // width-study --dry-run` prints the estimate, and experiments/width-study.test.ts holds it under 30 minutes.
 import type { Experiment } from "../src/sweep.ts";
 import { widthBase, widthCellSeconds, widthLrAxes } from "./width-scaling.ts";
@@ -22,7 +22,7 @@ const scaling = widthLrAxes({
 
 export const widthStudy: Experiment = {
   name: "width-study",
-  description: "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (~25 min on 2 cores)",
+  description: "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (est. 22 min on 2 cores)",
   base: { ...widthBase({ steps: 150 }, 100, 10), optimizer: { lambda: 2e-2 } },
   axes: [
     scaling.axes[0]!,
