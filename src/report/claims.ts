@@ -304,7 +304,7 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
       statistic: fs.map((f) => `γ̂ ${f.term} ${sgn(f.gamma)}${ci(f.lo, f.hi, sgn)}`).join("; ") + ` (${series[0]}, ${Math.max(...fs.map((f) => f.widths))} widths)`,
       threshold: `|γ| ≤ ${zero}: the whole CI inside ±${zero}`,
       verdict,
-      reason: verdict === "supported" ? `every CI lies within ±${zero}` : verdict === "contradicted" ? `${bad.join(", ")}: CI entirely outside ±${zero}` : fs.some((f) => !Number.isFinite(f.lo)) ? "no CI (needs ≥ 2 seeds per width, or ≥ 3 widths)" : `a CI straddles ±${zero}`,
+      reason: verdict === "supported" ? `every CI lies within ±${zero}` : verdict === "contradicted" ? `${bad.join(", ")}: CI entirely outside ±${zero}` : fs.some((f) => !Number.isFinite(f.lo)) ? "no CI (needs ≥ 2 seeds per width, or ≥ 3 widths)" : `the CI of ${fs.filter((f, i) => where[i] === "straddles").map((f) => `γ̂ ${f.term}`).join(", ")} straddles ±${zero}`,
       figure: "δ terms against width; Width study table",
       anchor: "width",
       values: Object.fromEntries(fs.flatMap((f) => [[`gamma_${f.term}`, f.gamma], [`gamma_${f.term}_lo`, nn(f.lo)], [`gamma_${f.term}_hi`, nn(f.hi)]])),
@@ -340,7 +340,11 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
         reason = `AdamW's gap ${sgn(ga.gap)} (CI above ${gap}); Stable-LoRA's ${sgn(gs.gap)} is smaller (CI of the difference above 0)`;
       } else {
         verdict = "inconclusive";
-        reason = !Number.isFinite(ga.lo) ? "no bootstrap CI (needs ≥ 2 seeds per width)" : `a CI straddles its threshold (AdamW gap vs ${gap}, or the difference vs 0)`;
+        reason = !Number.isFinite(ga.lo) || !Number.isFinite(dlo)
+          ? "no bootstrap CI (needs ≥ 2 seeds per width)"
+          : ga.lo > gap
+            ? `AdamW's gap is above ${gap}, but the CI of the difference of the gaps straddles 0: Stable-LoRA's gap is not measurably smaller`
+            : `the CI of AdamW's gap straddles ${gap}: δ1 is not measurably outgrowing δ2`;
       }
       out.push({
         id: "C4b",
