@@ -44,7 +44,7 @@ export const THRESHOLDS = {
   gammaZero: {
     value: 0.25,
     reason:
-      "C4 'Θ(1) in width' (γ ≈ 0): the exponents the theory predicts move in steps of 1/2 when the learning-rate exponent e changes by 1/2 " +
+      "C4 'Θ(1) in width' (γ ≈ 0): the exponents the theory predicts move by at least 1/2 when the learning-rate exponent e changes by 1/2 " +
       "(docs/paper-claims.md), so |γ| ≤ 1/4 separates 0 from the nearest alternative; supported when the whole CI is inside ±0.25.",
   },
   gammaGap: {
