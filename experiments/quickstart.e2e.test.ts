@@ -1,5 +1,6 @@
 // The default experiment end to end, cut down: the real `quickstart` definition through runSweep (two widths, the
-// five optimizers, one seed, 6 steps, 20 eval docs), then its report (src/report/render.ts). Checks that every cell ends in
+// five optimizers and the extra η ∝ d^−1 cells, one seed, 6 steps, 20 eval docs), then its report
+// (src/report/render.ts). Checks that every cell ends in
 // success with the stability signals the report needs, and that the report's page, tables and figures are written.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,9 +13,13 @@ import { expandExperiment } from "../src/sweep.ts";
 import { quickstart, QUICKSTART_WIDTHS } from "./quickstart.ts";
 import { EXPERIMENTS } from "./index.ts";
 
-test("quickstart expands to widths × optimizers × seeds, offline", () => {
+test("quickstart expands to widths × optimizers × lr scalings × seeds, offline", () => {
   const cells = expandExperiment(quickstart);
-  assert.equal(cells.length, QUICKSTART_WIDTHS.length * 5 * 2);
+  // 5 optimizers at η ∝ d^−½ on every width; AdamW and Stable-LoRA also at η ∝ d^−1 (the same cell at d = 64); 2 seeds.
+  assert.equal(cells.length, (QUICKSTART_WIDTHS.length * 5 + (QUICKSTART_WIDTHS.length - 1) * 2) * 2);
+  const d512 = cells.filter((c) => c.config.model === "random:d=512,L=2" && c.config.seed === 0);
+  assert.deepEqual(d512.filter((c) => c.config.optimizer.name === "adamw").map((c) => c.config.optimizer.lr).sort(), [6.25e-4, 1.77e-3], "5e-3·8^−1, 5e-3·8^−½");
+  assert.ok(d512.filter((c) => c.config.optimizer.name === "lora-plus").every((c) => c.config.optimizer.lr === 1.77e-3));
   assert.ok(cells.every((c) => c.config.model.startsWith("random:") && c.config.task === "synthetic"), "no download, no ../shared");
   assert.equal(new Set(cells.map((c) => c.config.optimizer.name)).size, 5);
 });
@@ -42,7 +47,7 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
   }
   assert.equal(code, 0, err);
   const runs = fs.readdirSync(path.join(results, "quickstart")).filter((d) => !d.startsWith("."));
-  assert.equal(runs.length, 10, runs.join("\n"));
+  assert.equal(runs.length, 12, runs.join("\n"));
   for (const id of runs) {
     const dir = path.join(results, "quickstart", id);
     const s = JSON.parse(fs.readFileSync(path.join(dir, "summary.json"), "utf8")) as RunSummary;
@@ -57,7 +62,7 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
   // The report: page, README, tables and figures, with the width study across the two widths.
   const rd = path.join(reports, "quickstart");
   assert.match(err, /report: .*index\.html/);
-  for (const f of ["index.html", "README.md", "tables/runs.md", "tables/stability.md", "tables/width-gamma.md"]) assert.ok(fs.existsSync(path.join(rd, f)), `report has ${f}`);
+  for (const f of ["index.html", "README.md", "claims.json", "tables/claims.md", "tables/runs.md", "tables/stability.md", "tables/width-gamma.md"]) assert.ok(fs.existsSync(path.join(rd, f)), `report has ${f}`);
   const html = fs.readFileSync(path.join(rd, "index.html"), "utf8");
   for (const id of runs) assert.ok(html.includes(id) || fs.readFileSync(path.join(rd, "tables/runs.md"), "utf8").includes(id), `${id} listed`);
   const plots = fs.readdirSync(path.join(rd, "plots"));

@@ -6,6 +6,8 @@ import { compareRowKeys, optimizerRank } from "./axes.ts";
 import type { LoadedStatus } from "./load.ts";
 import { geometricMean, mean, meanCI, median, sampleStd } from "./stats.ts";
 import type { MeanCI } from "./stats.ts";
+import { chanceRate, finalDocs } from "./chance.ts";
+import type { ChanceRate } from "./chance.ts";
 
 /** Preferred lm-eval metric per task: the paper reports accuracy; GSM8K uses exact match (strict first). */
 export const METRIC_PREFERENCE = ["acc,none", "exact_match,strict-match", "exact_match,flexible-extract", "exact_match,none", "acc_norm,none"];
@@ -49,11 +51,13 @@ export interface Cell {
   best: number;
   /** Runs in this cell that did not produce a value, by status ("failed", "diverged", "interrupted", "running", …). */
   notDone: Partial<Record<LoadedStatus | "no value", number>>;
+  /** Evaluation documents behind each value (the fewest over the cell's runs), for the binomial interval; null if unknown. */
+  docs: number | null;
 }
 
-export function makeCell(values: SeedValue[], notDone: Cell["notDone"] = {}): Cell {
+export function makeCell(values: SeedValue[], notDone: Cell["notDone"] = {}, docs: number | null = null): Cell {
   const xs = values.map((v) => v.value);
-  return { values, n: xs.length, mean: mean(xs), std: sampleStd(xs), best: xs.length ? Math.max(...xs) : NaN, notDone };
+  return { values, n: xs.length, mean: mean(xs), std: sampleStd(xs), best: xs.length ? Math.max(...xs) : NaN, notDone, docs };
 }
 
 export interface TableRow {
@@ -79,6 +83,8 @@ export interface Block {
   rows: TableRow[];
   /** Training tasks of the runs in the block. */
   trainTasks: string[];
+  /** Chance rate per evaluation task (chance.ts), for the [chance] marks. */
+  chance: Record<string, ChanceRate>;
 }
 
 /** One block per model: rows = optimizer (+ varying hyperparameters), columns = evaluation tasks. */
@@ -107,7 +113,9 @@ export function buildBlocks(axes: ExperimentAxes): Block[] {
         bestAverage: tasks.length && tasks.every((t) => cells[t]!.n > 0) ? mean(tasks.map((t) => cells[t]!.best)) : NaN,
       };
     });
-    blocks.push({ model, tasks, metrics, rows, trainTasks: [...new Set(runs.map((r) => r.task))] });
+    const chance: Record<string, ChanceRate> = {};
+    for (const t of tasks) chance[t] = chanceRate(t, runs.filter((r) => r.evalTasks.includes(t)));
+    blocks.push({ model, tasks, metrics, rows, trainTasks: [...new Set(runs.map((r) => r.task))], chance });
   }
   return blocks;
 }
@@ -115,6 +123,7 @@ export function buildBlocks(axes: ExperimentAxes): Block[] {
 function cellFor(runs: RunAxes[], task: string, metric: string): Cell {
   const bySeed = new Map<number, SeedValue>();
   const notDone: Cell["notDone"] = {};
+  const docs: number[] = [];
   for (const r of runs) {
     const v = r.run.status === "success" ? finalValue(r, task, metric) : null;
     if (v === null) {
@@ -123,8 +132,10 @@ function cellFor(runs: RunAxes[], task: string, metric: string): Cell {
       continue;
     }
     bySeed.set(r.seed, { seed: r.seed, value: v, runId: r.run.runId });
+    const n = finalDocs(r, task);
+    if (n !== null) docs.push(n);
   }
-  return makeCell([...bySeed.values()].sort((a, b) => a.seed - b.seed), notDone);
+  return makeCell([...bySeed.values()].sort((a, b) => a.seed - b.seed), notDone, docs.length ? Math.min(...docs) : null);
 }
 
 /** Per seed: the mean over tasks, for seeds that have a value on every task. */

@@ -6,6 +6,7 @@ import type { LoadedRun } from "./load.ts";
 import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import type { OptimizerName } from "../optim/types.ts";
 import type { RunConfig } from "../config.ts";
+import { lrExponents, lrScalingLabel, primaryExponent } from "./lr-scaling.ts";
 
 /** Optimizer hyperparameters that mean something only for that optimizer (the rest are ignored when comparing). */
 const OPTIMIZER_SPECIFIC: Record<string, OptimizerName> = {
@@ -50,6 +51,8 @@ export interface RunAxes {
   readonly setting: Record<string, string>;
   /** Tasks this run is (or will be) evaluated on: eval.jsonl's tasks, else config.eval.tasks, else the training task. */
   readonly evalTasks: string[];
+  /** Exponents e of η = η0·(n/n0)^(−e) this run belongs to (lr-scaling.ts); null when lr is not scaled with width. */
+  readonly lrExponents: number[] | null;
 }
 
 export interface ExperimentAxes {
@@ -111,14 +114,25 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
   });
   const taskInRow = [...cellOwners.values()].some((s) => s.size > 1);
 
+  // A learning rate scaled with width (η = η0·(n/n0)^(−e)) is shown and matched as its exponent e, not as the
+  // raw lr value of each width (lr-scaling.ts); rows then read "AdamW, η ∝ n^−0.5".
+  const exps = lrExponents(withConfig.map((r, i) => ({
+    group: [r.config.optimizer.name, ...varying.filter((k) => k !== "optimizer.lr").map((k) => `${k}=${flat[i]![k] ?? "∅"}`)].join("|"),
+    width: r.hiddenSize,
+    lr: r.config.optimizer.lr,
+  })));
+  const lrScaled = varying.includes("optimizer.lr") && exps.every((e) => e !== null) && exps.some((e) => e!.some((x) => x !== 0));
+  if (lrScaled) varying.splice(varying.indexOf("optimizer.lr"), 1, LR_SCALING_KEY);
+
   const out: RunAxes[] = withConfig.map((r, i) => {
-    const f = flat[i]!;
+    const f = { ...flat[i]! };
+    if (lrScaled) f[LR_SCALING_KEY] = String(primaryExponent(exps[i]!));
     const optimizer = r.config.optimizer.name;
     const setting: Record<string, string> = {};
     for (const k of varying) setting[k] = f[k] ?? "";
     const rowParts = varying.filter((k) => f[k] !== undefined).map((k) => formatSetting(k, f[k]!)).filter(Boolean);
     if (taskInRow) rowParts.unshift(`trained on ${taskOf(r.config)}`);
-    const nonOptimizer = varying.filter((k) => !k.startsWith("optimizer."));
+    const nonOptimizer = varying.filter((k) => !k.startsWith("optimizer.") || k === LR_SCALING_KEY);
     const matchKey = [r.config.model, taskInRow ? taskOf(r.config) : "", ...nonOptimizer.map((k) => `${k}=${f[k] ?? "∅"}`)].join("|");
     const rowKey = [optimizer, taskInRow ? taskOf(r.config) : "", ...varying.map((k) => `${k}=${f[k] ?? "∅"}`)].join("|");
     return {
@@ -133,6 +147,7 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
       matchKey,
       setting,
       evalTasks: evalTasksOf(r),
+      lrExponents: exps[i] ?? null,
     };
   });
 
@@ -146,6 +161,9 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
     taskInRow,
   };
 }
+
+/** The pseudo-setting that replaces optimizer.lr when the learning rate is scaled with width (its value: e). */
+export const LR_SCALING_KEY = "optimizer.lrScaling";
 
 /** Flattened config leaves that can distinguish runs (optimizer-specific keys only for their optimizer). */
 function relevantLeaves(c: RunConfig): Record<string, string> {
@@ -179,6 +197,8 @@ export function formatSetting(key: string, value: string): string {
       return value === "false" ? "w/o stability condition" : "";
     case "optimizer.lr":
       return `lr=${formatNumber(value)}`;
+    case LR_SCALING_KEY:
+      return lrScalingLabel(Number(value));
     case "lora.targets":
       return `targets ${targetsShort(value)}`;
     case "train.steps":

@@ -8,6 +8,8 @@ import { naturalCompare } from "./axes.ts";
 import type { WidthFit, WidthPoint } from "./series.ts";
 import { fmt, pairVerdict, signed } from "./tables.ts";
 import { median } from "./stats.ts";
+import type { ClaimResult } from "./claims.ts";
+import { claimsGlanceLine } from "./claims.ts";
 
 export interface GlanceInput {
   blocks: readonly Block[];
@@ -16,6 +18,8 @@ export interface GlanceInput {
   stability: readonly StabilityRow[];
   width: { points: readonly WidthPoint[]; fits: readonly WidthFit[] };
   runs: readonly RunAxes[];
+  /** The computed claim verdicts (claims.ts); the section leads with them. */
+  claims?: readonly ClaimResult[];
 }
 
 const metricWord = (m: string) => (m.startsWith("exact_match") ? "exact match" : m.startsWith("acc") ? "accuracy" : m);
@@ -24,6 +28,8 @@ const optimizerOf = (rowKey: string) => rowKey.split("|")[0]!;
 /** The sentences, in reading order (each one complete, ending with a full stop). */
 export function glanceLines(g: GlanceInput): string[] {
   const out: string[] = [];
+  const claims = claimsGlanceLine(g.claims ?? []);
+  if (claims) out.push(claims);
   const total = g.runs.length;
   const ok = g.runs.filter((r) => r.run.status === "success").length;
   if (total && ok < total) out.push(`${ok} of ${total} runs have finished successfully; the numbers below use those only (the rest are listed under "What is missing").`);

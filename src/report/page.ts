@@ -52,6 +52,7 @@ table.report tbody tr:nth-child(even) { background: #fbfbfc; }
 table.report tbody tr.group td { border-top: 2px solid #9aa0a6; }
 td.missing { color: #9aa0a6; font-style: italic; } td.failed { color: var(--neg); } td.running { color: #8a6d00; }
 td.pos { color: var(--pos); } td.neg { color: var(--neg); }
+td.verdict { white-space: nowrap; } td.supported { color: var(--pos); } td.contradicted { color: var(--neg); } td.inconclusive { color: #8a6d00; }
 p.note { color: var(--muted); font-size: 12.5px; margin: 2px 0; max-width: 1100px; }
 figure { margin: 18px 0 26px; } figure svg { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 12.5px; } figcaption a { margin-right: 8px; }

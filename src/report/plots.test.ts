@@ -18,8 +18,8 @@ test("widthSpec: panels in the optimizer order, γ̂ in the panel header, no tex
   const points: WidthPoint[] = [];
   const fits: WidthFit[] = [];
   for (const [optimizer, series] of LABELS) {
-    for (const width of [64, 128]) points.push({ series, optimizer, term: "δ1", width, value: width / 1000 });
-    fits.push({ series, term: "δ1", gamma: optimizer === "adamw" ? -0.5 : 1, intercept: -3, points: 2 });
+    for (const width of [64, 128]) points.push({ series, optimizer, e: 0, term: "δ1", width, seed: 0, value: width / 1000 });
+    fits.push({ series, optimizer, e: 0, term: "δ1", gamma: optimizer === "adamw" ? -0.5 : 1, intercept: -3, points: 2, widths: 2, lo: NaN, hi: NaN, ciMethod: "none", boot: [] });
   }
   const spec = widthSpec(points, fits, "test", scale.domain) as { facet: { sort: string[] }; spec: { layer: { mark: { type: string } }[] } };
   assert.deepEqual(spec.facet.sort.map((p) => p.split("|")[0]), scale.domain);

@@ -273,13 +273,16 @@ export function accuracyVsStepsSpec(data: AccuracyPoint[], scale: ReturnType<typ
  * told apart by grey level and marker shape (the optimizer colours stay reserved for optimizers).
  */
 export function widthSpec(points: WidthPoint[], fits: WidthFit[], where: string, seriesOrder: readonly string[] = []): VlSpec {
-  const terms = ["δ1", "δ2", "δ3"];
-  const termColors = { domain: terms, range: ["#111111", "#666666", "#a6a6a6"] };
-  const termShapes = { domain: terms, range: ["circle", "square", "triangle-up"] };
+  const terms = ["δ1", "δ2", "δ3", "ΔY"].filter((t) => points.some((p) => p.term === t));
+  const termColors = { domain: terms, range: ["#111111", "#666666", "#a6a6a6", "#7b3294"].slice(0, terms.length) };
+  const termShapes = { domain: terms, range: ["circle", "square", "triangle-up", "diamond"].slice(0, terms.length) };
   const widths = points.map((p) => p.width);
   const lo = Math.min(...widths);
   const hi = Math.max(...widths);
-  const series = [...new Set([...points.map((p) => p.series), ...fits.map((f) => f.series)])].sort((a, b) => rankIn(seriesOrder, a) - rankIn(seriesOrder, b) || naturalCompare(a, b));
+  // Panels: optimizers in the report's order, then by learning-rate exponent e (η fixed, n^−½, n^−1).
+  const meta = new Map([...points, ...fits].map((p) => [p.series, { optimizer: p.optimizer, e: p.e }]));
+  const orderOf = (x: string) => rankIn(seriesOrder.map((o) => o.split(",")[0]!), x.split(",")[0]!);
+  const series = [...meta.keys()].sort((a, b) => orderOf(a) - orderOf(b) || optimizerRank(meta.get(a)!.optimizer) - optimizerRank(meta.get(b)!.optimizer) || meta.get(a)!.e - meta.get(b)!.e || naturalCompare(a, b));
   const panel = new Map(series.map((s) => {
     const gs = terms.flatMap((t) => {
       const f = fits.find((x) => x.series === s && x.term === t);

@@ -1,12 +1,14 @@
-// renderReport: results/<experiment>/ → reports/<experiment>/ (README.md, index.html, tables/*.md|csv,
-// plots/*.vl.json|svg|png). Reads only the results folder, never models or optimizers; safe to call while a sweep
-// is still writing (unfinished runs show as running, unreadable lines are skipped and listed as warnings).
+// renderReport: results/<experiment>/ → reports/<experiment>/ (README.md, index.html, claims.json, tables/*.md|csv,
+// plots/*.vl.json|svg|png). The page leads with the paper's claims tested against the runs (claims.ts). Reads only
+// the results folder, never models or optimizers; safe to call while a sweep is still writing (unfinished runs show
+// as running, unreadable lines are skipped and listed as warnings).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../results.ts";
 import { loadExperiment } from "./load.ts";
 import { describeRuns } from "./axes.ts";
 import type { RunAxes } from "./axes.ts";
+import { LR_SCALING_KEY } from "./axes.ts";
 import { buildBlocks, overheadRows, pairedVsAdamw, pooledPairs, stabilityRows } from "./aggregate.ts";
 import type { Block } from "./aggregate.ts";
 import { accuracyTables, allMetricsCsv, overheadTable, pairedTable, runListTable, sharedSingleTask, slug, stabilityTable, toCsv, toMarkdown, widthGammaTable } from "./tables.ts";
@@ -19,6 +21,9 @@ import { paperOverhead } from "./paper.ts";
 import { provenanceOf, renderHtml, renderReadme } from "./page.ts";
 import type { PageFigure } from "./page.ts";
 import { glanceLines, glanceNormRuns } from "./glance.ts";
+import { c5Context, claimRuns, claimsTable, evaluateClaims } from "./claims.ts";
+import type { ClaimResult } from "./claims.ts";
+import { THRESHOLDS } from "./claims-thresholds.ts";
 
 export interface RenderReportOptions {
   experiment: string;
@@ -62,12 +67,19 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   const over = overheadRows(blocks);
   const width = widthStudy(axes.runs);
   const gammaTable: ReportTable | null = width.fits.length ? widthGammaTable(width.fits, plotScale(blocks).domain) : null;
+  const validRuns = axes.runs.filter((r) => r.run.status !== "invalid");
+  const claims = evaluateClaims({ runs: claimRuns(validRuns), fits: width.fits, c5: { pairs, ...c5Context(blocks, pairs) } });
+  writeFileAtomic(path.join(dir, "claims.json"), JSON.stringify({ experiment: opts.experiment, claims, thresholds: THRESHOLDS }, null, 2) + "\n");
   const resultsRel = path.relative(dir, exp.dir) || ".";
   const runList = runListTable(axes, resultsRel.split(path.sep).join("/"));
-  const accuracyIntro = sharedSingleTask(blocks)
+  let accuracyIntro = sharedSingleTask(blocks)
     ? "Every model is evaluated on the same single task, so each table has one column per model. Rows: optimizer (and any hyperparameter that varies in this experiment)."
     : "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.";
+  if (axes.varying.includes(LR_SCALING_KEY)) {
+    accuracyIntro += " The learning rate is scaled with width (η = η0·(n/n0)^(−e)); at the smallest width every exponent gives η0, so those runs are shown once, under η ∝ n^−0.5 (or the smallest exponent).";
+  }
   const sections = [
+    { id: "claims", short: "Claims", title: "Paper's claims vs this data", intro: "One row per claim of the paper these runs can speak to; the verdict is computed, never written by hand (claims.json has the numbers).", tables: claims.length ? [claimsTable(claims)] : [] },
     { id: "accuracy", title: "Accuracy", intro: accuracyIntro, tables: accuracy },
     { id: "paired", short: "Paired vs AdamW", title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
     { id: "stability", title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
@@ -94,12 +106,12 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
       const name = "glance-norms";
       try {
         const r = await renderPlot(normsSpec(norms, plotScale(blocks), where), path.join(dir, "plots"), name);
-        glanceFigure = { name, title: `‖A‖_F and ‖B‖_F, AdamW and Stable-LoRA — ${where}`, caption: `The paper's Figure 2 on ${g.model}${axes.models.length > 1 ? " (the widest model with both optimizers)" : ""}: ‖A‖_F and ‖B‖_F per module type against step. All optimizers and models: Figures below.`, svg: r.svg, section: "At a glance" };
+        glanceFigure = { name, title: `‖A‖_F and ‖B‖_F, AdamW and Stable-LoRA — ${where}`, caption: `The paper's Figure 2 on ${g.model}${axes.models.length > 1 ? " (the widest model with both optimizers)" : ""}: ‖A‖_F and ‖B‖_F per module type against step.${verdictNote(claims, ["C1", "C2"])} All optimizers and models: Figures below.`, svg: r.svg, section: "At a glance" };
       } catch (e) {
         warnings.push(`plot ${name} could not be rendered: ${(e as Error).message}`);
       }
     }
-    for (const job of plotJobs(axes.runs, blocks, over, width)) {
+    for (const job of plotJobs(axes.runs, blocks, over, width, claims)) {
       try {
         const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
         figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.svg, section: job.section });
@@ -117,7 +129,7 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   for (const r of exp.runs) if (r.status === "failed" || r.status === "diverged" || r.status === "interrupted") warnings.push(`${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
 
   const glance = {
-    lines: glanceLines({ blocks, pairs, stability: stab, width, runs: axes.runs.filter((r) => r.run.status !== "invalid") }),
+    lines: glanceLines({ blocks, pairs, stability: stab, width, runs: validRuns, claims }),
     figure: glanceFigure,
   };
   const page = {
@@ -146,7 +158,7 @@ interface PlotJob {
 }
 
 /** Which figures this experiment's data supports, one job per figure. */
-export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], over: ReturnType<typeof overheadRows>, width: ReturnType<typeof widthStudy>): PlotJob[] {
+export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], over: ReturnType<typeof overheadRows>, width: ReturnType<typeof widthStudy>, claims: readonly ClaimResult[] = []): PlotJob[] {
   const jobs: PlotJob[] = [];
   const scale = plotScale(blocks);
   // A study over several models trained on one task each: loss (and, with one shared evaluation task, accuracy) as
@@ -177,9 +189,9 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
       const loss = lossSeries(g.runs);
       if (loss.length && !lossTogether) jobs.push({ name: `loss--${g.key}`, title: `Training loss — ${g.where}`, caption: "Training loss per step (bucket means), mean over seeds with min–max band.", section, spec: lossSpec(loss, scale, g.where) });
       const norms = normSeries(g.runs);
-      if (norms.length) jobs.push({ name: `norms--${g.key}`, title: `‖A‖_F and ‖B‖_F — ${g.where}`, caption: "As the paper's Figure 2, which reports that under AdamW ‖A‖_F stays near its initial value while ‖B‖_F grows from 0, and that Stable-LoRA shrinks A early.", section, spec: normsSpec(norms, scale, g.where) });
+      if (norms.length) jobs.push({ name: `norms--${g.key}`, title: `‖A‖_F and ‖B‖_F — ${g.where}`, caption: `As the paper's Figure 2 (the paper reports that under AdamW ‖A‖_F stays near its initial value while ‖B‖_F grows from 0, and that Stable-LoRA shrinks A early).${verdictNote(claims, ["C1", "C2"])}`, section, spec: normsSpec(norms, scale, g.where) });
       const dr = deltaRatioSeries(g.runs);
-      if (dr.length) jobs.push({ name: `delta-ratio--${g.key}`, title: `δ1/δ2 — ${g.where}`, caption: "rms(δ1)/rms(δ2) on the probe batch: ≫ 1 means the B-update through A dominates the feature update.", section, spec: deltaRatioSpec(dr, scale, g.where) });
+      if (dr.length) jobs.push({ name: `delta-ratio--${g.key}`, title: `δ1/δ2 — ${g.where}`, caption: `rms(δ1)/rms(δ2) on the probe batch: ≫ 1 means the B-update through A dominates the feature update.${verdictNote(claims, ["C3"])}`, section, spec: deltaRatioSpec(dr, scale, g.where) });
       const stops = stopGrid(g.runs);
       if (stops.length) jobs.push({ name: `stop-steps--${g.key}`, title: `Stable-LoRA stop steps — ${g.where}`, caption: "Step at which each module stopped shrinking A (median over seeds); grey = never stopped.", section, spec: stopHeatmapSpec(stops, g.where, scale.domain) });
       const spec = spectrumSeries(g.runs);
@@ -193,7 +205,7 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
     const distinctSteps = new Set(vs.map((p) => p.step)).size;
     if (distinctSteps >= 2) jobs.push({ name: `accuracy-vs-steps--${mslug}`, title: `Accuracy against training steps — ${block.model}`, caption: stepsVary ? "Each point: final evaluation of runs trained for that many steps." : "Periodic evaluations during training.", section: `${block.model}: accuracy`, spec: accuracyVsStepsSpec(vs, scale, block.model, metricTitle) });
   }
-  if (width.fits.length) jobs.push({ name: "width-gamma", title: "δ terms against width", caption: "Quickstart width study: slopes estimate γ[δ_i]; 0 = stable in width.", section: "Width study", spec: widthSpec(width.points, width.fits, "random-init models of increasing width", scale.domain) });
+  if (width.fits.length) jobs.push({ name: "width-gamma", title: "δ terms against width", caption: `Slopes estimate γ[δ_i] (0 = Θ(1) in width), one panel per optimizer setting and learning-rate exponent.${verdictNote(claims, ["C4"])}`, section: "Width study", spec: widthSpec(width.points, width.fits, "random-init models of increasing width", scale.domain) });
   // AdamW is the 0% reference: drawn as the axis line, not as a bar.
   const od: OverheadDatum[] = over.filter((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)).flatMap((o) => {
     const p = paperOverhead(o.model, o.optimizer);
@@ -207,6 +219,12 @@ export function plotJobs(runs: readonly RunAxes[], blocks: readonly Block[], ove
     jobs.push({ name: "overhead", title: "Overhead relative to AdamW", caption: "Median step time and peak resident memory relative to AdamW.", section: "Overhead", spec: overheadSpec(od, scale, models.length > 1 ? `${models.length} models` : models[0]!) });
   }
   return jobs;
+}
+
+/** " This data: C1 contradicted, C2 supported (claims table)." for the claims whose id starts with one of `ids`. */
+function verdictNote(claims: readonly ClaimResult[], ids: readonly string[]): string {
+  const cs = claims.filter((c) => ids.some((id) => c.id.startsWith(id)));
+  return cs.length ? ` On this data: ${cs.map((c) => `${c.id} ${c.verdict}`).join(", ")} (see "Paper's claims vs this data").` : "";
 }
 
 /** One colour per table row label (optimizer colours, shades for variants), shared by every figure. */

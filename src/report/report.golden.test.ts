@@ -120,3 +120,30 @@ test("bad input: unreadable config, torn eval line, empty and missing experiment
   assert.ok(missing.warnings.some((w) => /no results folder/.test(w)));
   assert.ok(fs.existsSync(path.join(missing.dir, "index.html")));
 });
+
+test("a table whose cells are all at chance says so in its caption, and C5 does not rank the noise", async () => {
+  const results = tmp("chance");
+  fs.cpSync(path.join(FIXTURE, "fixture"), path.join(results, "chance"), { recursive: true });
+  // Every arc_easy evaluation set to 26% of 100 documents (chance 25%); social_iqa is already near its 33%.
+  for (const run of fs.readdirSync(path.join(results, "chance")).filter((d) => d.startsWith("arc_easy--"))) {
+    const dir = path.join(results, "chance", run);
+    if (!fs.existsSync(path.join(dir, "eval.jsonl"))) continue;
+    const evals = fs.readFileSync(path.join(dir, "eval.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { metrics: Record<string, number> });
+    for (const e of evals) e.metrics["acc,none"] = 0.26;
+    fs.writeFileSync(path.join(dir, "eval.jsonl"), evals.map((e) => JSON.stringify(e) + "\n").join(""));
+    const sf = path.join(dir, "summary.json");
+    if (fs.existsSync(sf)) {
+      const s = JSON.parse(fs.readFileSync(sf, "utf8")) as { final: Record<string, Record<string, number>> };
+      if (s.final.arc_easy) s.final.arc_easy["acc,none"] = 0.26;
+      fs.writeFileSync(sf, JSON.stringify(s));
+    }
+  }
+  const res = await renderReport({ experiment: "chance", resultsDir: results, reportsDir: tmp("chance-reports"), noPlots: true, now: NOW });
+  const md = fs.readFileSync(path.join(res.dir, "tables", "accuracy-mean--qwen2-0.5b.md"), "utf8");
+  assert.match(md.split("\n")[0]!, /every cell is at or below chance: this table ranks noise$/);
+  assert.match(md, /\| AdamW \| 35\.75 ± 1\.34 \(2\) \[chance\] \| \*\*26\.00 ± 0\.00 \(2\) \[chance\]\*\* \|/);
+  const claims = JSON.parse(fs.readFileSync(path.join(res.dir, "claims.json"), "utf8")) as { claims: { id: string; verdict: string; reason: string }[] };
+  const c5 = claims.claims.find((c) => c.id === "C5")!;
+  assert.equal(c5.verdict, "inconclusive");
+  assert.match(c5.reason, /at or below chance/);
+});

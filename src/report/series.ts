@@ -1,10 +1,10 @@
 // Plot data from runs: per-step curves thinned into at most `maxPoints` step buckets (each point is the mean
 // over its bucket, so thinning also smooths), then summarised across seeds as mean with a min–max band. Also the
-// stop-step grid (layer × module type), ΔW spectra, accuracy points and the quickstart width study.
+// stop-step grid (layer × module type), ΔW spectra and accuracy points (the width study: width-scaling.ts).
 import type { RunAxes } from "./axes.ts";
 import { compareModuleTypes, parseModule } from "./axes.ts";
 import { displayScale } from "./aggregate.ts";
-import { geometricMean, linearFit, mean, median } from "./stats.ts";
+import { geometricMean, mean, median } from "./stats.ts";
 
 export const MAX_POINTS = 300;
 
@@ -188,50 +188,9 @@ export function accuracyVsSteps(runs: readonly RunAxes[], metrics: Record<string
   return out;
 }
 
-export interface WidthPoint {
-  series: string;
-  optimizer: string;
-  term: string;
-  width: number;
-  value: number;
-}
-
-export interface WidthFit {
-  series: string;
-  term: string;
-  /** Slope of log rms(δ) against log n: the estimated γ. */
-  gamma: number;
-  intercept: number;
-  points: number;
-}
-
-/**
- * The quickstart width study: per run, rms of δ1, δ2, δ3 (geometric mean over modules and probe steps), against the
- * run's width n (summary.model.hiddenSize, or "d=<n>" in the model string). Fit log10 rms = γ·log10 n + c per term.
- */
-export function widthStudy(runs: readonly RunAxes[]): { points: WidthPoint[]; fits: WidthFit[] } {
-  const points: WidthPoint[] = [];
-  for (const r of runs) {
-    const n = r.run.hiddenSize;
-    if (!n || r.run.status === "invalid") continue;
-    const probes = r.run.metrics().filter((m) => m.delta);
-    if (!probes.length) continue;
-    for (const [term, key] of [["δ1", "d1"], ["δ2", "d2"], ["δ3", "d3"]] as const) {
-      const v = geometricMean(probes.flatMap((m) => Object.values(m.delta!).map((d) => d[key])));
-      if (v > 0) points.push({ series: r.rowLabel, optimizer: r.optimizer, term, width: n, value: v });
-    }
-  }
-  const fits: WidthFit[] = [];
-  const keys = [...new Set(points.map((p) => `${p.series}\u0000${p.term}`))];
-  for (const k of keys) {
-    const [series, term] = k.split("\u0000") as [string, string];
-    const ps = points.filter((p) => p.series === series && p.term === term);
-    if (new Set(ps.map((p) => p.width)).size < 2) continue;
-    const f = linearFit(ps.map((p) => Math.log10(p.width)), ps.map((p) => Math.log10(p.value)));
-    fits.push({ series, term, gamma: f.slope, intercept: f.intercept, points: ps.length });
-  }
-  return { points, fits };
-}
+// The width study (points, γ̂ fits with CIs) lives in width-scaling.ts.
+export { widthStudy } from "./width-scaling.ts";
+export type { WidthFit, WidthPoint } from "./width-scaling.ts";
 
 function bySeries(runs: readonly RunAxes[]): [string, RunAxes[]][] {
   const m = new Map<string, RunAxes[]>();

@@ -3,7 +3,10 @@
 // optimizers, columns = tasks + average; mean ± std (n) and, clearly labelled, best of seeds; paper number and Δ.
 import { stringify } from "csv-stringify/sync";
 import type { Block, Cell, OverheadRow, PairedComparison, StabilityRow, TableRow } from "./aggregate.ts";
-import { finalValue } from "./aggregate.ts";
+import { displayScale, finalValue } from "./aggregate.ts";
+import { flagAccuracy, noSkill } from "./chance.ts";
+import type { AccuracyFlag, ChanceRate } from "./chance.ts";
+import { THRESHOLDS } from "./claims-thresholds.ts";
 import type { ExperimentAxes, RunAxes } from "./axes.ts";
 import { OPTIMIZER_LABELS, compareRowKeys, naturalCompare, optimizerRank } from "./axes.ts";
 import type { WidthFit } from "./series.ts";
@@ -53,17 +56,40 @@ function statusKind(c: Cell): string {
   return "missing";
 }
 
-function meanCellText(c: Cell): TableCell {
+const flagText = (flags: readonly AccuracyFlag[]) => flags.map((f) => ` [${f}]`).join("");
+
+function meanCellText(c: Cell, flags: readonly AccuracyFlag[] = []): TableCell {
   if (c.n === 0) return { text: notDoneText(c) || "—", kind: statusKind(c) };
   const core = c.n >= 2 ? `${fmt(c.mean)} ± ${fmt(c.std)} (${c.n})` : `${fmt(c.mean)} (${c.n})`;
   const extra = notDoneText(c);
-  return { text: extra ? `${core}; ${extra}` : core, kind: "num" };
+  return { text: `${extra ? `${core}; ${extra}` : core}${flagText(flags)}`, kind: "num" };
 }
 
-function bestCellText(c: Cell): TableCell {
+function bestCellText(c: Cell, flags: readonly AccuracyFlag[] = []): TableCell {
   if (c.n === 0) return { text: notDoneText(c) || "—", kind: statusKind(c) };
   const extra = notDoneText(c);
-  return { text: `${fmt(c.best)} (of ${c.n})${extra ? `; ${extra}` : ""}`, kind: "num" };
+  return { text: `${fmt(c.best)} (of ${c.n})${extra ? `; ${extra}` : ""}${flagText(flags)}`, kind: "num" };
+}
+
+/** [chance] / [ceiling] marks of a cell's shown value (mean or best of seeds); none for non-proportion metrics. */
+export function cellFlags(c: Cell | undefined, metric: string, chance: ChanceRate | undefined, kind: "mean" | "best"): AccuracyFlag[] {
+  if (!c || c.n === 0 || c.docs === null || displayScale(metric) !== 100) return [];
+  return flagAccuracy((kind === "mean" ? c.mean : c.best) / 100, c.docs, chance?.rate ?? null).flags;
+}
+
+/** The notes and title suffix that explain a table's marks: all cells at chance = the table ranks noise. */
+function flagNotes(flagged: AccuracyFlag[][], chance: Record<string, ChanceRate | undefined>): { notes: string[]; titleSuffix: string } {
+  const notes: string[] = [];
+  const rates = Object.entries(chance).filter(([, c]) => c && c.rate !== null).map(([t, c]) => `${t} ${(100 * c!.rate!).toFixed(1)}%${c!.source === "usual" ? " (usual choice count)" : ""}`);
+  const ceiling = (100 * THRESHOLDS.ceiling.value).toFixed(0);
+  notes.push(
+    `[chance]: the cell's 95% Wilson interval (n = evaluated documents of one run) contains the chance rate 1/choices${rates.length ? ` (${rates.join(", ")})` : ""}; ` +
+      `[below chance]: the interval lies below it; [ceiling]: the interval reaches ${ceiling}%. Marked cells cannot rank optimizers.`,
+  );
+  const allChance = flagged.length > 0 && flagged.every(noSkill);
+  const allCeiling = flagged.length > 0 && flagged.every((f) => f.includes("ceiling"));
+  const titleSuffix = allChance ? " — every cell is at or below chance: this table ranks noise" : allCeiling ? " — every cell is at the ceiling: this table compares nothing" : "";
+  return { notes, titleSuffix };
 }
 
 /** How the block's runs were trained for QA (decides which paper table applies). */
@@ -140,13 +166,18 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
       const rows: TableCell[][] = [];
       const values: number[][] = [];
       const csv: ReportTable["csv"] = [];
+      const flagged: AccuracyFlag[][] = [];
       block.rows.forEach((row, i) => {
         const cells = block.tasks.map((t) => row.cells[t]!);
         const avg = row.average;
         const shown = cells.map((c) => (kind === "mean" ? c.mean : c.best));
         const avgValue = kind === "mean" ? (avg?.mean ?? NaN) : row.bestAverage;
         const line: TableCell[] = [{ text: row.label }];
-        line.push(...cells.map((c) => (kind === "mean" ? meanCellText(c) : bestCellText(c))));
+        const flags = block.tasks.map((t) => cellFlags(row.cells[t], block.metrics[t]!, block.chance[t], kind));
+        cells.forEach((c, j) => {
+          if (c.n > 0 && c.docs !== null) flagged.push(flags[j]!);
+        });
+        line.push(...cells.map((c, j) => (kind === "mean" ? meanCellText(c, flags[j]) : bestCellText(c, flags[j]))));
         if (hasAvg) {
           if (kind === "mean") line.push(avg && avg.n ? meanCellText(avg) : { text: "incomplete", kind: "missing" });
           else line.push(Number.isFinite(avgValue) ? { text: fmt(avgValue), kind: "num" } : { text: "incomplete", kind: "missing" });
@@ -163,7 +194,7 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
         values.push([...shown, ...(hasAvg ? [avgValue] : [])]);
         for (const [j, t] of block.tasks.entries()) {
           const c = cells[j]!;
-          csv.push({ model: block.model, row: row.label, optimizer: row.optimizer, ...row.setting, task: t, metric: block.metrics[t]!, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: null, delta: null });
+          csv.push({ model: block.model, row: row.label, optimizer: row.optimizer, ...row.setting, task: t, metric: block.metrics[t]!, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: null, delta: null, docs: c.docs, flags: flags[j]!.join(",") || null });
         }
         if (hasAvg) {
           csv.push({ model: block.model, row: row.label, optimizer: row.optimizer, ...row.setting, task: "average", metric: "mean over tasks", mean: num(avg?.mean ?? NaN), std: num(avg?.std ?? NaN), n: avg?.n ?? 0, best: num(row.bestAverage), not_done: null, paper: p?.column === "average" ? p.value : null, delta: p?.column === "average" ? num(avgValue - p.value) : null });
@@ -177,17 +208,19 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
         }
       });
       markBest(rows, values);
+      const marks = flagNotes(flagged, block.chance);
       const notes = [
         kind === "mean"
           ? "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero."
           : "Cells: best of seeds (max over successful seeds; the paper reports the best of 3). Average = mean over tasks of the per-task best.",
         `Metric (in %): ${metricNote}. Bold = best in the column.`,
+        ...marks.notes,
       ];
       const sources = [...new Set(papers.filter(Boolean).map((p) => p!.source))];
       if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
       tables.push({
         id: `accuracy-${kind}--${slug(block.model)}`,
-        title: `${block.model}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}`,
+        title: `${block.model}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`,
         header,
         rows,
         notes,
@@ -217,6 +250,7 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
     const rows: TableCell[][] = [];
     const values: number[][] = [];
     const csv: ReportTable["csv"] = [];
+    const flagged: AccuracyFlag[][] = [];
     rowKeys.forEach((key, i) => {
       const label = firstRow.get(key)!;
       const line: TableCell[] = [{ text: label.label }];
@@ -225,14 +259,16 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
         const row = b.rows.find((r) => r.rowKey === key);
         const c = row?.cells[task];
         const shown = c ? (kind === "mean" ? c.mean : c.best) : NaN;
-        line.push(c ? (kind === "mean" ? meanCellText(c) : bestCellText(c)) : { text: "not run", kind: "missing" });
+        const flags = cellFlags(c, metric, b.chance[task], kind);
+        if (c && c.n > 0 && c.docs !== null) flagged.push(flags);
+        line.push(c ? (kind === "mean" ? meanCellText(c, flags) : bestCellText(c, flags)) : { text: "not run", kind: "missing" });
         vals.push(shown);
         const p = papers[j]![i];
         if (hasPaper[j]) {
           const d = p ? shown - p.value : NaN;
           line.push(p ? { text: fmt(p.value), kind: "num" } : { text: "—", kind: "missing" }, p ? { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" } : { text: "—", kind: "missing" });
         }
-        if (row && c) csv.push({ model: b.model, row: row.label, optimizer: row.optimizer, ...row.setting, task, metric, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: p?.value ?? null, delta: p ? num(shown - p.value) : null });
+        if (row && c) csv.push({ model: b.model, row: row.label, optimizer: row.optimizer, ...row.setting, task, metric, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: p?.value ?? null, delta: p ? num(shown - p.value) : null, docs: c.docs, flags: flags.join(",") || null });
       });
       rows.push(line);
       values.push(vals);
@@ -248,15 +284,17 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
         if (v === best) rows[i]![valueCol[j]!]!.bold = true;
       });
     });
+    const marks = flagNotes(flagged, { [task]: blocks[0]!.chance[task] });
     const notes = [
       kind === "mean"
         ? "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero."
         : "Cells: best of seeds (max over successful seeds; the paper reports the best of 3).",
       `Every model is evaluated on ${task} only; one column per model. Metric (in %): \`${metric}\`. Bold = best in the column.`,
+      ...marks.notes,
     ];
     const sources = [...new Set(papers.flat().filter(Boolean).map((p) => p!.source))];
     if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
-    tables.push({ id: `accuracy-${kind}`, title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}`, header, rows, notes, csv });
+    tables.push({ id: `accuracy-${kind}`, title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`, header, rows, notes, csv });
   }
   return tables;
 }
@@ -343,28 +381,38 @@ export function overheadTable(rows: readonly OverheadRow[]): ReportTable {
   };
 }
 
-/** Width study: one row per optimizer setting (in `order`), one column per δ term's fitted γ̂. */
+/** Width study: one row per series (optimizer setting × lr exponent, in `order`), one column per term: γ̂ [95% CI]. */
 export function widthGammaTable(fits: readonly WidthFit[], order: readonly string[]): ReportTable {
-  const rank = (s: string) => (order.includes(s) ? order.indexOf(s) : order.length);
-  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || naturalCompare(a, b));
-  const terms = [...new Set(fits.map((f) => f.term))].sort();
+  // Rows: optimizers in the report's order (by the label's optimizer part), then by learning-rate exponent e.
+  const heads = order.map((o) => o.split(",")[0]!);
+  const rank = (s: string) => (heads.includes(s.split(",")[0]!) ? heads.indexOf(s.split(",")[0]!) : heads.length);
+  const eOf = new Map(fits.map((f) => [f.series, f.e]));
+  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || eOf.get(a)! - eOf.get(b)! || naturalCompare(a, b));
+  const terms = ["δ1", "δ2", "δ3", "ΔY"].filter((t) => fits.some((f) => f.term === t));
+  const methods = [...new Set(fits.map((f) => f.ciMethod))];
   return {
     id: "width-gamma",
     title: "Width study: fitted γ (slope of log rms(δ) on log n)",
-    header: ["optimizer", ...terms.map((t) => `γ̂ ${t}`), "runs"],
+    header: ["series", ...terms.map((t) => `γ̂ ${t} [95% CI]`), "widths", "runs"],
     rows: series.map((sr) => {
       const fs = fits.filter((f) => f.series === sr);
       return [
         { text: sr },
-        ...terms.map((t) => {
+        ...terms.map((t): TableCell => {
           const f = fs.find((x) => x.term === t);
-          return f ? { text: signed(f.gamma, 3), kind: "num" } : { text: "—", kind: "missing" };
+          if (!f) return { text: "—", kind: "missing" };
+          return { text: `${signed(f.gamma, 2)}${Number.isFinite(f.lo) ? ` [${signed(f.lo, 2)}, ${signed(f.hi, 2)}]` : ""}`, kind: "num" };
         }),
+        { text: String(Math.max(...fs.map((f) => f.widths))), kind: "num" },
         { text: String(Math.max(...fs.map((f) => f.points))), kind: "num" },
       ];
     }),
-    notes: ["Theory (docs/paper.md §2): under Case 1 every δ term is Θ(1) in width, γ = 0; δ1 growing faster than δ2 is the imbalance Stable-LoRA removes. runs = runs (widths × seeds) in the fit."],
-    csv: series.flatMap((sr) => fits.filter((f) => f.series === sr).map((f) => ({ series: f.series, term: f.term, gamma: f.gamma, intercept: f.intercept, runs: f.points }))),
+    notes: [
+      "Per run: rms of each term on the probe batch, geometric mean over modules and over the probe steps of the second half of training; per width the mean over seeds of log rms; γ̂ = least-squares slope over widths.",
+      `CI: ${methods.map((m) => (m === "bootstrap over seeds" ? "bootstrap over seeds (resampled within each width)" : m === "t (fit residuals)" ? "t interval from the fit's residuals (one seed per width)" : "none (too few widths or seeds)")).join("; ")}.`,
+      "Theory (docs/paper-claims.md): with s fixed, η ∝ n^−0.5 makes every term Θ(1) in width (γ = 0). η fixed / η ∝ n^−e: the learning-rate exponent of the series (runs at the smallest width belong to every series).",
+    ],
+    csv: series.flatMap((sr) => fits.filter((f) => f.series === sr).map((f) => ({ series: f.series, optimizer: f.optimizer, lr_exponent: f.e, term: f.term, gamma: num(f.gamma), ci_lo: num(f.lo), ci_hi: num(f.hi), ci_method: f.ciMethod, intercept: num(f.intercept), widths: f.widths, runs: f.points }))),
   };
 }
 
