@@ -9,6 +9,7 @@
 // Cost: widthCellSeconds (calibrated on a measured run) puts it at about 22 minutes on the 2 CPU cores; `sweep
 // width-study --dry-run` prints the estimate, and experiments/width-study.test.ts holds it under 30 minutes.
 import type { Experiment } from "../src/sweep.ts";
+import { allOptimizers } from "./optimizers.ts";
 import { widthBase, widthCellSeconds, widthLrAxes } from "./width-scaling.ts";
 
 export const WIDTH_STUDY_WIDTHS = [64, 128, 256, 512, 1024] as const;
@@ -23,10 +24,11 @@ const scaling = widthLrAxes({
 export const widthStudy: Experiment = {
   name: "width-study",
   description: "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (est. 22 min on 2 cores)",
-  base: { ...widthBase({ steps: 150 }, 100, 10), optimizer: { lambda: 2e-2 } },
+  base: widthBase({ steps: 150 }, 100, 10),
   axes: [
     scaling.axes[0]!,
-    { key: "optimizer.name", values: ["adamw", "stable-lora"] },
+    // AdamW and Stable-LoRA (λ = 2e-2) with their own settings; the learning rate comes from the next axis.
+    { key: "optimizer", values: allOptimizers(2e-3, 2e-2).filter((o) => o.name === "adamw" || o.name === "stable-lora") },
     scaling.axes[1]!,
     { key: "seed", values: [0, 1, 2] },
   ],
