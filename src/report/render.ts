@@ -57,79 +57,22 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
 
   for (const r of exp.runs) r.metrics(); // read now, so corrupt lines show up in the warnings below
   const axes = describeRuns(exp.runs);
-  const blocks = buildBlocks(axes);
-
-  // Tables
-  const accuracy = accuracyTables(blocks);
-  const perModelPairs = pairedVsAdamw(blocks);
-  const pairs = [...perModelPairs, ...pooledPairs(perModelPairs)];
-  const stab = stabilityRows(blocks);
-  const over = overheadRows(blocks);
-  const width = widthStudy(axes.runs);
-  const gammaTable: ReportTable | null = width.fits.length ? widthGammaTable(width.fits, plotScale(blocks).domain) : null;
-  const validRuns = axes.runs.filter((r) => r.run.status !== "invalid");
-  const claims = evaluateClaims({ runs: claimRuns(validRuns), fits: width.fits, c5: { pairs, ...c5Context(blocks, pairs) } });
-  writeFileAtomic(path.join(dir, "claims.json"), JSON.stringify({ experiment: opts.experiment, claims, thresholds: THRESHOLDS }, null, 2) + "\n");
+  const t = computeTables(axes);
+  writeFileAtomic(
+    path.join(dir, "claims.json"),
+    JSON.stringify({ experiment: opts.experiment, claims: t.claims, thresholds: THRESHOLDS }, null, 2) + "\n",
+  );
   const resultsRel = path.relative(dir, exp.dir) || ".";
   const runList = runListTable(axes, resultsRel.split(path.sep).join("/"));
-  let accuracyIntro = sharedSingleTask(blocks)
-    ? "Every model is evaluated on the same single task, so each table has one column per model. Rows: optimizer (and any hyperparameter that varies in this experiment)."
-    : "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.";
-  if (axes.varying.includes(LR_SCALING_KEY)) {
-    accuracyIntro += " The learning rate is scaled with width (η = η0·(n/n0)^(−e)); at the smallest width every exponent gives η0, so those runs are shown once, under η ∝ n^−0.5 (or the smallest exponent).";
-  }
-  const sections = [
-    { id: "claims", short: "Claims", title: "Paper's claims vs this data", intro: "One row per claim of the paper these runs can speak to; the verdict is computed, never written by hand (claims.json has the numbers).", tables: claims.length ? [claimsTable(claims)] : [] },
-    { id: "accuracy", title: "Accuracy", intro: accuracyIntro, tables: accuracy },
-    { id: "paired", short: "Paired vs AdamW", title: "Is it noise? Paired comparison against AdamW", tables: pairs.length ? [pairedTable(pairs)] : [] },
-    { id: "stability", title: "Stability", tables: stab.length ? [stabilityTable(stab)] : [] },
-    { id: "overhead", title: "Overhead", tables: over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct)) ? [overheadTable(over)] : [] },
-    { id: "width", title: "Width study", tables: gammaTable ? [gammaTable] : [] },
-  ];
-  const tableIds: string[] = [];
-  for (const t of [...sections.flatMap((s) => s.tables), runList]) {
-    fs.writeFileSync(path.join(dir, "tables", `${t.id}.md`), `# ${t.title}\n\n${toMarkdown(t)}`);
-    fs.writeFileSync(path.join(dir, "tables", `${t.id}.csv`), toCsv(t.csv));
-    tableIds.push(t.id);
-  }
+  const sections = tableSections(axes, t);
+  const tableIds = writeTables(dir, [...sections.flatMap((s) => s.tables), runList]);
   fs.writeFileSync(path.join(dir, "tables", "all-metrics.csv"), toCsv(allMetricsCsv(axes)));
 
-  // Figures: the at-a-glance Figure 2 panel first, then every figure the data supports.
   const warnings: string[] = [...exp.warnings];
-  const figures: PageFigure[] = [];
-  let glanceFigure: PageFigure | null = null;
-  if (!opts.noPlots) {
-    const g = glanceNormRuns(axes.runs);
-    const norms = g ? normSeries(g.runs) : [];
-    if (g && norms.length) {
-      const where = `${g.model}, trained on ${g.task}`;
-      const name = "glance-norms";
-      try {
-        const r = await renderPlot(normsSpec(norms, plotScale(blocks), where), path.join(dir, "plots"), name);
-        glanceFigure = { name, title: `‖A‖_F and ‖B‖_F, AdamW and Stable-LoRA — ${where}`, caption: `The paper's Figure 2 on ${g.model}${axes.models.length > 1 ? " (the widest model with both optimizers)" : ""}: ‖A‖_F and ‖B‖_F per module type against step.${verdictNote(claims, ["C1", "C2"])} All optimizers and models: Figures below.`, svg: r.svg, section: "At a glance" };
-      } catch (e) {
-        warnings.push(`plot ${name} could not be rendered: ${(e as Error).message}`);
-      }
-    }
-    for (const job of plotJobs(axes.runs, blocks, over, width, claims)) {
-      try {
-        const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
-        figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.svg, section: job.section });
-      } catch (e) {
-        warnings.push(`plot ${job.name} could not be rendered: ${(e as Error).message}`);
-      }
-    }
-  }
-
-  // What is missing
-  for (const r of exp.runs) for (const w of r.warnings) warnings.push(`${r.runId}: ${w}`);
-  const counts: Record<string, number> = { runs: exp.runs.length };
-  for (const r of exp.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
-  if (exp.exists && exp.runs.length && !exp.runs.some((r) => r.status === "success")) warnings.push("no run has finished successfully yet: the tables have no values");
-  for (const r of exp.runs) if (r.status === "failed" || r.status === "diverged" || r.status === "interrupted") warnings.push(`${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
-
+  const { glanceFigure, figures } = opts.noPlots ? { glanceFigure: null, figures: [] } : await renderFigures(dir, axes, t, warnings);
+  const counts = runWarnings(exp, warnings);
   const glance = {
-    lines: glanceLines({ blocks, pairs, stability: stab, width, runs: validRuns, claims }),
+    lines: glanceLines({ blocks: t.blocks, pairs: t.pairs, stability: t.stab, width: t.width, runs: t.validRuns, claims: t.claims }),
     figure: glanceFigure,
   };
   const page = {
@@ -146,7 +89,98 @@ export async function renderReport(opts: RenderReportOptions): Promise<RenderRep
   };
   writeFileAtomic(path.join(dir, "index.html"), renderHtml(page));
   writeFileAtomic(path.join(dir, "README.md"), renderReadme(page));
-  return { dir, warnings, tables: tableIds, plots: [...(glanceFigure ? [glanceFigure.name] : []), ...figures.map((f) => f.name)] };
+  const plots = [...(glanceFigure ? [glanceFigure.name] : []), ...figures.map((f) => f.name)];
+  return { dir, warnings, tables: tableIds, plots };
+}
+
+/** Everything the tables, the claims and the glance lines are computed from. */
+function computeTables(axes: ReturnType<typeof describeRuns>) {
+  const blocks = buildBlocks(axes);
+  const perModelPairs = pairedVsAdamw(blocks);
+  const pairs = [...perModelPairs, ...pooledPairs(perModelPairs)];
+  const stab = stabilityRows(blocks);
+  const over = overheadRows(blocks);
+  const width = widthStudy(axes.runs);
+  const validRuns = axes.runs.filter((r) => r.run.status !== "invalid");
+  const claims = evaluateClaims({ runs: claimRuns(validRuns), fits: width.fits, c5: { pairs, ...c5Context(blocks, pairs) } });
+  return { blocks, accuracy: accuracyTables(blocks), pairs, stab, over, width, validRuns, claims };
+}
+
+type Tables = ReturnType<typeof computeTables>;
+
+/** The report's table sections, in page order (claims first). */
+function tableSections(axes: ReturnType<typeof describeRuns>, t: Tables) {
+  const gammaTable: ReportTable | null = t.width.fits.length
+    ? widthGammaTable(t.width.fits, plotScale(t.blocks).domain)
+    : null;
+  let accuracyIntro = sharedSingleTask(t.blocks)
+    ? "Every model is evaluated on the same single task, so each table has one column per model. Rows: optimizer (and any hyperparameter that varies in this experiment)."
+    : "One block per model. Rows: optimizer (and any hyperparameter that varies in this experiment); columns: evaluation tasks and their average.";
+  if (axes.varying.includes(LR_SCALING_KEY)) {
+    accuracyIntro += " The learning rate is scaled with width (η = η0·(n/n0)^(−e)); at the smallest width every exponent gives η0, so those runs are shown once, under η ∝ n^−0.5 (or the smallest exponent).";
+  }
+  const overheadShown = t.over.some((o) => o.optimizer !== "adamw" && Number.isFinite(o.stepTimePct));
+  return [
+    { id: "claims", short: "Claims", title: "Paper's claims vs this data", intro: "One row per claim of the paper these runs can speak to; the verdict is computed, never written by hand (claims.json has the numbers).", tables: t.claims.length ? [claimsTable(t.claims)] : [] },
+    { id: "accuracy", title: "Accuracy", intro: accuracyIntro, tables: t.accuracy },
+    { id: "paired", short: "Paired vs AdamW", title: "Is it noise? Paired comparison against AdamW", tables: t.pairs.length ? [pairedTable(t.pairs)] : [] },
+    { id: "stability", title: "Stability", tables: t.stab.length ? [stabilityTable(t.stab)] : [] },
+    { id: "overhead", title: "Overhead", tables: overheadShown ? [overheadTable(t.over)] : [] },
+    { id: "width", title: "Width study", tables: gammaTable ? [gammaTable] : [] },
+  ];
+}
+
+/** tables/<id>.md and .csv for each table; returns the ids. */
+function writeTables(dir: string, tables: readonly ReportTable[]): string[] {
+  for (const t of tables) {
+    fs.writeFileSync(path.join(dir, "tables", `${t.id}.md`), `# ${t.title}\n\n${toMarkdown(t)}`);
+    fs.writeFileSync(path.join(dir, "tables", `${t.id}.csv`), toCsv(t.csv));
+  }
+  return tables.map((t) => t.id);
+}
+
+/** The at-a-glance Figure 2 panel first, then every figure the data supports; a plot that fails becomes a warning. */
+async function renderFigures(dir: string, axes: ReturnType<typeof describeRuns>, t: Tables, warnings: string[]) {
+  const figures: PageFigure[] = [];
+  let glanceFigure: PageFigure | null = null;
+  const g = glanceNormRuns(axes.runs);
+  const norms = g ? normSeries(g.runs) : [];
+  if (g && norms.length) {
+    const where = `${g.model}, trained on ${g.task}`;
+    const name = "glance-norms";
+    try {
+      const r = await renderPlot(normsSpec(norms, plotScale(t.blocks), where), path.join(dir, "plots"), name);
+      const widest = axes.models.length > 1 ? " (the widest model with both optimizers)" : "";
+      glanceFigure = { name, title: `‖A‖_F and ‖B‖_F, AdamW and Stable-LoRA — ${where}`, caption: `The paper's Figure 2 on ${g.model}${widest}: ‖A‖_F and ‖B‖_F per module type against step.${verdictNote(t.claims, ["C1", "C2"])} All optimizers and models: Figures below.`, svg: r.svg, section: "At a glance" };
+    } catch (e) {
+      warnings.push(`plot ${name} could not be rendered: ${(e as Error).message}`);
+    }
+  }
+  for (const job of plotJobs(axes.runs, t.blocks, t.over, t.width, t.claims)) {
+    try {
+      const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
+      figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.svg, section: job.section });
+    } catch (e) {
+      warnings.push(`plot ${job.name} could not be rendered: ${(e as Error).message}`);
+    }
+  }
+  return { glanceFigure, figures };
+}
+
+/** What is missing or went wrong, added to `warnings`; returns the run counts by status. */
+function runWarnings(exp: ReturnType<typeof loadExperiment>, warnings: string[]): Record<string, number> {
+  for (const r of exp.runs) for (const w of r.warnings) warnings.push(`${r.runId}: ${w}`);
+  const counts: Record<string, number> = { runs: exp.runs.length };
+  for (const r of exp.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  if (exp.exists && exp.runs.length && !exp.runs.some((r) => r.status === "success")) {
+    warnings.push("no run has finished successfully yet: the tables have no values");
+  }
+  for (const r of exp.runs) {
+    if (r.status === "failed" || r.status === "diverged" || r.status === "interrupted") {
+      warnings.push(`${r.runId}: ${r.status}${r.error ? ` — ${r.error}` : ""}`);
+    }
+  }
+  return counts;
 }
 
 interface PlotJob {
