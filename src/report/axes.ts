@@ -68,16 +68,27 @@ export interface ExperimentAxes {
   readonly taskInRow: boolean;
 }
 
-export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
-  const withConfig = runs.filter((r): r is LoadedRun & { config: RunConfig } => r.config !== null && typeof r.config === "object" && !!r.config.optimizer);
-  const invalid = runs.filter((r) => !withConfig.includes(r as LoadedRun & { config: RunConfig }));
+type ConfiguredRun = LoadedRun & { config: RunConfig };
 
-  const flat = withConfig.map((r) => relevantLeaves(r.config));
+/** The training task of a run: its task, or the name of its data file. */
+const taskOf = (c: RunConfig) => c.task ?? (c.data ? path.basename(c.data).replace(/\.jsonl?$/, "") : "—");
+
+/** The tasks a run was evaluated on: from eval.jsonl, else summary.json, else its config. */
+function evalTasksOf(r: ConfiguredRun): string[] {
+  const fromEval = [...new Set(r.evals.map((e) => e.task))];
+  if (fromEval.length) return sortTasks(fromEval);
+  if (r.summary?.final && Object.keys(r.summary.final).length) return sortTasks(Object.keys(r.summary.final));
+  if (r.config.eval?.tasks?.length) return sortTasks(r.config.eval.tasks);
+  return r.config.task ? [r.config.task] : [];
+}
+
+/** The config keys (dotted) that take more than one value among the runs, in display order. */
+function varyingKeys(withConfig: readonly ConfiguredRun[], flat: readonly Record<string, string>[]): string[] {
   const allKeys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
   // An optimizer-specific key (λ, lrRatio, …) varies only if it takes two values among that optimizer's runs; any
   // other optimizer.* key except lr (e.g. eps, set per optimizer as in the RITE port) only if it varies within
   // some optimizer's runs — a row is already one optimizer.
-  const varying = allKeys.filter((k) => {
+  return allKeys.filter((k) => {
     if (k === "optimizer.name") return false;
     if (k.startsWith("optimizer.") && k !== "optimizer.lr" && !OPTIMIZER_SPECIFIC[k.split(".").pop()!]) {
       const byOpt = new Map<string, Set<string>>();
@@ -92,17 +103,10 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
     const vals = flat.filter((_, i) => !k.startsWith("optimizer.") || !owner || withConfig[i]!.config.optimizer.name === owner).map((f) => f[k] ?? "∅");
     return new Set(vals).size > 1;
   });
+}
 
-  const taskOf = (c: RunConfig) => c.task ?? (c.data ? path.basename(c.data).replace(/\.jsonl?$/, "") : "—");
-  const evalTasksOf = (r: LoadedRun & { config: RunConfig }) => {
-    const fromEval = [...new Set(r.evals.map((e) => e.task))];
-    if (fromEval.length) return sortTasks(fromEval);
-    if (r.summary?.final && Object.keys(r.summary.final).length) return sortTasks(Object.keys(r.summary.final));
-    if (r.config.eval?.tasks?.length) return sortTasks(r.config.eval.tasks);
-    return r.config.task ? [r.config.task] : [];
-  };
-
-  // The training task splits rows only when two runs that differ only in it land in the same table cell.
+/** The training task splits rows only when two runs that differ only in it land in the same table cell. */
+function trainingTaskInRow(withConfig: readonly ConfiguredRun[], flat: readonly Record<string, string>[], varying: readonly string[]): boolean {
   const cellOwners = new Map<string, Set<string>>();
   withConfig.forEach((r, i) => {
     const base = `${r.config.model}|${r.config.optimizer.name}|${varying.map((k) => flat[i]![k] ?? "∅").join("|")}|${r.config.seed}`;
@@ -112,7 +116,16 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
       cellOwners.get(key)!.add(taskOf(r.config));
     }
   });
-  const taskInRow = [...cellOwners.values()].some((s) => s.size > 1);
+  return [...cellOwners.values()].some((s) => s.size > 1);
+}
+
+export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
+  const withConfig = runs.filter((r): r is ConfiguredRun => r.config !== null && typeof r.config === "object" && !!r.config.optimizer);
+  const invalid = runs.filter((r) => !withConfig.includes(r as ConfiguredRun));
+
+  const flat = withConfig.map((r) => relevantLeaves(r.config));
+  const varying = varyingKeys(withConfig, flat);
+  const taskInRow = trainingTaskInRow(withConfig, flat, varying);
 
   // A learning rate scaled with width (η = η0·(n/n0)^(−e)) is shown and matched as its exponent e, not as the
   // raw lr value of each width (lr-scaling.ts); rows then read "AdamW, η ∝ n^−0.5".
