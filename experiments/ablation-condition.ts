@@ -1,6 +1,7 @@
 // The paper's Table 4: Stable-LoRA with vs without its stopping condition (shrink forever), merged-QA training
 // (all five QA train sets pooled), evaluated on the five tasks. AdamW alongside as the reference.
 import type { Experiment } from "../src/sweep.ts";
+import { QA_TASK_NAMES } from "../src/tasks/types.ts";
 
 export const ablationCondition: Experiment = {
   name: "ablation-condition",
@@ -9,7 +10,7 @@ export const ablationCondition: Experiment = {
     task: "merged_qa",
     lora: { r: 8, targets: ["q_proj", "v_proj"] },
     train: { steps: 2000, batchSize: 16, maxSeqLen: 256, warmupSteps: 60 },
-    eval: { tasks: ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"] },
+    eval: { tasks: [...QA_TASK_NAMES] },
   },
   axes: [
     { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },

@@ -1,5 +1,6 @@
 // The paper's target-module ablation: LoRA on q,v / q,k,v,o / all seven projections, merged QA, AdamW vs Stable-LoRA.
 import type { Experiment } from "../src/sweep.ts";
+import { QA_TASK_NAMES } from "../src/tasks/types.ts";
 
 export const ablationTargets: Experiment = {
   name: "ablation-targets",
@@ -8,7 +9,7 @@ export const ablationTargets: Experiment = {
     task: "merged_qa",
     lora: { r: 8 },
     train: { steps: 2000, batchSize: 16, maxSeqLen: 256, warmupSteps: 60 },
-    eval: { tasks: ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"] },
+    eval: { tasks: [...QA_TASK_NAMES] },
   },
   axes: [
     { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },

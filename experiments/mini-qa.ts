@@ -6,6 +6,7 @@
 // the settings, time and memory for Qwen2-0.5B on 2 cores.
 import type { Experiment } from "../src/sweep.ts";
 import { allOptimizers } from "./optimizers.ts";
+import { QA_TASK_NAMES } from "../src/tasks/types.ts";
 
 export const miniQa: Experiment = {
   name: "mini-qa",
@@ -19,7 +20,7 @@ export const miniQa: Experiment = {
     stability: { probeEvery: 10 },
   },
   axes: [
-    { key: "task", values: ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"] },
+    { key: "task", values: [...QA_TASK_NAMES] },
     { key: "optimizer", values: allOptimizers(2e-3, 5e-3) },
     { key: "seed", values: [0, 1, 2] },
   ],

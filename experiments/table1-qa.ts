@@ -3,6 +3,7 @@
 // examples with 3% warmup and a linear decay, the HF Trainer defaults otherwise. The scaling s = alpha/r is an axis.
 import type { Experiment } from "../src/sweep.ts";
 import { paperOptimizerGrid } from "./optimizers.ts";
+import { QA_TASK_NAMES } from "../src/tasks/types.ts";
 
 export const table1Qa: Experiment = {
   name: "table1-qa",
@@ -14,7 +15,7 @@ export const table1Qa: Experiment = {
   },
   axes: [
     { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },
-    { key: "task", values: ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"] },
+    { key: "task", values: [...QA_TASK_NAMES] },
     { key: "lora.alpha", values: [16, 64] }, // s = 2 and 8
     { key: "optimizer", values: paperOptimizerGrid() },
     { key: "seed", values: [0, 1, 2] },

@@ -7,6 +7,7 @@ import { OPTIMIZER_NAMES } from "../optim/types.ts";
 import type { OptimizerName } from "../optim/types.ts";
 import type { RunConfig } from "../config.ts";
 import { lrExponents, lrScalingLabel, primaryExponent } from "./lr-scaling.ts";
+import { QA_TASK_NAMES } from "../tasks/types.ts";
 
 /** Optimizer hyperparameters that mean something only for that optimizer (the rest are ignored when comparing). */
 const OPTIMIZER_SPECIFIC: Record<string, OptimizerName> = {
@@ -31,8 +32,8 @@ export const OPTIMIZER_LABELS: Record<string, string> = {
 };
 
 /** lm-eval task order used by the paper's tables; others follow alphabetically. */
-export const TASK_ORDER = ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge", "gsm8k"];
-export const QA_TASKS = ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"];
+export const TASK_ORDER: readonly string[] = [...QA_TASK_NAMES, "gsm8k"];
+export const QA_TASKS: readonly string[] = QA_TASK_NAMES;
 
 export interface RunAxes {
   readonly run: LoadedRun;

@@ -1,6 +1,7 @@
 // The Stable-LoRA paper's published numbers (arXiv 2603.05204; sources and caveats: docs/paper.md §0, §5),
 // keyed by model, setting and optimizer so a table can show a "paper" column and our delta where we ran the same
 // thing. The paper reports the best of 3 seeds; per-task columns of Table 1 and most of Table 2 were not retrievable.
+import { QA_TASK_NAMES } from "../tasks/types.ts";
 
 /** Normalised model keys used by the paper's tables ("0.5B", "1B", "1.5B", "3B"). */
 export type PaperModel = "qwen2-0.5b" | "llama-3.2-1b" | "qwen2-1.5b" | "llama-3.2-3b";
@@ -77,7 +78,7 @@ export interface PaperValue {
   source: string;
 }
 
-const QA5 = ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"];
+const QA5: readonly string[] = QA_TASK_NAMES;
 
 /** The paper's 5-task QA average for this row, when the setting matches one of the paper's tables. */
 export function paperQaAverage(q: PaperQuery): PaperValue | null {
