@@ -3,15 +3,9 @@
 // Recipes §6.4); the quantile inverts it by bisection, which is plenty for table precision (1e-10).
 
 import { mean, sampleStddev as sampleStd } from "../eval/metrics.ts";
+import { median } from "../util/stats.ts";
 
-export { mean, sampleStd };
-
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+export { mean, median, sampleStd };
 
 export function geometricMean(xs: readonly number[]): number {
   const pos = xs.filter((x) => x > 0 && Number.isFinite(x));

@@ -14,6 +14,7 @@ import type { LoadedRun } from "./load.ts";
 import { paperGsm8k, paperOverhead, paperQaAverage } from "./paper.ts";
 import type { PaperValue, QaSetting } from "./paper.ts";
 import { QA_TASKS } from "./axes.ts";
+import { modelSlug } from "../sweep.ts";
 
 export interface TableCell {
   text: string;
@@ -39,10 +40,9 @@ export const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(di
 export const signed = (x: number, digits = 2) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}` : "—");
 const num = (x: number): number | null => (Number.isFinite(x) ? Number(x.toPrecision(10)) : null);
 
-/** "qwen/Qwen2-0.5B" → "qwen2-0.5b" (file names). */
+/** The run ids' model name (src/sweep.ts modelSlug) safe for file names: "Qwen/Qwen2-0.5B" → "qwen2-0.5b". */
 export function slug(s: string): string {
-  const tail = s.includes("/") && !s.startsWith("random:") ? s.split("/").filter(Boolean).pop()! : s;
-  return tail.toLowerCase().replace(/[^a-z0-9.]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "model";
+  return modelSlug(s).replace(/[=,]+/g, "-").slice(0, 60);
 }
 
 /** "3 failed, 1 running" from a cell's not-done counts. */
