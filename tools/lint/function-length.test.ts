@@ -52,3 +52,12 @@ test("sourceFiles skips tests", () => {
   assert.ok(files.some((f) => f.endsWith("function-length.ts")));
   assert.ok(!files.some((f) => f.endsWith(".test.ts")));
 });
+
+test("no function in src/ is over 80 own lines without a stated reason", () => {
+  const root = path.resolve(import.meta.dirname, "..", "..");
+  const found = sourceFiles(path.join(root, "src")).flatMap((f) => longFunctions(f, 80));
+  assert.deepEqual(
+    found.map((f) => `${path.relative(root, f.file)}:${f.line} ${f.name} (${f.ownLines} lines)`),
+    [],
+  );
+});
