@@ -14,7 +14,7 @@ export interface MatmulAddon {
   sgemm(
     heap: ArrayBufferLike, aOffset: number, bOffset: number, cOffset: number,
     batchA: number, batchB: number, M: number, N: number, K: number,
-    transposeA: boolean, transposeB: boolean, threads: number,
+    transposeA: boolean, transposeB: boolean, threads: number, accumulate?: boolean,
   ): void;
   /** "avx2+fma" or "portable": the microkernel chosen at load time. */
   isa(): string;
@@ -55,7 +55,7 @@ export function loadMatmulAddon(): MatmulAddon | string {
 }
 
 /** Worker threads per product: LORA_LAB_NATIVE_MATMUL_THREADS, else min(2, cores). */
-function threadCount(): number {
+export function nativeMatmulThreads(): number {
   const v = Number(process.env.LORA_LAB_NATIVE_MATMUL_THREADS);
   if (Number.isInteger(v) && v >= 1) return v;
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -74,7 +74,7 @@ export function enableNativeMatmul(): NativeMatmulStatus {
   const wasmKernel = tf.getKernel(tf.BatchMatMul, "wasm");
   if (!wasmKernel) return (status = { active: false, detail: "wasm BatchMatMul kernel not registered" });
   original = wasmKernel;
-  const threads = threadCount();
+  const threads = nativeMatmulThreads();
   const fallback = wasmKernel.kernelFunc;
   // The portable (SSE2) microkernel does ~8 GFLOP/s: below XNNPACK's ~15 on plain 2-D products, far above the wasm
   // kernel's ~1 on transposed or batched ones. AVX2+FMA (~80 per core) wins on every shape measured, even N = r = 8.

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+import { fusedKernelsActive, fusedLoraLinearActive, fusedRmsNorm, fusedSwiGlu, fusedLoraLinear } from "../wasm-fused.ts";
 
 /** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
 export interface AttachedLora {
@@ -196,17 +197,23 @@ function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D 
 
 /** transformers' LlamaRMSNorm in float32: w · x / sqrt(mean(x²) + eps). */
 function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fusedKernelsActive()) return fusedRmsNorm(x, w, eps); // one kernel each way on wasm (src/wasm-fused.ts)
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
 }
 
 /** A linear module: y = x·W0ᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ when a LoRA pair is attached to it. */
 function project(s: State, x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
-  const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
   const pair = s.lora.get(lin.module);
+  const dropout = opts.training === true && s.loraDropout > 0;
+  if (pair && !dropout && fusedLoraLinearActive()) {
+    opts.hooks?.onLoraInput?.(lin.module, x);
+    return fusedLoraLinear(x, lin.Wt, lin.bias, pair.A as tf.Tensor2D, pair.B as tf.Tensor2D, pair.scaling); // one kernel each way
+  }
+  const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
   if (!pair) return y;
   opts.hooks?.onLoraInput?.(lin.module, x);
   let xd = x;
-  if (opts.training && s.loraDropout > 0) {
+  if (dropout) {
     const seed = (opts.dropoutSeed ?? 0) * 4099 + (s.moduleIndex.get(lin.module) ?? 0);
     xd = tf.dropout(x, s.loraDropout, undefined, seed) as tf.Tensor2D;
   }
@@ -256,7 +263,8 @@ function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | 
 function mlp(s: State, x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tensor2D {
   const gate = project(s, x, l.gate, opts); // [N, ffn]
   const up = project(s, x, l.up, opts);
-  return project(s, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), l.down, opts); // SiLU(gate)·up → [N, d]
+  const h = fusedKernelsActive() ? fusedSwiGlu(gate, up) : tf.mul(tf.mul(gate, tf.sigmoid(gate)), up); // SiLU(gate)·up
+  return project(s, h as tf.Tensor2D, l.down, opts); // [N, d]
 }
 
 /** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
