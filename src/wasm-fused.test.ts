@@ -1,11 +1,11 @@
 // The fused wasm kernels (src/wasm-fused.ts) against the tfjs op chains they replace, on seeded random inputs:
 // SwiGLU and the LoRA linear layer bit-identical forward and backward, RMSNorm within float32 reassociation,
-// tensor counts back to baseline. The LoRA layer's cases skip when the native matmul addon was not built.
+// tensor counts back to baseline. Skips when the native addon was not built (the fused kernels need it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
-import { enableNativeMatmul, loadMatmulAddon } from "./native-matmul.ts";
+import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "./native-matmul.ts";
 import { fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
 import { Rng } from "./util/rng.ts";
 
@@ -35,8 +35,9 @@ function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], w:
   return [y, grads];
 }
 
-test("fused SwiGLU equals (gate·sigmoid(gate))·up bit for bit, values and gradients", async () => {
+test("fused SwiGLU equals (gate·sigmoid(gate))·up bit for bit, values and gradients", { skip: noAddon }, async () => {
   await initBackend("wasm");
+  enableNativeMatmul();
   assert.ok(fusedKernelsActive());
   const base = tf.memory().numTensors;
   const rng = Rng.derive(1, "fused-swiglu");
@@ -51,8 +52,9 @@ test("fused SwiGLU equals (gate·sigmoid(gate))·up bit for bit, values and grad
   assert.equal(tf.memory().numTensors, base);
 });
 
-test("fused RMSNorm matches w·x/sqrt(mean(x²)+eps) within float32 reassociation, values and gradients", async () => {
+test("fused RMSNorm matches w·x/sqrt(mean(x²)+eps) within float32 reassociation, values and gradients", { skip: noAddon }, async () => {
   await initBackend("wasm");
+  enableNativeMatmul();
   const base = tf.memory().numTensors;
   const rng = Rng.derive(2, "fused-rmsnorm");
   for (const [N, d, eps] of [[5, 64, 1e-6], [33, 96, 1e-5], [1, 7, 1e-6]] as const) {
@@ -96,13 +98,21 @@ test("fused LoRA linear equals x·Wt + bias + s·(x·Aᵀ)·Bᵀ bit for bit, va
   assert.equal(tf.memory().numTensors, base);
 });
 
-test("LORA_LAB_FUSED's switch: setFusedKernels(false) turns every fused path off", async () => {
+test("setFusedKernels(false) (LORA_LAB_FUSED=0) and a disabled native matmul turn every fused path off", { skip: noAddon }, async () => {
   await initBackend("wasm");
+  enableNativeMatmul();
   const was = setFusedKernels(false);
   try {
     assert.equal(fusedKernelsActive(), false);
   } finally {
     setFusedKernels(was);
+  }
+  assert.equal(fusedKernelsActive(), true);
+  disableNativeMatmul();
+  try {
+    assert.equal(fusedKernelsActive(), false);
+  } finally {
+    enableNativeMatmul();
   }
   assert.equal(fusedKernelsActive(), true);
 });

@@ -1,15 +1,28 @@
-// Fused kernels for the wasm backend (docs/cpu-kernels.md). On a small model a LoRA step is dominated by tfjs' cost
-// per dispatched kernel, not by arithmetic, so the elementwise chains of the step each become ONE registered kernel
-// that reads and writes the wasm heap in place: AdamW's update (14 kernels → 1), RMSNorm forward and backward, the
-// SwiGLU product and its backward, and, with the native matmul addon, a LoRA'd linear layer (frozen product + bias +
-// s·(x·Aᵀ)·Bᵀ) and its backward (dx, dA, dB) as a few sgemm calls inside one kernel.
-// Elementwise arithmetic is float32 op for op: JS computes in float64 and every result is rounded with Math.fround,
-// which for +, −, ×, ÷ and √ of float32 operands gives exactly the float32 result (float64 has more than 2·24+2
-// bits). AdamW, SwiGLU and the LoRA layer's forward are therefore bit-identical to the kernel chains they replace;
-// the reductions (RMSNorm's mean of squares, RMSNorm's backward) sum in another order.
-// LORA_LAB_FUSED=0 turns every fused kernel off (the composed tfjs ops run instead).
+// Fused kernels for the wasm backend with the native addon (docs/cpu-kernels.md). On a small model a LoRA step is
+// dominated by tfjs' cost per dispatched kernel, not by arithmetic, so each chain of small ops becomes ONE
+// registered kernel that reads and writes the wasm heap in place through the addon (native/lora-lab-matmul:
+// sgemm + fused.cc): AdamW's update (14 kernels → 1), RMSNorm, SwiGLU, a LoRA'd linear layer (frozen product +
+// bias + s·(x·Aᵀ)·Bᵀ) and causal attention with RoPE and GQA, each one kernel forward and one backward.
+// Elementwise steps are float32 op for op as the tfjs ops they replace (fused.cc is built without FMA contraction),
+// so AdamW, SwiGLU, the LoRA layer and attention's forward are bit-identical to the composed path; row sums
+// (RMSNorm, the softmax backward) and the order in which a shared input's gradients are added differ (float32
+// reassociation). Without the addon, or with LORA_LAB_FUSED=0 or LORA_LAB_NATIVE_MATMUL=0, the composed tfjs ops run.
 import * as tf from "@tensorflow/tfjs";
 import { loadMatmulAddon, nativeMatmulActive, nativeMatmulThreads, type MatmulAddon } from "./native-matmul.ts";
+
+/** The addon's fused-kernel loops (native/lora-lab-matmul/src/fused.cc); offsets are bytes into the heap. */
+interface FusedAddon extends MatmulAddon {
+  adamw(heap: ArrayBufferLike, ...a: number[]): void;
+  rmsnorm(heap: ArrayBufferLike, x: number, w: number, y: number, rows: number, d: number, eps: number): void;
+  rmsnormGrad(heap: ArrayBufferLike, x: number, w: number, dy: number, dx: number, rows: number, d: number, eps: number): void;
+  swiglu(heap: ArrayBufferLike, g: number, s: number, u: number, out: number, n: number): void;
+  swigluGrad(heap: ArrayBufferLike, g: number, s: number, u: number, dh: number, dg: number, du: number, n: number): void;
+  scale(heap: ArrayBufferLike, x: number, n: number, s: number): void;
+  addRow(heap: ArrayBufferLike, y: number, bias: number, rows: number, cols: number): void;
+  fold(heap: ArrayBufferLike, x: number, out: number, B: number, T: number, n: number, KV: number, hd: number, cos: number, sin: number, inverse: number): void;
+  maskScale(heap: ArrayBufferLike, S: number, rows: number, T: number, G: number, scale: number): void;
+  softmaxGrad(heap: ArrayBufferLike, P: number, dP: number, rows: number, T: number, scale: number): void;
+}
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here (dist/backend_wasm.d.ts). */
 interface WasmBackend {
@@ -19,9 +32,9 @@ interface WasmBackend {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
-const f32 = Math.fround;
 let enabled = process.env.LORA_LAB_FUSED !== "0";
 let registered = false;
+let fusedAddon: FusedAddon | null | undefined;
 
 /** Turns the fused kernels on or off (tests compare both paths); returns the previous setting. */
 export function setFusedKernels(on: boolean): boolean {
@@ -30,22 +43,27 @@ export function setFusedKernels(on: boolean): boolean {
   return was;
 }
 
-/** Whether the elementwise fused kernels run (wasm backend, not switched off). Registers them on first use. */
+function addon(): FusedAddon | null {
+  if (fusedAddon === undefined) {
+    const m = loadMatmulAddon();
+    fusedAddon = typeof m !== "string" && typeof (m as Partial<FusedAddon>).adamw === "function" ? (m as FusedAddon) : null;
+  }
+  return fusedAddon;
+}
+
+/** Whether the fused kernels run: wasm backend with the native matmul active, not switched off. */
 export function fusedKernelsActive(): boolean {
-  if (!enabled || tf.getBackend() !== "wasm") return false;
+  if (!enabled || tf.getBackend() !== "wasm" || !nativeMatmulActive() || !addon()) return false;
   if (!registered) registerFusedKernels();
   return true;
 }
 
-/** Whether the fused LoRA linear layer runs: the fused kernels plus the native matmul addon. */
-export function fusedLoraLinearActive(): boolean {
-  return fusedKernelsActive() && nativeMatmulActive();
-}
-
+const native = (): FusedAddon => addon()!;
 const offsetOf = (b: WasmBackend, t: tf.TensorInfo): number => b.dataIdMap.get(t.dataId)!.memoryOffset;
-/** A Float32Array over a tensor's heap bytes; take it after the last makeOutput (a heap growth moves the buffer). */
-const view = (b: WasmBackend, t: tf.TensorInfo): Float32Array => new Float32Array(b.wasm.HEAPU8.buffer, offsetOf(b, t), tf.util.sizeFromShape(t.shape));
-const scalarOf = (b: WasmBackend, t: tf.TensorInfo): number => new Float32Array(b.wasm.HEAPU8.buffer, offsetOf(b, t), 1)[0]!;
+/** The heap's ArrayBuffer; read it after the last makeOutput of a kernel (a heap growth replaces it). */
+const heap = (b: WasmBackend): ArrayBufferLike => b.wasm.HEAPU8.buffer;
+const scalarOf = (b: WasmBackend, t: tf.TensorInfo): number => new Float32Array(heap(b), offsetOf(b, t), 1)[0]!;
+const size = (t: tf.TensorInfo): number => tf.util.sizeFromShape(t.shape);
 
 type Inputs = Record<string, tf.TensorInfo | undefined>;
 type KernelImpl = (b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>) => tf.TensorInfo | tf.TensorInfo[];
@@ -58,6 +76,8 @@ const KERNELS: Record<string, KernelImpl> = {
   LoraLabSwiGluGrad: swiGluGradKernel,
   LoraLabLoraLinear: loraLinearKernel,
   LoraLabLoraLinearGrad: loraLinearGradKernel,
+  LoraLabAttention: attentionKernel,
+  LoraLabAttentionGrad: attentionGradKernel,
 };
 
 function registerFusedKernels(): void {
@@ -72,8 +92,10 @@ function registerFusedKernels(): void {
   registered = true;
 }
 
-const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}) =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}): tf.Tensor | tf.Tensor[] {
+  if (!registered) registerFusedKernels();
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+}
 
 // ---- AdamW -----------------------------------------------------------------------------------------------------
 
@@ -105,21 +127,10 @@ function adamwKernel(b: WasmBackend, x: Inputs): tf.TensorInfo[] {
   const outP = b.makeOutput([...p.shape], "float32");
   const outM = b.makeOutput([...p.shape], "float32");
   const outV = b.makeOutput([...p.shape], "float32");
-  const [P, G, M, V, P2, M2, V2] = [p, g, m, v, outP, outM, outV].map((t) => view(b, t)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   const s = (k: string) => scalarOf(b, x[k]!);
-  const b1 = s("beta1"), c1 = s("oneMinusBeta1"), b2 = s("beta2"), c2 = s("oneMinusBeta2");
-  const sqrtBc2 = s("sqrtBc2"), eps = s("eps"), neg = s("negStepSize");
-  const decay = x.decay ? s("decay") : null;
-  for (let i = 0; i < P.length; i++) {
-    const gi = G[i]!;
-    const mi = f32(f32(M[i]! * b1) + f32(gi * c1));
-    const vi = f32(f32(V[i]! * b2) + f32(f32(gi * gi) * c2));
-    const denom = f32(f32(f32(Math.sqrt(vi)) / sqrtBc2) + eps);
-    const base = decay === null ? P[i]! : f32(P[i]! * decay);
-    P2[i] = f32(base + f32(f32(mi / denom) * neg));
-    M2[i] = mi;
-    V2[i] = vi;
-  }
+  const o = (t: tf.TensorInfo) => offsetOf(b, t);
+  native().adamw(heap(b), o(p), o(g), o(m), o(v), o(outP), o(outM), o(outV), size(p), s("beta1"), s("oneMinusBeta1"), s("beta2"),
+    s("oneMinusBeta2"), s("sqrtBc2"), s("eps"), s("negStepSize"), x.decay ? s("decay") : NaN);
   return [outP, outM, outV];
 }
 
@@ -138,40 +149,20 @@ export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Te
   return f(x) as tf.Tensor2D;
 }
 
-/** 1 / sqrt(mean(x_row²) + eps) in float32 (row sum in order; tfjs' Mean divides the Sum by d). */
-function rowRstd(X: Float32Array, o: number, d: number, eps: number): number {
-  let ss = 0;
-  for (let j = 0; j < d; j++) ss = f32(ss + f32(X[o + j]! * X[o + j]!));
-  return f32(1 / f32(Math.sqrt(f32(f32(ss / d) + eps))));
-}
-
 function rmsNormKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
   const { x, w } = inputs as Record<"x" | "w", tf.TensorInfo>;
-  const eps = f32(attrs.eps as number);
   const d = x.shape[x.shape.length - 1]!;
   const out = b.makeOutput([...x.shape], "float32");
-  const X = view(b, x), W = view(b, w), Y = view(b, out);
-  for (let o = 0; o < X.length; o += d) {
-    const r = rowRstd(X, o, d, eps);
-    for (let j = 0; j < d; j++) Y[o + j] = f32(f32(X[o + j]! * r) * W[j]!);
-  }
+  native().rmsnorm(heap(b), offsetOf(b, x), offsetOf(b, w), offsetOf(b, out), size(x) / d, d, attrs.eps as number);
   return out;
 }
 
 /** dx = r·(dy·w) − x·r³·mean((dy·w)·x) per row, with r = 1/sqrt(mean(x²) + eps). */
 function rmsNormGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
   const { x, w, dy } = inputs as Record<"x" | "w" | "dy", tf.TensorInfo>;
-  const eps = f32(attrs.eps as number);
   const d = x.shape[x.shape.length - 1]!;
   const out = b.makeOutput([...x.shape], "float32");
-  const X = view(b, x), W = view(b, w), DY = view(b, dy), DX = view(b, out);
-  for (let o = 0; o < X.length; o += d) {
-    const r = rowRstd(X, o, d, eps);
-    let dot = 0;
-    for (let j = 0; j < d; j++) dot = f32(dot + f32(f32(DY[o + j]! * W[j]!) * X[o + j]!));
-    const k = f32(f32(f32(r * r) * r) * f32(dot / d));
-    for (let j = 0; j < d; j++) DX[o + j] = f32(f32(f32(DY[o + j]! * W[j]!) * r) - f32(X[o + j]! * k));
-  }
+  native().rmsnormGrad(heap(b), offsetOf(b, x), offsetOf(b, w), offsetOf(b, dy), offsetOf(b, out), size(x) / d, d, attrs.eps as number);
   return out;
 }
 
@@ -198,8 +189,7 @@ export function fusedSwiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
 function swiGluKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo {
   const { g, s, u } = inputs as Record<"g" | "s" | "u", tf.TensorInfo>;
   const out = b.makeOutput([...g.shape], "float32");
-  const G = view(b, g), S = view(b, s), U = view(b, u), H = view(b, out);
-  for (let i = 0; i < G.length; i++) H[i] = f32(f32(G[i]! * S[i]!) * U[i]!);
+  native().swiglu(heap(b), offsetOf(b, g), offsetOf(b, s), offsetOf(b, u), offsetOf(b, out), size(g));
   return out;
 }
 
@@ -208,13 +198,8 @@ function swiGluGradKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo[] {
   const { g, s, u, dh } = inputs as Record<"g" | "s" | "u" | "dh", tf.TensorInfo>;
   const dg = b.makeOutput([...g.shape], "float32");
   const du = b.makeOutput([...g.shape], "float32");
-  const G = view(b, g), S = view(b, s), U = view(b, u), DH = view(b, dh), DG = view(b, dg), DU = view(b, du);
-  for (let i = 0; i < G.length; i++) {
-    const gi = G[i]!, si = S[i]!, d = DH[i]!;
-    DU[i] = f32(d * f32(gi * si));
-    const t = f32(d * U[i]!);
-    DG[i] = f32(f32(t * si) + f32(f32(t * gi) * f32(si * f32(1 - si))));
-  }
+  const o = (t: tf.TensorInfo) => offsetOf(b, t);
+  native().swigluGrad(heap(b), o(g), o(s), o(u), o(dh), o(dg), o(du), size(g));
   return [dg, du];
 }
 
@@ -240,15 +225,9 @@ export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor
   return f(x, A, B) as tf.Tensor2D;
 }
 
-function addon(): MatmulAddon {
-  const m = loadMatmulAddon();
-  if (typeof m === "string") throw new Error(`fused LoRA linear needs the native matmul: ${m}`);
-  return m;
-}
-
-/** C = op(A)·op(B) (or C += with accumulate) for 2-D heap tensors, by the native sgemm. */
-function sgemm(b: WasmBackend, a: tf.TensorInfo, bt: tf.TensorInfo, c: tf.TensorInfo, M: number, N: number, K: number, tA: boolean, tB: boolean, accumulate = false): void {
-  addon().sgemm(b.wasm.HEAPU8.buffer, offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), 1, 1, M, N, K, tA, tB, nativeMatmulThreads(), accumulate);
+/** C = op(A)·op(B) (or C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
+function sgemm(b: WasmBackend, a: tf.TensorInfo, bt: tf.TensorInfo, c: tf.TensorInfo, M: number, N: number, K: number, tA: boolean, tB: boolean, accumulate = false, batch = 1): void {
+  native().sgemm(heap(b), offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), batch, batch, M, N, K, tA, tB, nativeMatmulThreads(), accumulate);
 }
 
 /** mid = (x·Aᵀ)·s [N, r] in a heap tensor the caller disposes. */
@@ -257,23 +236,19 @@ function loraMid(b: WasmBackend, x: tf.TensorInfo, A: tf.TensorInfo, s: number):
   const r = A.shape[0]!;
   const mid = b.makeOutput([N, r], "float32");
   sgemm(b, x, A, mid, N, r, inDim, false, true);
-  const Mid = view(b, mid);
-  for (let i = 0; i < Mid.length; i++) Mid[i] = f32(Mid[i]! * s);
+  native().scale(heap(b), offsetOf(b, mid), N * r, s);
   return mid;
 }
 
 function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
   const { x, Wt, A, B, bias } = inputs as Record<"x" | "Wt" | "A" | "B", tf.TensorInfo> & { bias?: tf.TensorInfo };
-  const s = f32(attrs.scaling as number);
+  const s = attrs.scaling as number;
   const [N, inDim] = x.shape as [number, number];
   const outDim = Wt.shape[1]!;
   const r = A.shape[0]!;
   const y = b.makeOutput([N, outDim], "float32");
   sgemm(b, x, Wt, y, N, outDim, inDim, false, false);
-  if (bias) {
-    const Y = view(b, y), Bi = view(b, bias);
-    for (let o = 0; o < Y.length; o += outDim) for (let j = 0; j < outDim; j++) Y[o + j] = f32(Y[o + j]! + Bi[j]!);
-  }
+  if (bias) native().addRow(heap(b), offsetOf(b, y), offsetOf(b, bias), N, outDim);
   const mid = loraMid(b, x, A, s);
   sgemm(b, mid, B, y, N, outDim, r, false, true, true); // y += mid·Bᵀ
   b.disposeData(mid.dataId, true);
@@ -282,7 +257,7 @@ function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, 
 
 function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const { dy, x, Wt, A, B } = inputs as Record<"dy" | "x" | "Wt" | "A" | "B", tf.TensorInfo>;
-  const s = f32(attrs.scaling as number);
+  const s = attrs.scaling as number;
   const [N, inDim] = x.shape as [number, number];
   const outDim = Wt.shape[1]!;
   const r = A.shape[0]!;
@@ -295,10 +270,139 @@ function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<stri
   sgemm(b, dy, mid, dB, outDim, r, N, true, false); // dB = dyᵀ·mid
   b.disposeData(mid.dataId, true);
   sgemm(b, dy, B, dmid, N, r, outDim, false, false); // dmid = dy·B
-  const Dm = view(b, dmid);
-  for (let i = 0; i < Dm.length; i++) Dm[i] = f32(Dm[i]! * s); // through the ·s
+  native().scale(heap(b), offsetOf(b, dmid), N * r, s); // through the ·s
   sgemm(b, dmid, x, dA, r, inDim, N, true, false); // dA = dmidᵀ·x
   sgemm(b, dmid, A, dx, N, inDim, r, false, false, true); // dx += dmid·A
   b.disposeData(dmid.dataId, true);
   return [dx, dA, dB];
+}
+
+// ---- Causal self-attention with RoPE and GQA (needs the native matmul) -----------------------------------------
+
+export interface AttentionShape {
+  B: number;
+  T: number;
+  /** Query heads, KV heads, head size. */
+  H: number;
+  KV: number;
+  hd: number;
+}
+
+/**
+ * Causal self-attention over this call's tokens only (no KV cache): q [B·T, H·hd], k and v [B·T, KV·hd] as the
+ * projections give them, RoPE tables cos/sin [T, 1, hd] → o [B·T, H·hd], the layout o_proj takes. One kernel
+ * forward, one backward (dq, dk, dv; the probabilities are recomputed). Inside, the steps of the composed path
+ * (src/models/decoder.ts attention): RoPE as x·cos + rotate_half(x)·sin, the G query heads of a KV head folded into
+ * rows, q·kᵀ by the native sgemm, ·1/√hd, the additive −1e9 causal mask, tfjs-wasm's own Softmax kernel, ·v;
+ * the backward as tfjs' gradients of those ops compose it (softmax: dy·y − Σ(dy·y)·y).
+ */
+export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, cos: tf.Tensor, sin: tf.Tensor, shape: AttentionShape): tf.Tensor2D {
+  const attrs = { ...shape };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([qi, ki, vi, cos, sin]); // the tables too: the forward's tidy frees them before the backward runs
+    return {
+      value: run("LoraLabAttention", { q: qi, k: ki, v: vi, cos, sin }, attrs) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, sc, ss] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return run("LoraLabAttentionGrad", { dy, q: sq, k: sk, v: sv, cos: sc, sin: ss }, attrs) as tf.Tensor[];
+      },
+    };
+  });
+  return f(q, k, v) as tf.Tensor2D;
+}
+
+/** Heap temporaries of one kernel call, freed together. */
+class Temps {
+  private readonly list: tf.TensorInfo[] = [];
+  constructor(private readonly b: WasmBackend) {}
+  make(shape: number[]): tf.TensorInfo {
+    const t = this.b.makeOutput(shape, "float32");
+    this.list.push(t);
+    return t;
+  }
+  adopt(t: tf.TensorInfo): tf.TensorInfo {
+    this.list.push(t);
+    return t;
+  }
+  free(): void {
+    for (const t of this.list) this.b.disposeData(t.dataId, true);
+  }
+}
+
+/**
+ * Layout moves between [B, T, n, hd] (n = KV·G heads, head h = kv·G + g) and folded [B, KV, T·G, hd] (rows (t, g)),
+ * with RoPE forward (fold) or its backward (unfold) when cos/sin are given (fused.cc fold).
+ */
+function fold(b: WasmBackend, x: tf.TensorInfo, out: tf.TensorInfo, a: AttentionShape, n: number, rope: { cos: tf.TensorInfo; sin: tf.TensorInfo } | null, inverse: boolean): void {
+  const c = rope ? offsetOf(b, rope.cos) : -1, s = rope ? offsetOf(b, rope.sin) : -1;
+  native().fold(heap(b), offsetOf(b, x), offsetOf(b, out), a.B, a.T, n, a.KV, a.hd, c, s, inverse ? 1 : 0);
+}
+
+/** RoPE'd, folded q, k and plain folded v in heap temporaries, then probs = softmax(q·kᵀ/√hd + causal mask). */
+function attentionProbs(b: WasmBackend, tmp: Temps, x: Inputs, a: AttentionShape) {
+  const { B, T, H, KV, hd } = a;
+  const G = H / KV, BK = B * KV, TG = T * G;
+  const qh = tmp.make([BK, TG, hd]), kh = tmp.make([BK, T, hd]), vh = tmp.make([BK, T, hd]);
+  const scores = tmp.make([BK, TG, T]);
+  const rope = { cos: x.cos!, sin: x.sin! };
+  fold(b, x.q!, qh, a, H, rope, false);
+  fold(b, x.k!, kh, a, KV, rope, false);
+  fold(b, x.v!, vh, a, KV, null, false);
+  sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
+  native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + causal mask
+  const probs = tmp.adopt(softmaxKernel()({ inputs: { logits: scores }, attrs: { dim: 2 }, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo);
+  return { qh, kh, vh, probs };
+}
+
+function softmaxKernel(): tf.KernelFunc {
+  const k = tf.getKernel("Softmax", "wasm");
+  if (!k) throw new Error("fused attention: tfjs-wasm has no Softmax kernel registered");
+  return k.kernelFunc;
+}
+
+function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
+  const a = attrs as unknown as AttentionShape;
+  const { T, H, KV, hd } = a;
+  const G = H / KV, BK = a.B * KV, TG = T * G;
+  const out = b.makeOutput([a.B * T, H * hd], "float32");
+  const tmp = new Temps(b);
+  try {
+    const { vh, probs } = attentionProbs(b, tmp, x, a);
+    const o = tmp.make([BK, TG, hd]);
+    sgemm(b, probs, vh, o, TG, hd, T, false, false, false, BK); // probs·v
+    fold(b, o, out, a, H, null, true);
+  } finally {
+    tmp.free();
+  }
+  return out;
+}
+
+function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
+  const a = attrs as unknown as AttentionShape;
+  const { T, H, KV, hd } = a;
+  const G = H / KV, BK = a.B * KV, TG = T * G;
+  const dq = b.makeOutput([a.B * T, H * hd], "float32");
+  const dk = b.makeOutput([a.B * T, KV * hd], "float32");
+  const dv = b.makeOutput([a.B * T, KV * hd], "float32");
+  const tmp = new Temps(b);
+  try {
+    const { qh, kh, vh, probs } = attentionProbs(b, tmp, x, a);
+    const dO = tmp.make([BK, TG, hd]), dP = tmp.make([BK, TG, T]), dvh = tmp.make([BK, T, hd]);
+    const dqh = tmp.make([BK, TG, hd]), dkh = tmp.make([BK, T, hd]);
+    fold(b, x.dy!, dO, a, H, null, false);
+    sgemm(b, dO, vh, dP, TG, T, hd, false, true, false, BK); // dP = dO·vᵀ
+    sgemm(b, probs, dO, dvh, T, hd, TG, true, false, false, BK); // dv = Pᵀ·dO
+    // softmax backward (tfjs: dy·y − Σ(dy·y)·y), then through ·1/√hd (the mask's add passes dy unchanged)
+    native().softmaxGrad(heap(b), offsetOf(b, probs), offsetOf(b, dP), BK * TG, T, Math.fround(1 / Math.sqrt(hd)));
+    sgemm(b, dP, kh, dqh, TG, hd, T, false, false, false, BK); // dq = dS·k
+    sgemm(b, dP, qh, dkh, T, hd, TG, true, false, false, BK); // dk = dSᵀ·q
+    const rope = { cos: x.cos!, sin: x.sin! };
+    fold(b, dqh, dq, a, H, rope, true);
+    fold(b, dkh, dk, a, KV, rope, true);
+    fold(b, dvh, dv, a, KV, null, true);
+  } finally {
+    tmp.free();
+  }
+  return [dq, dk, dv];
 }

@@ -1,16 +1,18 @@
 // The decoder with the fused wasm kernels (src/wasm-fused.ts: RMSNorm, SwiGLU, the LoRA linear layer) against the
 // same decoder on the composed tfjs ops: hidden states and every LoRA gradient within float32 reassociation
 // (1e-5 relative), on a GQA model with q/k/v biases and LoRA on all seven projections; tensor counts back to
-// baseline. Then the same with the native matmul off (plain wasm: RMSNorm and SwiGLU fused, LoRA composed).
+// baseline; with the native matmul off nothing is fused (plain wasm runs the composed ops). Then the fused attention
+// alone against the composed ops: forward bit-identical, gradients within 1e-6. Skips without the native addon.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { disableNativeMatmul, enableNativeMatmul } from "../native-matmul.ts";
+import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "../native-matmul.ts";
 import { Rng } from "../util/rng.ts";
-import { fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
+import { fusedAttention, fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
 import { buildDecoder, type AttachedLora, type Decoder } from "./decoder.ts";
 import { customConfig, randomWeightSource } from "./presets.ts";
+import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 
 const config = customConfig({ modelType: "qwen2", vocabSize: 61, hiddenSize: 64, intermediateSize: 112, numLayers: 2, numHeads: 4, numKvHeads: 2 });
 const MODULES = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
@@ -72,19 +74,63 @@ function compare(what: string): void {
   }
 }
 
-test("decoder with fused kernels: hidden states and LoRA gradients equal the composed ops' (native matmul on)", async () => {
+const skip = typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
+
+test("decoder with fused kernels: hidden states and LoRA gradients equal the composed ops' (native matmul on)", { skip }, async () => {
   await initBackend("wasm");
   enableNativeMatmul();
   assert.ok(fusedKernelsActive());
   compare("native matmul");
 });
 
-test("decoder with fused kernels on plain wasm (native matmul off): same values", async () => {
+test("plain wasm (native matmul off) runs no fused kernel", { skip }, async () => {
   await initBackend("wasm");
   const had = disableNativeMatmul();
   try {
-    compare("plain wasm");
+    assert.equal(fusedKernelsActive(), false);
   } finally {
     if (had) enableNativeMatmul();
   }
+});
+
+test("fused attention equals the composed RoPE → GQA fold → q·kᵀ/√hd + mask → softmax → ·v bit for bit, and its gradients", { skip }, async () => {
+  await initBackend("wasm");
+  assert.ok(enableNativeMatmul().active);
+  const base = tf.memory().numTensors;
+  const rng = Rng.derive(4, "fused-attention");
+  for (const [B, T, H, KV, hd] of [[2, 9, 4, 2, 16], [1, 13, 6, 2, 8], [3, 5, 2, 2, 32]] as const) {
+    tf.tidy(() => {
+      const rand = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+      const q = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
+      const k = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
+      const v = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
+      const w = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
+      const { cos, sin } = ropeTables(ropeInvFreq({ headDim: hd, ropeTheta: 10000, ropeScaling: null }), 0, T);
+      const R = rotateHalfMatrix(hd);
+      const G = H / KV;
+      const composed = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => {
+        const qr = applyRope(qi.reshape([B, T, H, hd]) as tf.Tensor4D, cos, sin, R);
+        const kr = applyRope(ki.reshape([B, T, KV, hd]) as tf.Tensor4D, cos, sin, R);
+        const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
+        const kh = tf.transpose(kr, [0, 2, 1, 3]);
+        const vh = tf.transpose(vi.reshape([B, T, KV, hd]), [0, 2, 1, 3]);
+        const m = new Float32Array(T * G * T);
+        for (let t = 0; t < T; t++) for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * T + t + 1, (t * G + g + 1) * T);
+        const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(hd)), tf.tensor2d(m, [T * G, T]));
+        const o = tf.matMul(tf.softmax(scores), vh);
+        return tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]);
+      };
+      const fused = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor): tf.Tensor => fusedAttention(qi as tf.Tensor2D, ki as tf.Tensor2D, vi as tf.Tensor2D, cos, sin, { B, T, H, KV, hd });
+      const loss = (f: typeof fused) => (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => tf.sum(tf.mul(f(qi, ki, vi), w));
+      const what = `B ${B}, T ${T}, H ${H}, KV ${KV}, hd ${hd}`;
+      const y = fused(q, k, v).dataSync(), y0 = composed(q, k, v).dataSync();
+      for (let i = 0; i < y.length; i++) if (!Object.is(y[i], y0[i])) assert.fail(`${what}: o[${i}] ${y[i]} vs ${y0[i]}`);
+      const g = tf.grads(loss(fused))([q, k, v]), g0 = tf.grads(loss(composed))([q, k, v]);
+      ["dq", "dk", "dv"].forEach((name, j) => {
+        const rel = maxRel(g[j]!.dataSync() as Float32Array, g0[j]!.dataSync() as Float32Array);
+        assert.ok(rel <= 1e-6, `${what}: ${name} ${rel}`); // the softmax backward's row sum is the only reordering
+      });
+    });
+  }
+  assert.equal(tf.memory().numTensors, base);
 });

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
-import { fusedKernelsActive, fusedLoraLinearActive, fusedRmsNorm, fusedSwiGlu, fusedLoraLinear } from "../wasm-fused.ts";
+import { fusedAttention, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu } from "../wasm-fused.ts";
 
 /** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
 export interface AttachedLora {
@@ -205,7 +205,7 @@ function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
 function project(s: State, x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
   const pair = s.lora.get(lin.module);
   const dropout = opts.training === true && s.loraDropout > 0;
-  if (pair && !dropout && fusedLoraLinearActive()) {
+  if (pair && !dropout && fusedKernelsActive()) {
     opts.hooks?.onLoraInput?.(lin.module, x);
     return fusedLoraLinear(x, lin.Wt, lin.bias, pair.A as tf.Tensor2D, pair.B as tf.Tensor2D, pair.scaling); // one kernel each way
   }
@@ -233,11 +233,20 @@ function causalMask(T: number, offset: number, G: number): tf.Tensor2D {
 
 type KvPair = { k: tf.Tensor4D; v: tf.Tensor4D };
 
-/** Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output. */
-function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null): { out: tf.Tensor2D } & KvPair {
+/**
+ * Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output
+ * and, when `keepKv`, the keys and values for the cache.
+ */
+function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null, keepKv: boolean): { out: tf.Tensor2D; kv: KvPair | null } {
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
+  if (!past && !keepKv && fusedKernelsActive()) {
+    // One kernel each way on wasm with the native matmul (src/wasm-fused.ts); the same steps as below.
+    const [q2, k2, v2] = [l.q, l.k, l.v].map((lin) => project(s, x, lin, ctx.opts));
+    const o = fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, { B, T, H, KV, hd });
+    return { out: project(s, o, l.o, ctx.opts), kv: null };
+  }
   const q = project(s, x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
   const k = project(s, x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
   const v = project(s, x, l.v, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
@@ -256,7 +265,7 @@ function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | 
   const probs = tf.softmax(scores); // over keys
   const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
   const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
-  return { out: project(s, merged, l.o, ctx.opts), k: kh, v: vh };
+  return { out: project(s, merged, l.o, ctx.opts), kv: keepKv ? { k: kh, v: vh } : null };
 }
 
 /** The SwiGLU MLP: down(SiLU(gate(x)) · up(x)). */
@@ -291,14 +300,16 @@ function runStack(
   w.layers.forEach((l, i) => {
     const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
     // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
-    const [next, k, v] = tf.tidy(() => {
-      const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past);
+    const [next, ...kv] = tf.tidy(() => {
+      const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past, cache !== null);
       const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
-      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), a.k, a.v];
+      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), ...(a.kv ? [a.kv.k, a.kv.v] : [])];
     });
     x = next as tf.Tensor2D;
-    ks.push(k as tf.Tensor4D);
-    vs.push(v as tf.Tensor4D);
+    if (kv.length) {
+      ks.push(kv[0] as tf.Tensor4D);
+      vs.push(kv[1] as tf.Tensor4D);
+    }
   });
   return { h: rmsNorm(x, w.finalNorm, c.rmsNormEps), ks, vs };
 }

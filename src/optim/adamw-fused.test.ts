@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { Rng } from "../util/rng.ts";
-import { setFusedKernels } from "../wasm-fused.ts";
+import { enableNativeMatmul, loadMatmulAddon } from "../native-matmul.ts";
+import { fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
 import { adamScalars, adamwUpdate, zeroMoments, type AdamHyper } from "./adamw.ts";
 
 function run(fused: boolean, h: AdamHyper, seed: number): Float32Array[] {
@@ -32,8 +33,12 @@ function run(fused: boolean, h: AdamHyper, seed: number): Float32Array[] {
   }
 }
 
-test("fused AdamW update is bit-identical to the composed kernels, with and without weight decay", async () => {
+const skip = typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
+
+test("fused AdamW update is bit-identical to the composed kernels, with and without weight decay", { skip }, async () => {
   await initBackend("wasm");
+  enableNativeMatmul();
+  assert.ok(fusedKernelsActive());
   const base = tf.memory().numTensors;
   for (const weightDecay of [0, 0.01]) {
     const h: AdamHyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay };

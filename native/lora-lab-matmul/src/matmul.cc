@@ -21,6 +21,8 @@
 #define LL_X86 0
 #endif
 
+void registerFusedKernels(napi_env env, napi_value exports);  // fused.cc
+
 namespace {
 
 constexpr int MR = 6;
@@ -439,6 +441,7 @@ napi_value Isa(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  registerFusedKernels(env, exports);
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
