@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
 import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "./native-matmul.ts";
-import { fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
+import { fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSumSquares, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
 import { Rng } from "./util/rng.ts";
 
 const noAddon = typeof loadMatmulAddon() === "string" ? "optional native matmul addon not built" : false;
@@ -95,6 +95,20 @@ test("fused LoRA linear equals x·Wt + bias + s·(x·Aᵀ)·Bᵀ bit for bit, va
       assertSame(dB!, dB0!, `${what}: dB`);
     });
   }
+  assert.equal(tf.memory().numTensors, base);
+});
+
+test("fused sums of squares equal tf.sum(tf.square(x)) per tensor bit for bit", { skip: noAddon }, async () => {
+  await initBackend("wasm");
+  enableNativeMatmul();
+  const base = tf.memory().numTensors;
+  const rng = Rng.derive(5, "fused-sumsq");
+  tf.tidy(() => {
+    const xs = [[8, 64], [300, 8], [1], [4099]].map((shape, i) => randn(rng, shape, 10 ** (i - 2)));
+    const got = fusedSumSquares(xs);
+    const want = tf.stack(xs.map((x) => tf.sum(tf.square(x))));
+    assertSame(got, want, "sums of squares");
+  });
   assert.equal(tf.memory().numTensors, base);
 });
 

@@ -22,6 +22,7 @@ interface FusedAddon extends MatmulAddon {
   fold(heap: ArrayBufferLike, x: number, out: number, B: number, T: number, n: number, KV: number, hd: number, cos: number, sin: number, inverse: number): void;
   maskScale(heap: ArrayBufferLike, S: number, rows: number, T: number, G: number, scale: number): void;
   softmaxGrad(heap: ArrayBufferLike, P: number, dP: number, rows: number, T: number, scale: number): void;
+  sumSquares(heap: ArrayBufferLike, x: number, n: number): number;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here (dist/backend_wasm.d.ts). */
@@ -78,6 +79,7 @@ const KERNELS: Record<string, KernelImpl> = {
   LoraLabLoraLinearGrad: loraLinearGradKernel,
   LoraLabAttention: attentionKernel,
   LoraLabAttentionGrad: attentionGradKernel,
+  LoraLabSumSquares: sumSquaresKernel,
 };
 
 function registerFusedKernels(): void {
@@ -132,6 +134,21 @@ function adamwKernel(b: WasmBackend, x: Inputs): tf.TensorInfo[] {
   native().adamw(heap(b), o(p), o(g), o(m), o(v), o(outP), o(outM), o(outV), size(p), s("beta1"), s("oneMinusBeta1"), s("beta2"),
     s("oneMinusBeta2"), s("sqrtBc2"), s("eps"), s("negStepSize"), x.decay ? s("decay") : NaN);
   return [outP, outM, outV];
+}
+
+// ---- Sums of squares (the per-step stability signals) --------------------------------------------------------
+
+/** [Σ x₀², Σ x₁², …] for any number of float32 tensors in one kernel, each summed as tf.sum(tf.square(x)) does. */
+export function fusedSumSquares(xs: readonly tf.Tensor[]): tf.Tensor1D {
+  return run("LoraLabSumSquares", Object.fromEntries(xs.map((x, i) => [String(i), x]))) as tf.Tensor1D;
+}
+
+function sumSquaresKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo {
+  const xs = Object.keys(inputs).sort((p, q) => Number(p) - Number(q)).map((k) => inputs[k]!);
+  const out = b.makeOutput([xs.length], "float32");
+  const sums = xs.map((x) => native().sumSquares(heap(b), offsetOf(b, x), size(x)));
+  new Float32Array(heap(b), offsetOf(b, out), xs.length).set(sums);
+  return out;
 }
 
 // ---- RMSNorm ---------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads } from "../optim/types.ts";
 import type { ModuleSignals } from "../results.ts";
+import { fusedKernelsActive, fusedSumSquares } from "../wasm-fused.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
 export type LiveModuleSignals = Omit<ModuleSignals, "normRatio" | "stopStep"> & { normRatio: number };
@@ -28,9 +29,11 @@ export function stepSignals(pairs: readonly LoraPair[], grads: LoraGrads): StepS
     for (const p of pairs) {
       const gA = grads[p.A.name], gB = grads[p.B.name];
       if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
-      parts.push(tf.sum(tf.square(p.A)), tf.sum(tf.square(p.B)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB)));
+      parts.push(p.A, p.B, gA, gB);
     }
-    return tf.stack(parts).dataSync();
+    // One kernel on wasm with the native addon (src/wasm-fused.ts; the same sums), else 2 kernels per tensor.
+    if (fusedKernelsActive()) return fusedSumSquares(parts).dataSync();
+    return tf.stack(parts.map((x) => tf.sum(tf.square(x)))).dataSync();
   });
   const modules: Record<string, LiveModuleSignals> = {};
   let sA = 0, sB = 0, gA2 = 0, gB2 = 0, nonFinite = 0;

@@ -296,6 +296,22 @@ napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sumSquares(heap, x, n) → Σ x² in float32, summed in index order as tfjs-wasm's Sum kernel does (bit-identical to
+// tf.sum(tf.square(x))).
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  ARGS(2, "sumSquares expects (heap, x, n)");
+  const float* X = h.f(a[0], a[1]);
+  CHECK();
+  float sum = 0.f;
+  for (long i = 0; i < static_cast<long>(a[1]); ++i) {
+    const float sq = X[i] * X[i];
+    sum += sq;
+  }
+  napi_value out;
+  napi_create_double(env, sum, &out);
+  return out;
+}
+
 }  // namespace
 
 // Called from matmul.cc's module init.
@@ -311,6 +327,7 @@ void registerFusedKernels(napi_env env, napi_value exports) {
       {"fold", nullptr, Fold, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskScale", nullptr, MaskScale, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }
