@@ -33,6 +33,17 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
+/** Time spent in the addon's sgemm (BatchMatMul and the fused kernels' products): src/bench/kernel-census.ts reads it. */
+export const sgemmClock = { ms: 0, calls: 0 };
+
+/** Runs one sgemm call under sgemmClock. */
+export function timedSgemm(f: () => void): void {
+  const t0 = performance.now();
+  f();
+  sgemmClock.ms += performance.now() - t0;
+  sgemmClock.calls++;
+}
+
 let addon: MatmulAddon | string | undefined;
 let original: tf.KernelConfig | undefined;
 let status: NativeMatmulStatus | undefined;
@@ -125,6 +136,7 @@ function nativeBatchMatMul(
   const bOffset = backend.dataIdMap.get(b.dataId)!.memoryOffset;
   const cOffset = backend.dataIdMap.get(out.dataId)!.memoryOffset;
   // HEAPU8 is read after makeOutput: a heap growth there replaces the ArrayBuffer.
-  m.sgemm(backend.wasm.HEAPU8.buffer, aOffset, bOffset, cOffset, batchA, batchB, M, N, K, transposeA, transposeB, threads);
+  const heap = backend.wasm.HEAPU8.buffer;
+  timedSgemm(() => m.sgemm(heap, aOffset, bOffset, cOffset, batchA, batchB, M, N, K, transposeA, transposeB, threads));
   return out;
 }

@@ -8,7 +8,7 @@
 // (RMSNorm, the softmax backward) and the order in which a shared input's gradients are added differ (float32
 // reassociation). Without the addon, or with LORA_LAB_FUSED=0 or LORA_LAB_NATIVE_MATMUL=0, the composed tfjs ops run.
 import * as tf from "@tensorflow/tfjs";
-import { loadMatmulAddon, nativeMatmulActive, nativeMatmulThreads, type MatmulAddon } from "./native-matmul.ts";
+import { loadMatmulAddon, nativeMatmulActive, nativeMatmulThreads, timedSgemm, type MatmulAddon } from "./native-matmul.ts";
 
 /** The addon's fused-kernel loops (native/lora-lab-matmul/src/fused.cc); offsets are bytes into the heap. */
 interface FusedAddon extends MatmulAddon {
@@ -244,7 +244,8 @@ export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor
 
 /** C = op(A)·op(B) (or C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
 function sgemm(b: WasmBackend, a: tf.TensorInfo, bt: tf.TensorInfo, c: tf.TensorInfo, M: number, N: number, K: number, tA: boolean, tB: boolean, accumulate = false, batch = 1): void {
-  native().sgemm(heap(b), offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), batch, batch, M, N, K, tA, tB, nativeMatmulThreads(), accumulate);
+  const args = [heap(b), offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), batch, batch, M, N, K, tA, tB, nativeMatmulThreads(), accumulate] as const;
+  timedSgemm(() => native().sgemm(...args));
 }
 
 /** mid = (x·Aᵀ)·s [N, r] in a heap tensor the caller disposes. */

@@ -1,9 +1,11 @@
 // Counts and times the kernels tfjs dispatches while a function runs: every kernel registered for the active backend
 // is wrapped (count + wall time around its kernelFunc) for the duration of one call, then the originals are put
 // back. A "launch" is one engine dispatch (tf.engine().runKernel); kernels that call others directly inside the
-// backend count once. Time outside matmuls = the call's wall time − the time spent inside BatchMatMul: engine
-// bookkeeping, JS glue and every non-matmul kernel (docs/engine.md §5).
+// backend count once. Matmul time is the time inside the native addon's sgemm when it is active (BatchMatMul and the
+// products inside fused kernels), else inside BatchMatMul kernels; time outside matmuls = the call's wall time −
+// matmul time: engine bookkeeping, JS glue and every elementwise or row kernel (docs/cpu-kernels.md).
 import * as tf from "@tensorflow/tfjs";
+import { nativeMatmulActive, sgemmClock } from "../native-matmul.ts";
 
 export interface KernelCount {
   name: string;
@@ -18,7 +20,7 @@ export interface KernelCensus {
   launches: number;
   /** Time inside any kernel (ms); nested dispatches are counted once, in the outermost kernel. */
   kernelMs: number;
-  /** Time inside BatchMatMul (ms). */
+  /** Time in matrix products (ms): the native sgemm when active, else BatchMatMul kernels. */
   matmulMs: number;
   /** Per kernel name, most time first. */
   byKernel: KernelCount[];
@@ -53,6 +55,7 @@ export function kernelCensus<T>(f: () => T): [T, KernelCensus] {
   }
   let out: T;
   let wallMs: number;
+  const sgemm0 = sgemmClock.ms;
   try {
     const t0 = performance.now();
     out = f();
@@ -70,7 +73,7 @@ export function kernelCensus<T>(f: () => T): [T, KernelCensus] {
       wallMs,
       launches,
       kernelMs: byKernel.reduce((s, k) => s + k.ms, 0),
-      matmulMs: acc.get(tf.BatchMatMul)?.ms ?? 0,
+      matmulMs: nativeMatmulActive() ? sgemmClock.ms - sgemm0 : (acc.get(tf.BatchMatMul)?.ms ?? 0),
       byKernel,
     },
   ];

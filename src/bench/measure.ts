@@ -14,6 +14,7 @@ import { stepSignals } from "../stability/signals.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchCase } from "./cases.ts";
 import { loraStepFlops } from "./flops.ts";
+import { kernelCensus, type KernelCensus } from "./kernel-census.ts";
 import { activationBytesEstimate, decoderWeightBytes } from "./memory.ts";
 import { createBenchOptimizer, forwardLoss, median, randomBatch, setupModel, timed, trainStep } from "./train-step.ts";
 import type { CaseResult, OptimizerOverhead } from "./types.ts";
@@ -70,6 +71,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
     const opt = createBenchOptimizer("adamw", m.pairs);
     const times: number[] = [];
     const losses: number[] = [];
+    let census: KernelCensus | undefined;
     try {
       for (let i = 0; i < c.warmup + steps; i++) {
         const [loss, s] = timed(() => trainStep(m, batch, opt, { signals: true }));
@@ -77,6 +79,9 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
         if (i >= c.warmup) times.push(s);
         log(`step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`);
       }
+      // One more step with every kernel dispatch counted and the matmul time taken apart (src/bench/kernel-census.ts).
+      census = kernelCensus(() => trainStep(m, batch, opt, { signals: true }))[1];
+      log(`census step: ${census.launches} kernel launches, ${census.matmulMs.toFixed(1)} ms in matmuls, ${(census.wallMs - census.matmulMs).toFixed(1)} ms outside`);
     } finally {
       opt.dispose();
     }
@@ -104,6 +109,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
       activationsMB,
       rssRatio: rss / (weightsMB + activationsMB),
       setupSeconds,
+      ...(census ? { launchesPerStep: census.launches, matmulSeconds: census.matmulMs / 1000, outsideMatmulSeconds: (census.wallMs - census.matmulMs) / 1000 } : {}),
       status: "ok",
     };
   } finally {

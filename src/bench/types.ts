@@ -47,6 +47,11 @@ export interface CaseResult {
   /** peakRssMB / (weightsMB + activationsMB). */
   rssRatio?: number;
   setupSeconds?: number;
+  /** From one extra counted step (src/bench/kernel-census.ts): tfjs kernel dispatches, seconds in matrix products
+   * (the native sgemm, or BatchMatMul kernels), and the rest of that step's wall time. */
+  launchesPerStep?: number;
+  matmulSeconds?: number;
+  outsideMatmulSeconds?: number;
   /** Kind-specific numbers (eval throughput, logging overhead). */
   metrics?: Record<string, number | string | boolean>;
   optimizers?: OptimizerOverhead[];
