@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
 import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "./native-matmul.ts";
-import { fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSumSquares, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
+import { fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSumSquares, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
 import { Rng } from "./util/rng.ts";
 
 const noAddon = typeof loadMatmulAddon() === "string" ? "optional native matmul addon not built" : false;
@@ -108,6 +108,20 @@ test("fused sums of squares equal tf.sum(tf.square(x)) per tensor bit for bit", 
     const got = fusedSumSquares(xs);
     const want = tf.stack(xs.map((x) => tf.sum(tf.square(x))));
     assertSame(got, want, "sums of squares");
+  });
+  assert.equal(tf.memory().numTensors, base);
+});
+
+test("fused embedding rows equal tf.gather, and an id outside the table is refused", { skip: noAddon }, async () => {
+  await initBackend("wasm");
+  enableNativeMatmul();
+  const base = tf.memory().numTensors;
+  const rng = Rng.derive(6, "fused-gather");
+  tf.tidy(() => {
+    const table = randn(rng, [37, 24]) as tf.Tensor2D;
+    const ids = tf.tensor1d(Int32Array.from({ length: 50 }, () => rng.int(37)), "int32");
+    assertSame(fusedGatherRows(table, ids), tf.gather(table, ids), "rows");
+    assert.throws(() => fusedGatherRows(table, tf.tensor1d([3, 37], "int32")), /token id 37 at position 1 is outside the embedding table's 37 rows/);
   });
   assert.equal(tf.memory().numTensors, base);
 });

@@ -80,6 +80,7 @@ const KERNELS: Record<string, KernelImpl> = {
   LoraLabAttention: attentionKernel,
   LoraLabAttentionGrad: attentionGradKernel,
   LoraLabSumSquares: sumSquaresKernel,
+  LoraLabGatherRows: gatherRowsKernel,
 };
 
 function registerFusedKernels(): void {
@@ -134,6 +135,32 @@ function adamwKernel(b: WasmBackend, x: Inputs): tf.TensorInfo[] {
   native().adamw(heap(b), o(p), o(g), o(m), o(v), o(outP), o(outM), o(outV), size(p), s("beta1"), s("oneMinusBeta1"), s("beta2"),
     s("oneMinusBeta2"), s("sqrtBc2"), s("eps"), s("negStepSize"), x.decay ? s("decay") : NaN);
   return [outP, outM, outV];
+}
+
+// ---- Embedding rows ----------------------------------------------------------------------------------------------
+
+/** table[ids] for a table [V, d] and int32 ids [N] → [N, d], row copies (tfjs-wasm's GatherV2 is ~100× slower). */
+export function fusedGatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  return run("LoraLabGatherRows", { table, ids }) as tf.Tensor2D;
+}
+
+function gatherRowsKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo {
+  const { table, ids } = inputs as Record<"table" | "ids", tf.TensorInfo>;
+  const [V, d] = table.shape as [number, number];
+  const N = size(ids);
+  const out = b.makeOutput([N, d], "float32");
+  const F = new Float32Array(heap(b));
+  const I = new Int32Array(heap(b), offsetOf(b, ids), N);
+  const src = offsetOf(b, table) / 4, dst = offsetOf(b, out) / 4;
+  for (let i = 0; i < N; i++) {
+    const id = I[i]!;
+    if (!(id >= 0 && id < V)) {
+      b.disposeData(out.dataId, true);
+      throw new RangeError(`token id ${id} at position ${i} is outside the embedding table's ${V} rows`);
+    }
+    F.copyWithin(dst + i * d, src + id * d, src + (id + 1) * d);
+  }
+  return out;
 }
 
 // ---- Sums of squares (the per-step stability signals) --------------------------------------------------------

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
-import { fusedAttention, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu } from "../wasm-fused.ts";
+import { fusedAttention, fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu } from "../wasm-fused.ts";
 
 /** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
 export interface AttachedLora {
@@ -190,7 +190,8 @@ interface Ctx {
  */
 function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D {
   return tf.customGrad((...args: GradArgs) => ({
-    value: tf.gather(embed, args[0] as tf.Tensor1D), // [N, d]
+    // [N, d]; row copies on wasm with the native addon (src/wasm-fused.ts: tfjs-wasm's GatherV2 takes ~25 ms for 1024×512)
+    value: fusedKernelsActive() ? fusedGatherRows(embed, args[0] as tf.Tensor1D) : tf.gather(embed, args[0] as tf.Tensor1D),
     gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
   })) as (ids: tf.Tensor1D) => tf.Tensor2D;
 }
