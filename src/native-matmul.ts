@@ -67,6 +67,12 @@ export function loadMatmulAddon(): MatmulAddon | string {
 
 /** Worker threads per product: LORA_LAB_NATIVE_MATMUL_THREADS, else min(2, cores). */
 export function nativeMatmulThreads(): number {
+  return (threadsCache ??= readThreadCount());
+}
+
+let threadsCache: number | undefined;
+
+function readThreadCount(): number {
   const v = Number(process.env.LORA_LAB_NATIVE_MATMUL_THREADS);
   if (Number.isInteger(v) && v >= 1) return v;
   return Math.max(1, Math.min(2, os.availableParallelism()));
