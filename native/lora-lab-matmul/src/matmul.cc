@@ -347,7 +347,7 @@ bool runProblem(const Problem& P, int threads) {
   long extent, align;
   if (P.batch >= threads) {
     axis = 0, extent = P.batch, align = 1;
-  } else if ((P.M + MR - 1) / MR >= (P.N + NR - 1) / NR) {
+  } else if (P.M >= P.N) {  // split the larger side: each thread then packs half of that operand, all of the other
     axis = 1, extent = P.M, align = MR;
   } else {
     axis = 2, extent = P.N, align = NR;
