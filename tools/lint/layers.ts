@@ -10,7 +10,7 @@ import { sourceFiles } from "./function-length.ts";
 /** Layers from the bottom; each entry is a path prefix relative to the repository root. */
 export const LAYERS: readonly (readonly string[])[] = [
   ["src/util/", "src/testing/"],
-  ["src/backend.ts", "src/native-matmul.ts", "src/tape-release.ts", "src/wasm-zero-copy.ts", "src/hub.ts"],
+  ["src/backend.ts", "src/native-matmul.ts", "src/wasm-fused.ts", "src/tape-release.ts", "src/wasm-zero-copy.ts", "src/hub.ts"],
   ["src/config.ts", "src/results.ts"],
   ["src/models/"],
   ["src/lora/"],

@@ -7,9 +7,11 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -337,15 +339,74 @@ bool runPart(Workspace& ws, const Problem& P, long b0, long b1, long i0, long i1
   return true;
 }
 
+// Persistent worker threads, started on first use and kept for the life of the process (never destroyed, so exit
+// does not join them): a product's parts 1..n−1 run on them, part 0 on the caller. Starting a std::thread per
+// product cost tens of microseconds, as much as a whole small product.
+class Pool {
+ public:
+  // Runs work(t) for t in [0, parts); returns when all have finished. Calls are serialised by gMutex.
+  void run(int parts, const std::function<void(int)>& work) {
+    try {
+      while (static_cast<int>(workers_.size()) < parts - 1) {
+        const int idx = static_cast<int>(workers_.size()) + 1;
+        workers_.emplace_back([this, idx] { loop(idx); });
+      }
+    } catch (...) {
+    }
+    const int onWorkers = std::min<int>(parts - 1, static_cast<int>(workers_.size()));
+    {
+      std::lock_guard<std::mutex> l(m_);
+      job_ = &work;
+      parts_ = onWorkers + 1;
+      pending_ = onWorkers;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work(0);
+    for (int t = onWorkers + 1; t < parts; ++t) work(t);  // threads that could not be started
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [&] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int idx) {
+    long seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (idx >= parts_) continue;
+        job = job_;
+      }
+      (*job)(idx);
+      std::lock_guard<std::mutex> l(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0, pending_ = 0;
+  long generation_ = 0;
+};
+
+Pool* const gPool = new Pool;
+
 // Splits the product over `threads` workers (the caller's thread is one of them).
 bool runProblem(const Problem& P, int threads) {
   const double flops = 2.0 * P.batch * P.M * P.N * P.K;
-  if (threads <= 1 || flops < 3e7)  // below ~0.5 ms a second thread costs more than it saves
-    return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
+  // Below ~0.5 ms of work a second thread costs more than it saves, except across batches (attention's per-head
+  // products), where the parts share no packing.
+  const bool batchSplit = P.batch >= threads;
+  if (threads <= 1 || flops < (batchSplit ? 4e6 : 3e7)) return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
   std::vector<std::pair<long, long>> bounds;  // ranges over the split axis
   int axis;                                   // 0: batch, 1: rows (M), 2: cols (N)
   long extent, align;
-  if (P.batch >= threads) {
+  if (batchSplit) {
     axis = 0, extent = P.batch, align = 1;
   } else if (P.M >= P.N) {  // split the larger side: each thread then packs half of that operand, all of the other
     axis = 1, extent = P.M, align = MR;
@@ -360,7 +421,7 @@ bool runProblem(const Problem& P, int threads) {
     bounds.emplace_back(std::min(extent, u0 * align), std::min(extent, u1 * align));
   }
   std::vector<char> ok(parts, 1);
-  auto work = [&](int t) {
+  const std::function<void(int)> work = [&](int t) {
     const long s = bounds[t].first, e = bounds[t].second;
     bool r;
     if (axis == 0)
@@ -371,16 +432,7 @@ bool runProblem(const Problem& P, int threads) {
       r = runPart(gWorkspaces[t], P, 0, P.batch, 0, P.M, s, e);
     ok[t] = r ? 1 : 0;
   };
-  std::vector<std::thread> pool;
-  pool.reserve(parts - 1);
-  try {
-    for (int t = 1; t < parts; ++t) pool.emplace_back(work, t);
-  } catch (...) {
-    // Could not start a thread: the remaining parts run on this one.
-    for (int t = static_cast<int>(pool.size()) + 1; t < parts; ++t) work(t);
-  }
-  work(0);
-  for (auto& th : pool) th.join();
+  gPool->run(parts, work);
   return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
 
