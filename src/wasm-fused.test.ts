@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend.ts";
 import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "./native-matmul.ts";
-import { fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSumSquares, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
+import { fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedScaleAll, fusedSumSquares, fusedSwiGlu, setFusedKernels } from "./wasm-fused.ts";
 import { Rng } from "./util/rng.ts";
 
 const noAddon = typeof loadMatmulAddon() === "string" ? "optional native matmul addon not built" : false;
@@ -98,7 +98,7 @@ test("fused LoRA linear equals x·Wt + bias + s·(x·Aᵀ)·Bᵀ bit for bit, va
   assert.equal(tf.memory().numTensors, base);
 });
 
-test("fused sums of squares equal tf.sum(tf.square(x)) per tensor bit for bit", { skip: noAddon }, async () => {
+test("fused sums of squares and one factor on many tensors equal tf.sum(tf.square(x)) and tf.mul bit for bit", { skip: noAddon }, async () => {
   await initBackend("wasm");
   enableNativeMatmul();
   const base = tf.memory().numTensors;
@@ -108,6 +108,8 @@ test("fused sums of squares equal tf.sum(tf.square(x)) per tensor bit for bit", 
     const got = fusedSumSquares(xs);
     const want = tf.stack(xs.map((x) => tf.sum(tf.square(x))));
     assertSame(got, want, "sums of squares");
+    const c = 0.123456789;
+    fusedScaleAll(xs, c).forEach((y, i) => assertSame(y, tf.mul(xs[i]!, c), `scaled tensor ${i}`));
   });
   assert.equal(tf.memory().numTensors, base);
 });

@@ -17,7 +17,7 @@ interface FusedAddon extends MatmulAddon {
   rmsnormGrad(heap: ArrayBufferLike, x: number, w: number, dy: number, dx: number, rows: number, d: number, eps: number): void;
   swiglu(heap: ArrayBufferLike, g: number, s: number, u: number, out: number, n: number): void;
   swigluGrad(heap: ArrayBufferLike, g: number, s: number, u: number, dh: number, dg: number, du: number, n: number): void;
-  scale(heap: ArrayBufferLike, x: number, n: number, s: number): void;
+  scale(heap: ArrayBufferLike, x: number, out: number, n: number, s: number): void;
   addRow(heap: ArrayBufferLike, y: number, bias: number, rows: number, cols: number): void;
   fold(heap: ArrayBufferLike, x: number, out: number, B: number, T: number, n: number, KV: number, hd: number, cos: number, sin: number, inverse: number): void;
   maskScale(heap: ArrayBufferLike, S: number, rows: number, T: number, G: number, scale: number): void;
@@ -81,6 +81,7 @@ const KERNELS: Record<string, KernelImpl> = {
   LoraLabAttentionGrad: attentionGradKernel,
   LoraLabSumSquares: sumSquaresKernel,
   LoraLabGatherRows: gatherRowsKernel,
+  LoraLabScaleAll: scaleAllKernel,
 };
 
 function registerFusedKernels(): void {
@@ -135,6 +136,21 @@ function adamwKernel(b: WasmBackend, x: Inputs): tf.TensorInfo[] {
   native().adamw(heap(b), o(p), o(g), o(m), o(v), o(outP), o(outM), o(outV), size(p), s("beta1"), s("oneMinusBeta1"), s("beta2"),
     s("oneMinusBeta2"), s("sqrtBc2"), s("eps"), s("negStepSize"), x.decay ? s("decay") : NaN);
   return [outP, outM, outV];
+}
+
+// ---- One factor on many tensors (gradient clipping) -----------------------------------------------------------
+
+/** [x₀·c, x₁·c, …] in one kernel, each as tf.mul(x, c) forms it (c rounded to float32). */
+export function fusedScaleAll(xs: readonly tf.Tensor[], c: number): tf.Tensor[] {
+  const out = run("LoraLabScaleAll", Object.fromEntries(xs.map((x, i) => [String(i), x])), { c });
+  return Array.isArray(out) ? out : [out];
+}
+
+function scaleAllKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
+  const xs = Object.keys(inputs).sort((p, q) => Number(p) - Number(q)).map((k) => inputs[k]!);
+  const outs = xs.map((x) => b.makeOutput([...x.shape], "float32"));
+  xs.forEach((x, i) => native().scale(heap(b), offsetOf(b, x), offsetOf(b, outs[i]!), size(x), attrs.c as number));
+  return outs;
 }
 
 // ---- Embedding rows ----------------------------------------------------------------------------------------------
@@ -281,7 +297,7 @@ function loraMid(b: WasmBackend, x: tf.TensorInfo, A: tf.TensorInfo, s: number):
   const r = A.shape[0]!;
   const mid = b.makeOutput([N, r], "float32");
   sgemm(b, x, A, mid, N, r, inDim, false, true);
-  native().scale(heap(b), offsetOf(b, mid), N * r, s);
+  native().scale(heap(b), offsetOf(b, mid), offsetOf(b, mid), N * r, s);
   return mid;
 }
 
@@ -315,7 +331,7 @@ function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<stri
   sgemm(b, dy, mid, dB, outDim, r, N, true, false); // dB = dyᵀ·mid
   b.disposeData(mid.dataId, true);
   sgemm(b, dy, B, dmid, N, r, outDim, false, false); // dmid = dy·B
-  native().scale(heap(b), offsetOf(b, dmid), N * r, s); // through the ·s
+  native().scale(heap(b), offsetOf(b, dmid), offsetOf(b, dmid), N * r, s); // through the ·s
   sgemm(b, dmid, x, dA, r, inDim, N, true, false); // dA = dmidᵀ·x
   sgemm(b, dmid, A, dx, N, inDim, r, false, false, true); // dx += dmid·A
   b.disposeData(dmid.dataId, true);

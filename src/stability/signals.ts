@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads } from "../optim/types.ts";
 import type { ModuleSignals } from "../results.ts";
-import { fusedKernelsActive, fusedSumSquares } from "../wasm-fused.ts";
+import { fusedKernelsActive, fusedScaleAll, fusedSumSquares } from "../wasm-fused.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
 export type LiveModuleSignals = Omit<ModuleSignals, "normRatio" | "stopStep"> & { normRatio: number };
@@ -74,7 +74,12 @@ export function clipGradients(grads: LoraGrads, totalNorm: number, maxNorm: numb
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6));
   if (coef >= 1) return { grads, coef: 1 };
   const out: LoraGrads = {};
-  for (const [k, g] of Object.entries(grads)) out[k] = tf.mul(g, coef);
+  const entries = Object.entries(grads);
+  if (fusedKernelsActive()) {
+    // one kernel on wasm with the native addon (src/wasm-fused.ts), the same products as tf.mul
+    const scaled = fusedScaleAll(entries.map(([, g]) => g), coef);
+    entries.forEach(([k], i) => (out[k] = scaled[i]!));
+  } else for (const [k, g] of entries) out[k] = tf.mul(g, coef);
   return { grads: out, coef };
 }
 

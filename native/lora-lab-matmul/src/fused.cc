@@ -176,13 +176,14 @@ napi_value SwiGluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// scale(heap, x, n, s): x ← x·s in place
+// scale(heap, x, out, n, s): out = x·s (out may be x)
 napi_value Scale(napi_env env, napi_callback_info info) {
-  ARGS(3, "scale expects (heap, x, n, s)");
-  float* X = h.f(a[0], a[1]);
+  ARGS(4, "scale expects (heap, x, out, n, s)");
+  const float* X = h.f(a[0], a[2]);
+  float* O = h.f(a[1], a[2]);
   CHECK();
-  const float s = a[2];
-  for (long i = 0; i < static_cast<long>(a[1]); ++i) X[i] = X[i] * s;
+  const float s = a[3];
+  for (long i = 0; i < static_cast<long>(a[2]); ++i) O[i] = X[i] * s;
   return nullptr;
 }
 
