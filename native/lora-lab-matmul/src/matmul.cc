@@ -396,13 +396,21 @@ class Pool {
 
 Pool* const gPool = new Pool;
 
+// Products below this many FLOPs run on one thread (LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP, default 8): waking a pooled
+// worker costs ~10 µs, so below ~0.1 ms of work a second thread costs more than it saves. Splits across batches
+// (attention's per-head products) share no packing and start at a quarter of it.
+double splitFlops() {
+  const char* v = std::getenv("LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP");
+  const double m = v ? std::atof(v) : 0;
+  return (m > 0 ? m : 8.0) * 1e6;
+}
+const double kSplitFlops = splitFlops();
+
 // Splits the product over `threads` workers (the caller's thread is one of them).
 bool runProblem(const Problem& P, int threads) {
   const double flops = 2.0 * P.batch * P.M * P.N * P.K;
-  // Below ~0.5 ms of work a second thread costs more than it saves, except across batches (attention's per-head
-  // products), where the parts share no packing.
   const bool batchSplit = P.batch >= threads;
-  if (threads <= 1 || flops < (batchSplit ? 4e6 : 3e7)) return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
+  if (threads <= 1 || flops < (batchSplit ? kSplitFlops / 4 : kSplitFlops)) return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
   std::vector<std::pair<long, long>> bounds;  // ranges over the split axis
   int axis;                                   // 0: batch, 1: rows (M), 2: cols (N)
   long extent, align;
