@@ -352,7 +352,7 @@ export interface AttentionShape {
 /**
  * Causal self-attention over this call's tokens only (no KV cache): q [B·T, H·hd], k and v [B·T, KV·hd] as the
  * projections give them, RoPE tables cos/sin [T, 1, hd] → o [B·T, H·hd], the layout o_proj takes. One kernel
- * forward, one backward (dq, dk, dv; the probabilities are recomputed). Inside, the steps of the composed path
+ * forward, one backward (dq, dk, dv; the forward keeps the probabilities for it). Inside, the steps of the composed path
  * (src/models/decoder.ts attention): RoPE as x·cos + rotate_half(x)·sin, the G query heads of a KV head folded into
  * rows, q·kᵀ by the native sgemm, ·1/√hd, the additive −1e9 causal mask, tfjs-wasm's own Softmax kernel, ·v;
  * the backward as tfjs' gradients of those ops compose it (softmax: dy·y − Σ(dy·y)·y).
@@ -361,12 +361,14 @@ export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, c
   const attrs = { ...shape };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    save([qi, ki, vi, cos, sin]); // the tables too: the forward's tidy frees them before the backward runs
+    const [o, probs] = run("LoraLabAttention", { q: qi, k: ki, v: vi, cos, sin }, attrs) as [tf.Tensor2D, tf.Tensor];
+    // The probabilities are kept for the backward (not recomputed); the tables too: the forward's tidy frees them.
+    save([qi, ki, vi, cos, sin, probs!]);
     return {
-      value: run("LoraLabAttention", { q: qi, k: ki, v: vi, cos, sin }, attrs) as tf.Tensor2D,
+      value: o!,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, sk, sv, sc, ss] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return run("LoraLabAttentionGrad", { dy, q: sq, k: sk, v: sv, cos: sc, sin: ss }, attrs) as tf.Tensor[];
+        const [sq, sk, sv, sc, ss, sp] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return run("LoraLabAttentionGrad", { dy, q: sq, k: sk, v: sv, cos: sc, sin: ss, probs: sp }, attrs) as tf.Tensor[];
       },
     };
   });
@@ -400,20 +402,16 @@ function fold(b: WasmBackend, x: tf.TensorInfo, out: tf.TensorInfo, a: Attention
   native().fold(heap(b), offsetOf(b, x), offsetOf(b, out), a.B, a.T, n, a.KV, a.hd, c, s, inverse ? 1 : 0);
 }
 
-/** RoPE'd, folded q, k and plain folded v in heap temporaries, then probs = softmax(q·kᵀ/√hd + causal mask). */
-function attentionProbs(b: WasmBackend, tmp: Temps, x: Inputs, a: AttentionShape) {
+/** RoPE'd, folded q and k and plain folded v in heap temporaries. */
+function foldQkv(b: WasmBackend, tmp: Temps, x: Inputs, a: AttentionShape) {
   const { B, T, H, KV, hd } = a;
-  const G = H / KV, BK = B * KV, TG = T * G;
+  const BK = B * KV, TG = T * (H / KV);
   const qh = tmp.make([BK, TG, hd]), kh = tmp.make([BK, T, hd]), vh = tmp.make([BK, T, hd]);
-  const scores = tmp.make([BK, TG, T]);
   const rope = { cos: x.cos!, sin: x.sin! };
   fold(b, x.q!, qh, a, H, rope, false);
   fold(b, x.k!, kh, a, KV, rope, false);
   fold(b, x.v!, vh, a, KV, null, false);
-  sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
-  native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + causal mask
-  const probs = tmp.adopt(softmaxKernel()({ inputs: { logits: scores }, attrs: { dim: 2 }, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo);
-  return { qh, kh, vh, probs };
+  return { qh, kh, vh };
 }
 
 function softmaxKernel(): tf.KernelFunc {
@@ -422,21 +420,27 @@ function softmaxKernel(): tf.KernelFunc {
   return k.kernelFunc;
 }
 
-function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
+/** → [o [B·T, H·hd], probs [B·KV, T·G, T]] (probs = softmax(q·kᵀ/√hd + causal mask), kept for the backward). */
+function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const a = attrs as unknown as AttentionShape;
   const { T, H, KV, hd } = a;
   const G = H / KV, BK = a.B * KV, TG = T * G;
   const out = b.makeOutput([a.B * T, H * hd], "float32");
   const tmp = new Temps(b);
+  let probs: tf.TensorInfo;
   try {
-    const { vh, probs } = attentionProbs(b, tmp, x, a);
+    const { qh, kh, vh } = foldQkv(b, tmp, x, a);
+    const scores = tmp.make([BK, TG, T]);
+    sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
+    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + mask
+    probs = softmaxKernel()({ inputs: { logits: scores }, attrs: { dim: 2 }, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo;
     const o = tmp.make([BK, TG, hd]);
     sgemm(b, probs, vh, o, TG, hd, T, false, false, false, BK); // probs·v
     fold(b, o, out, a, H, null, true);
   } finally {
     tmp.free();
   }
-  return out;
+  return [out, probs];
 }
 
 function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
@@ -448,7 +452,8 @@ function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, un
   const dv = b.makeOutput([a.B * T, KV * hd], "float32");
   const tmp = new Temps(b);
   try {
-    const { qh, kh, vh, probs } = attentionProbs(b, tmp, x, a);
+    const { qh, kh, vh } = foldQkv(b, tmp, x, a);
+    const probs = x.probs!;
     const dO = tmp.make([BK, TG, hd]), dP = tmp.make([BK, TG, T]), dvh = tmp.make([BK, T, hd]);
     const dqh = tmp.make([BK, TG, hd]), dkh = tmp.make([BK, T, hd]);
     fold(b, x.dy!, dO, a, H, null, false);
