@@ -33,7 +33,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-/** Time spent in the addon's sgemm (BatchMatMul and the fused kernels' products): src/bench/kernel-census.ts reads it. */
+/** Time in the addon's sgemm (BatchMatMul and the fused kernels' products); src/bench/kernel-census.ts reads it. */
 export const sgemmClock = { ms: 0, calls: 0 };
 
 /** Runs one sgemm call under sgemmClock. */

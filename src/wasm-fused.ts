@@ -285,7 +285,7 @@ export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor
   return f(x, A, B) as tf.Tensor2D;
 }
 
-/** C = op(A)·op(B) (or C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
+/** C = op(A)·op(B) (C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
 function sgemm(b: WasmBackend, a: tf.TensorInfo, bt: tf.TensorInfo, c: tf.TensorInfo, M: number, N: number, K: number, tA: boolean, tB: boolean, accumulate = false, batch = 1): void {
   const args = [heap(b), offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), batch, batch, M, N, K, tA, tB, nativeMatmulThreads(), accumulate] as const;
   timedSgemm(() => native().sgemm(...args));
@@ -352,10 +352,10 @@ export interface AttentionShape {
 /**
  * Causal self-attention over this call's tokens only (no KV cache): q [B·T, H·hd], k and v [B·T, KV·hd] as the
  * projections give them, RoPE tables cos/sin [T, 1, hd] → o [B·T, H·hd], the layout o_proj takes. One kernel
- * forward, one backward (dq, dk, dv; the forward keeps the probabilities for it). Inside, the steps of the composed path
- * (src/models/decoder.ts attention): RoPE as x·cos + rotate_half(x)·sin, the G query heads of a KV head folded into
- * rows, q·kᵀ by the native sgemm, ·1/√hd, the additive −1e9 causal mask, tfjs-wasm's own Softmax kernel, ·v;
- * the backward as tfjs' gradients of those ops compose it (softmax: dy·y − Σ(dy·y)·y).
+ * forward, one backward (dq, dk, dv; the forward keeps the probabilities for it). Inside, the steps of the
+ * composed path (src/models/decoder.ts attention): RoPE as x·cos + rotate_half(x)·sin, the G query heads of a KV
+ * head folded into rows, q·kᵀ by the native sgemm, ·1/√hd, the additive −1e9 causal mask, tfjs-wasm's own Softmax
+ * kernel, ·v; the backward as tfjs' gradients of those ops compose it (softmax: dy·y − Σ(dy·y)·y).
  */
 export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, cos: tf.Tensor, sin: tf.Tensor, shape: AttentionShape): tf.Tensor2D {
   const attrs = { ...shape };

@@ -190,7 +190,7 @@ interface Ctx {
  */
 function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D {
   return tf.customGrad((...args: GradArgs) => ({
-    // [N, d]; row copies on wasm with the native addon (src/wasm-fused.ts: tfjs-wasm's GatherV2 takes ~25 ms for 1024×512)
+    // [N, d]; row copies on wasm with the native addon (src/wasm-fused.ts; tfjs-wasm's GatherV2: ~25 ms for 1024×512)
     value: fusedKernelsActive() ? fusedGatherRows(embed, args[0] as tf.Tensor1D) : tf.gather(embed, args[0] as tf.Tensor1D),
     gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
   })) as (ids: tf.Tensor1D) => tf.Tensor2D;

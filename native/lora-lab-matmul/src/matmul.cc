@@ -226,7 +226,7 @@ constexpr long kSmallM = 4;
 
 void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1,
                 bool accumulateC) {
-  std::vector<float> row;  // with accumulateC, the row's product is formed apart and then added: C + (A·B), as tf.add
+  std::vector<float> row;  // with accumulateC the row's product is formed apart, then added: C + (A·B) as tf.add
   for (long i = i0; i < i1; ++i) {
     float* c = C + i * ldc;
     const float* a = A.p + i * A.rs;
@@ -265,8 +265,8 @@ void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i
 // C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1] (accumulateC: C += …); C is row-major with row stride ldc.
 // With accumulateC and K ≤ KC each element gets C + (its whole dot product), i.e. exactly tf.add(C, A·B).
 // Returns false on OOM.
-bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1,
-               bool accumulateC) {
+bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0,
+               long j1, bool accumulateC) {
   if (i1 <= i0 || j1 <= j0) return true;
   if (K == 0) {
     if (!accumulateC)
@@ -410,7 +410,8 @@ const double kSplitFlops = splitFlops();
 bool runProblem(const Problem& P, int threads) {
   const double flops = 2.0 * P.batch * P.M * P.N * P.K;
   const bool batchSplit = P.batch >= threads;
-  if (threads <= 1 || flops < (batchSplit ? kSplitFlops / 4 : kSplitFlops)) return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
+  if (threads <= 1 || flops < (batchSplit ? kSplitFlops / 4 : kSplitFlops))
+    return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
   std::vector<std::pair<long, long>> bounds;  // ranges over the split axis
   int axis;                                   // 0: batch, 1: rows (M), 2: cols (N)
   long extent, align;
@@ -460,7 +461,8 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   size_t argc = 13;
   napi_value argv[13];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 12)
-    return throwError(env, "sgemm expects 12 or 13 arguments (heap, aOff, bOff, cOff, batchA, batchB, M, N, K, tA, tB, threads[, accumulate])");
+    return throwError(env, "sgemm expects 12 or 13 arguments "
+                           "(heap, aOff, bOff, cOff, batchA, batchB, M, N, K, tA, tB, threads[, accumulate])");
   void* data = nullptr;
   size_t byteLength = 0;
   bool isArrayBuffer = false;
