@@ -267,20 +267,19 @@ function swiGluGradKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo[] {
 
 /**
  * y = x·Wt (+ bias) + s·(x·Aᵀ)·Bᵀ for x [N, in], a frozen Wt [in, out] (bias [out]) and LoRA A [r, in], B [out, r]:
- * one kernel forward (three sgemm calls, the adapter product accumulated into y), one backward giving dx, dA, dB.
- * Values equal the composed path: the same sgemm per product, C + (A·B) as tf.add forms it.
+ * one kernel forward (three sgemm calls, the adapter product accumulated into y), one backward giving dx, dA, dB
+ * (the adapter's middle x·Aᵀ·s is recomputed, N·in·r FLOPs, instead of being kept). Values equal the composed
+ * path: the same sgemm per product, C + (A·B) as tf.add forms it.
  */
 export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor1D | undefined, A: tf.Tensor2D, B: tf.Tensor2D, scaling: number): tf.Tensor2D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, a, bb, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([xi]);
     const fwdInputs: Record<string, tf.Tensor> = { x: xi, Wt, A: a, B: bb };
     if (bias) fwdInputs.bias = bias;
-    const [y, mid] = run("LoraLabLoraLinear", fwdInputs, { scaling }) as [tf.Tensor2D, tf.Tensor2D];
-    save([xi, mid!]); // the adapter's middle x·Aᵀ·s [N, r] is kept for dB
     return {
-      value: y!,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, mid: saved[1]!, Wt, A: a, B: bb }, { scaling }) as tf.Tensor[],
+      value: run("LoraLabLoraLinear", fwdInputs, { scaling }) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, Wt, A: a, B: bb }, { scaling }) as tf.Tensor[],
     };
   });
   return f(x, A, B) as tf.Tensor2D;
@@ -302,8 +301,7 @@ function loraMid(b: WasmBackend, x: tf.TensorInfo, A: tf.TensorInfo, s: number):
   return mid;
 }
 
-/** → [y [N, out], mid = (x·Aᵀ)·s [N, r]] (mid is kept for the backward). */
-function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
+function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo {
   const { x, Wt, A, B, bias } = inputs as Record<"x" | "Wt" | "A" | "B", tf.TensorInfo> & { bias?: tf.TensorInfo };
   const s = attrs.scaling as number;
   const [N, inDim] = x.shape as [number, number];
@@ -314,11 +312,12 @@ function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, 
   if (bias) native().addRow(heap(b), offsetOf(b, y), offsetOf(b, bias), N, outDim);
   const mid = loraMid(b, x, A, s);
   sgemm(b, mid, B, y, N, outDim, r, false, true, true); // y += mid·Bᵀ
-  return [y, mid];
+  b.disposeData(mid.dataId, true);
+  return y;
 }
 
 function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
-  const { dy, x, mid, Wt, A, B } = inputs as Record<"dy" | "x" | "mid" | "Wt" | "A" | "B", tf.TensorInfo>;
+  const { dy, x, Wt, A, B } = inputs as Record<"dy" | "x" | "Wt" | "A" | "B", tf.TensorInfo>;
   const s = attrs.scaling as number;
   const [N, inDim] = x.shape as [number, number];
   const outDim = Wt.shape[1]!;
@@ -328,7 +327,9 @@ function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<stri
   const dB = b.makeOutput([outDim, r], "float32");
   const dmid = b.makeOutput([N, r], "float32");
   sgemm(b, dy, Wt, dx, N, inDim, outDim, false, true); // dx = dy·Wtᵀ
+  const mid = loraMid(b, x, A, s);
   sgemm(b, dy, mid, dB, outDim, r, N, true, false); // dB = dyᵀ·mid
+  b.disposeData(mid.dataId, true);
   sgemm(b, dy, B, dmid, N, r, outDim, false, false); // dmid = dy·B
   native().scale(heap(b), offsetOf(b, dmid), offsetOf(b, dmid), N * r, s); // through the ·s
   sgemm(b, dmid, x, dA, r, inDim, N, true, false); // dA = dmidᵀ·x
