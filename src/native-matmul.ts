@@ -14,7 +14,7 @@ export interface MatmulAddon {
   sgemm(
     heap: ArrayBufferLike, aOffset: number, bOffset: number, cOffset: number,
     batchA: number, batchB: number, M: number, N: number, K: number,
-    transposeA: boolean, transposeB: boolean, threads: number,
+    transposeA: boolean, transposeB: boolean, threads: number, accumulate?: boolean,
   ): void;
   /** "avx2+fma" or "portable": the microkernel chosen at load time. */
   isa(): string;
@@ -31,6 +31,17 @@ interface WasmBackendLike {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** Time in the addon's sgemm (BatchMatMul and the fused kernels' products); src/bench/kernel-census.ts reads it. */
+export const sgemmClock = { ms: 0, calls: 0 };
+
+/** Runs one sgemm call under sgemmClock. */
+export function timedSgemm(f: () => void): void {
+  const t0 = performance.now();
+  f();
+  sgemmClock.ms += performance.now() - t0;
+  sgemmClock.calls++;
 }
 
 let addon: MatmulAddon | string | undefined;
@@ -55,7 +66,13 @@ export function loadMatmulAddon(): MatmulAddon | string {
 }
 
 /** Worker threads per product: LORA_LAB_NATIVE_MATMUL_THREADS, else min(2, cores). */
-function threadCount(): number {
+export function nativeMatmulThreads(): number {
+  return (threadsCache ??= readThreadCount());
+}
+
+let threadsCache: number | undefined;
+
+function readThreadCount(): number {
   const v = Number(process.env.LORA_LAB_NATIVE_MATMUL_THREADS);
   if (Number.isInteger(v) && v >= 1) return v;
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -74,7 +91,7 @@ export function enableNativeMatmul(): NativeMatmulStatus {
   const wasmKernel = tf.getKernel(tf.BatchMatMul, "wasm");
   if (!wasmKernel) return (status = { active: false, detail: "wasm BatchMatMul kernel not registered" });
   original = wasmKernel;
-  const threads = threadCount();
+  const threads = nativeMatmulThreads();
   const fallback = wasmKernel.kernelFunc;
   // The portable (SSE2) microkernel does ~8 GFLOP/s: below XNNPACK's ~15 on plain 2-D products, far above the wasm
   // kernel's ~1 on transposed or batched ones. AVX2+FMA (~80 per core) wins on every shape measured, even N = r = 8.
@@ -125,6 +142,7 @@ function nativeBatchMatMul(
   const bOffset = backend.dataIdMap.get(b.dataId)!.memoryOffset;
   const cOffset = backend.dataIdMap.get(out.dataId)!.memoryOffset;
   // HEAPU8 is read after makeOutput: a heap growth there replaces the ArrayBuffer.
-  m.sgemm(backend.wasm.HEAPU8.buffer, aOffset, bOffset, cOffset, batchA, batchB, M, N, K, transposeA, transposeB, threads);
+  const heap = backend.wasm.HEAPU8.buffer;
+  timedSgemm(() => m.sgemm(heap, aOffset, bOffset, cOffset, batchA, batchB, M, N, K, transposeA, transposeB, threads));
   return out;
 }

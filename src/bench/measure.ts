@@ -14,6 +14,7 @@ import { stepSignals } from "../stability/signals.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchCase } from "./cases.ts";
 import { loraStepFlops } from "./flops.ts";
+import { kernelCensus, type KernelCensus } from "./kernel-census.ts";
 import { activationBytesEstimate, decoderWeightBytes } from "./memory.ts";
 import { createBenchOptimizer, forwardLoss, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
 import { median } from "../util/stats.ts";
@@ -72,6 +73,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
     const times: number[] = [];
     const losses: number[] = [];
     let peakGpu = gpuBytes();
+    let census: KernelCensus | undefined;
     try {
       for (let i = 0; i < c.warmup + steps; i++) {
         const [loss, s] = await timedAsync(() => trainStep(m, batch, opt, { signals: true }));
@@ -80,6 +82,9 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
         if (i >= c.warmup) times.push(s);
         log(`step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`);
       }
+      // One more step with every kernel dispatch counted and the matmul time taken apart (src/bench/kernel-census.ts).
+      census = (await kernelCensus(() => trainStep(m, batch, opt, { signals: true })))[1];
+      log(`census step: ${census.launches} kernel launches, ${census.matmulMs.toFixed(1)} ms in matmuls, ${(census.wallMs - census.matmulMs).toFixed(1)} ms outside`);
     } finally {
       opt.dispose();
     }
@@ -108,6 +113,7 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
       rssRatio: rss / (weightsMB + activationsMB),
       ...(peakGpu > 0 ? { peakGpuMB: peakGpu / 2 ** 20 } : {}),
       setupSeconds,
+      ...(census ? { launchesPerStep: census.launches, matmulSeconds: census.matmulMs / 1000, outsideMatmulSeconds: (census.wallMs - census.matmulMs) / 1000 } : {}),
       status: "ok",
     };
   } finally {

@@ -7,7 +7,7 @@
 // the pre-mask scores, RoPE inputs), so the estimate is on the low side: the ratio it gives is not flattered.
 import type { ModelConfig } from "../models/model-config.ts";
 import { parameterCount } from "../models/model-config.ts";
-import { lmHeadChunkRows } from "../train/loss.ts";
+import { KEEP_DIFF_FLOATS, lmHeadChunkRows } from "../train/loss.ts";
 
 /** Bytes of fp32 weights the decoder holds (the checkpoint's tensors). */
 export function decoderWeightBytes(c: ModelConfig): number {
@@ -19,12 +19,14 @@ export function decoderWeightBytes(c: ModelConfig): number {
  * projections. Per token and layer (floats): 2 RMSNorm inputs + outputs (4d), q/k/v before and after RoPE
  * (2·(H + 2·KV)·hd), attention probabilities and scores (2·H·T), attention output (H·hd), gate, up, SiLU(gate) and
  * the product (4·ffn), residuals (2d), LoRA inputs' mids (2·r per adapted module). Plus the final norm (2d) and one
- * lm_head chunk of logits recomputed in the backward (3·chunk·V: logits, softmax, gradient).
+ * lm_head chunk of logits (3·chunk·V: logits, softmax, gradient), and softmax − onehot of all N rows (N·V) when
+ * the loss keeps it for the backward (src/train/loss.ts, up to KEEP_DIFF_FLOATS).
  */
 export function activationBytesEstimate(c: ModelConfig, B: number, T: number, r: number, nTargets: number): number {
   const N = B * T;
   const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
   const perTokenLayer = 4 * c.hiddenSize + 2 * qkv + 2 * c.numHeads * T + c.numHeads * c.headDim + 4 * c.intermediateSize + 2 * c.hiddenSize + 2 * r * nTargets;
   const chunk = Math.min(N, lmHeadChunkRows(c.vocabSize));
-  return 4 * (N * c.numLayers * perTokenLayer + N * 2 * c.hiddenSize + 3 * chunk * c.vocabSize);
+  const keptDiffs = N * c.vocabSize <= KEEP_DIFF_FLOATS ? N * c.vocabSize : 0;
+  return 4 * (N * c.numLayers * perTokenLayer + N * 2 * c.hiddenSize + 3 * chunk * c.vocabSize + keptDiffs);
 }

@@ -41,9 +41,10 @@ function trainSection(train: readonly BenchRow[]): string[] {
     out.push("## LoRA training step", "");
     out.push(
       table(
-        ["case", "status", "batch", "step s", "tok/s", "GFLOP/step", "GFLOP/s", "MFU", "torch step s", "torch tok/s", "ours/torch", "fwd s", "torch fwd s", "peak RSS MB"],
+        ["case", "ours/torch", "status", "batch", "step s", "tok/s", "GFLOP/step", "GFLOP/s", "MFU", "torch step s", "torch tok/s", "launches/step", "matmul s", "outside matmul s", "fwd s", "torch fwd s", "peak RSS MB"],
         train.map((r) => [
           r.name,
+          r.ratio === undefined ? (r.pytorch && "reason" in r.pytorch ? `— (${r.pytorch.status})` : "—") : `**${r.ratio.toFixed(3)}**`,
           r.status === "ok" ? "ok" : `${r.status}: ${r.error ?? ""}`,
           r.batch ? `${r.batch}×${r.seqLen}` : "—",
           f(r.stepSeconds, 3),
@@ -53,7 +54,9 @@ function trainSection(train: readonly BenchRow[]): string[] {
           r.mfu === undefined ? "—" : `${(100 * r.mfu).toFixed(1)} %`,
           f(r.pytorchStepSeconds, 3),
           f(r.pytorchTokensPerSec, 0),
-          r.ratio === undefined ? (r.pytorch && "reason" in r.pytorch ? `— (${r.pytorch.status})` : "—") : `**${r.ratio.toFixed(3)}**`,
+          r.launchesPerStep === undefined ? "—" : String(r.launchesPerStep),
+          f(r.matmulSeconds, 3),
+          f(r.outsideMatmulSeconds, 3),
           f(r.forwardSeconds, 3),
           f(r.pytorchForwardSeconds, 3),
           f(r.peakRssMB, 0),
@@ -61,6 +64,7 @@ function trainSection(train: readonly BenchRow[]): string[] {
       ),
       "",
     );
+    out.push("launches/step: tfjs kernel dispatches in one training step; matmul s / outside matmul s: that step's time in matrix products (the native sgemm, inside fused kernels too) and everything else (src/bench/kernel-census.ts).", "");
     const peer = train.find((r) => r.pytorch && "torchVersion" in r.pytorch)?.pytorch;
     if (peer && "torchVersion" in peer) out.push(`PyTorch peer: torch ${peer.torchVersion}, ${peer.blas}, ${peer.note}.`, "");
     const skipped = train.find((r) => r.pytorch && "reason" in r.pytorch)?.pytorch;

@@ -33,7 +33,8 @@ test("bench --only tiny tiny-eval: child processes, bench.json + bench.md", asyn
     assert.equal(train.ratio, undefined); // no peer asked for
     assert.equal(gen.metrics?.sameTokens, true); // KV-cache generation equals recomputing the prefix
     const md = fs.readFileSync(out.reportFile, "utf8");
-    assert.match(md, /\| tiny \| ok \| 2×16 \|/);
+    assert.match(md, /\| tiny \| — \(skipped\) \| ok \| 2×16 \|/); // ratio column first
+    assert.ok(train.launchesPerStep! > 0 && train.matmulSeconds! >= 0 && train.outsideMatmulSeconds! > 0, "kernel census of one step");
     assert.match(md, /tiny-eval: greedy 8 new tokens/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

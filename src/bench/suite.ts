@@ -156,7 +156,11 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
 
 function summaryLine(r: BenchRow): string {
   if (r.status !== "ok") return `${r.name}: ${r.status}${r.error ? ` — ${r.error}` : ""}`;
-  if (r.stepSeconds !== undefined && r.kind === "train") return `${r.name}: ${r.stepSeconds.toFixed(3)} s/step, ${r.oursTokensPerSec?.toFixed(0)} tok/s, ${r.gflops?.toFixed(2)} GFLOP/s, peak RSS ${r.peakRssMB.toFixed(0)} MB`;
+  if (r.stepSeconds !== undefined && r.kind === "train") {
+    const mfu = r.mfu === undefined ? "" : ` (MFU ${(100 * r.mfu).toFixed(1)} %)`;
+    const census = r.launchesPerStep === undefined ? "" : `, ${r.launchesPerStep} kernel launches/step, ${r.matmulSeconds!.toFixed(3)} s in matmuls + ${r.outsideMatmulSeconds!.toFixed(3)} s outside`;
+    return `${r.name}: ${r.stepSeconds.toFixed(3)} s/step, ${r.oursTokensPerSec?.toFixed(0)} tok/s, ${r.gflops?.toFixed(2)} GFLOP/s${mfu}${census}, peak RSS ${r.peakRssMB.toFixed(0)} MB`;
+  }
   return `${r.name}: ok`;
 }
 

@@ -49,6 +49,11 @@ export interface CaseResult {
   /** webgpu: the most GPU memory tfjs held during the case (buffers in use + its pool), where the backend reports it. */
   peakGpuMB?: number;
   setupSeconds?: number;
+  /** From one extra counted step (src/bench/kernel-census.ts): tfjs kernel dispatches, seconds in matrix products
+   * (the native sgemm, or BatchMatMul kernels), and the rest of that step's wall time. */
+  launchesPerStep?: number;
+  matmulSeconds?: number;
+  outsideMatmulSeconds?: number;
   /** Kind-specific numbers (eval throughput, logging overhead). */
   metrics?: Record<string, number | string | boolean>;
   optimizers?: OptimizerOverhead[];

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
 import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+import { fusedAttention, fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu } from "../wasm-fused.ts";
 
 /** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
 export interface AttachedLora {
@@ -189,24 +190,31 @@ interface Ctx {
  */
 function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D {
   return tf.customGrad((...args: GradArgs) => ({
-    value: tf.gather(embed, args[0] as tf.Tensor1D), // [N, d]
+    // [N, d]; row copies on wasm with the native addon (src/wasm-fused.ts; tfjs-wasm's GatherV2: ~25 ms for 1024×512)
+    value: fusedKernelsActive() ? fusedGatherRows(embed, args[0] as tf.Tensor1D) : tf.gather(embed, args[0] as tf.Tensor1D),
     gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
   })) as (ids: tf.Tensor1D) => tf.Tensor2D;
 }
 
 /** transformers' LlamaRMSNorm in float32: w · x / sqrt(mean(x²) + eps). */
 function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fusedKernelsActive()) return fusedRmsNorm(x, w, eps); // one kernel each way on wasm (src/wasm-fused.ts)
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
 }
 
 /** A linear module: y = x·W0ᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ when a LoRA pair is attached to it. */
 function project(s: State, x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): tf.Tensor2D {
-  const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
   const pair = s.lora.get(lin.module);
+  const dropout = opts.training === true && s.loraDropout > 0;
+  if (pair && !dropout && fusedKernelsActive()) {
+    opts.hooks?.onLoraInput?.(lin.module, x);
+    return fusedLoraLinear(x, lin.Wt, lin.bias, pair.A as tf.Tensor2D, pair.B as tf.Tensor2D, pair.scaling); // one kernel each way
+  }
+  const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
   if (!pair) return y;
   opts.hooks?.onLoraInput?.(lin.module, x);
   let xd = x;
-  if (opts.training && s.loraDropout > 0) {
+  if (dropout) {
     const seed = (opts.dropoutSeed ?? 0) * 4099 + (s.moduleIndex.get(lin.module) ?? 0);
     xd = tf.dropout(x, s.loraDropout, undefined, seed) as tf.Tensor2D;
   }
@@ -226,11 +234,20 @@ function causalMask(T: number, offset: number, G: number): tf.Tensor2D {
 
 type KvPair = { k: tf.Tensor4D; v: tf.Tensor4D };
 
-/** Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output. */
-function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null): { out: tf.Tensor2D } & KvPair {
+/**
+ * Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output
+ * and, when `keepKv`, the keys and values for the cache.
+ */
+function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null, keepKv: boolean): { out: tf.Tensor2D; kv: KvPair | null } {
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
+  if (!past && !keepKv && fusedKernelsActive()) {
+    // One kernel each way on wasm with the native matmul (src/wasm-fused.ts); the same steps as below.
+    const [q2, k2, v2] = [l.q, l.k, l.v].map((lin) => project(s, x, lin, ctx.opts));
+    const o = fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, { B, T, H, KV, hd });
+    return { out: project(s, o, l.o, ctx.opts), kv: null };
+  }
   const q = project(s, x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
   const k = project(s, x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
   const v = project(s, x, l.v, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
@@ -249,14 +266,15 @@ function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | 
   const probs = tf.softmax(scores); // over keys
   const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
   const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
-  return { out: project(s, merged, l.o, ctx.opts), k: kh, v: vh };
+  return { out: project(s, merged, l.o, ctx.opts), kv: keepKv ? { k: kh, v: vh } : null };
 }
 
 /** The SwiGLU MLP: down(SiLU(gate(x)) · up(x)). */
 function mlp(s: State, x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tensor2D {
   const gate = project(s, x, l.gate, opts); // [N, ffn]
   const up = project(s, x, l.up, opts);
-  return project(s, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), l.down, opts); // SiLU(gate)·up → [N, d]
+  const h = fusedKernelsActive() ? fusedSwiGlu(gate, up) : tf.mul(tf.mul(gate, tf.sigmoid(gate)), up); // SiLU(gate)·up
+  return project(s, h as tf.Tensor2D, l.down, opts); // [N, d]
 }
 
 /** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
@@ -283,14 +301,16 @@ function runStack(
   w.layers.forEach((l, i) => {
     const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
     // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
-    const [next, k, v] = tf.tidy(() => {
-      const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past);
+    const [next, ...kv] = tf.tidy(() => {
+      const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past, cache !== null);
       const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
-      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), a.k, a.v];
+      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), ...(a.kv ? [a.kv.k, a.kv.v] : [])];
     });
     x = next as tf.Tensor2D;
-    ks.push(k as tf.Tensor4D);
-    vs.push(v as tf.Tensor4D);
+    if (kv.length) {
+      ks.push(kv[0] as tf.Tensor4D);
+      vs.push(kv[1] as tf.Tensor4D);
+    }
   });
   return { h: rmsNorm(x, w.finalNorm, c.rmsNormEps), ks, vs };
 }

@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AdamLikeConfig } from "../config.ts";
 import type { LoraPair } from "../lora/pair.ts";
+import { fusedAdamw, fusedKernelsActive } from "../wasm-fused.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 
 export interface AdamHyper {
@@ -61,6 +62,14 @@ export function adamScalars(t: number, lr: number, h: AdamHyper): AdamScalars {
  * (AdamScalars.decay, or Stable-LoRA's shrink·decay); null skips the multiply.
  */
 export function adamwUpdate(p: tf.Variable, g: tf.Tensor, mom: Moments, s: AdamScalars, decay: tf.Scalar | null): void {
+  if (fusedKernelsActive()) {
+    // The same float32 operations in one kernel on wasm (src/wasm-fused.ts): bit-identical, 14 dispatches → 1.
+    const [p2, m2, v2] = fusedAdamw(p, g, mom.m, mom.v, s, decay);
+    p.assign(p2!);
+    mom.m.assign(m2!);
+    mom.v.assign(v2!);
+    return;
+  }
   const m = tf.add(tf.mul(mom.m, s.beta1), tf.mul(g, s.oneMinusBeta1));
   const v = tf.add(tf.mul(mom.v, s.beta2), tf.mul(tf.square(g), s.oneMinusBeta2));
   const denom = tf.add(tf.div(tf.sqrt(v), s.sqrtBc2), s.eps);

@@ -6,6 +6,7 @@ import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads } from "../optim/types.ts";
 import { readValues } from "../util/read.ts";
 import type { ModuleSignals } from "../results.ts";
+import { fusedKernelsActive, fusedScaleAll, fusedSumSquares } from "../wasm-fused.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
 export type LiveModuleSignals = Omit<ModuleSignals, "normRatio" | "stopStep"> & { normRatio: number };
@@ -29,9 +30,11 @@ export function signalTensor(pairs: readonly LoraPair[], grads: LoraGrads): tf.T
   for (const p of pairs) {
     const gA = grads[p.A.name], gB = grads[p.B.name];
     if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
-    parts.push(tf.sum(tf.square(p.A)), tf.sum(tf.square(p.B)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB)));
+    parts.push(p.A, p.B, gA, gB);
   }
-  return tf.stack(parts) as tf.Tensor1D;
+  // One kernel on wasm with the native addon (src/wasm-fused.ts; the same sums), else 2 kernels per tensor.
+  if (fusedKernelsActive()) return fusedSumSquares(parts) as tf.Tensor1D;
+  return tf.stack(parts.map((x) => tf.sum(tf.square(x)))) as tf.Tensor1D;
 }
 
 /** The step's signals in one asynchronous read. */
@@ -80,7 +83,12 @@ export function clipGradients(grads: LoraGrads, totalNorm: number, maxNorm: numb
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6));
   if (coef >= 1) return { grads, coef: 1 };
   const out: LoraGrads = {};
-  for (const [k, g] of Object.entries(grads)) out[k] = tf.mul(g, coef);
+  const entries = Object.entries(grads);
+  if (fusedKernelsActive()) {
+    // one kernel on wasm with the native addon (src/wasm-fused.ts), the same products as tf.mul
+    const scaled = fusedScaleAll(entries.map(([, g]) => g), coef);
+    entries.forEach(([k], i) => (out[k] = scaled[i]!));
+  } else for (const [k, g] of entries) out[k] = tf.mul(g, coef);
   return { grads: out, coef };
 }
 

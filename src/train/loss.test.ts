@@ -63,7 +63,7 @@ test("continuationLoss = mean over continuation tokens of −log softmax(full lo
   }
 });
 
-test("lm_head cross-entropy in row chunks equals one chunk, value and gradient", async () => {
+test("lm_head cross-entropy in row chunks equals one chunk, value and gradient, kept or recomputed softmax", async () => {
   await initBackend("wasm");
   const rng = new Rng(3);
   const [M, dim, V] = [11, 8, 30];
@@ -77,6 +77,13 @@ test("lm_head cross-entropy in row chunks equals one chunk, value and gradient",
   });
   const one = run(M);
   const chunked = run(3);
+  // The backward from the forward's kept softmax − onehot equals the recomputed one bit for bit.
+  const recomputed = tf.tidy(() => {
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => lmHeadCrossEntropy(x as tf.Tensor2D, lmHead, targets, 3, 0))(h);
+    return { value: value.dataSync()[0]!, grad: Array.from(grad.dataSync()) };
+  });
+  assert.equal(recomputed.value, chunked.value);
+  assert.deepEqual(recomputed.grad, chunked.grad);
   // Reference: softmaxCrossEntropy on the full logits.
   const ref = tf.tidy(() => {
     const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(targets, "int32"), V), tf.matMul(x as tf.Tensor2D, lmHead.weightT)))(h);

@@ -112,6 +112,9 @@ export function continuationLoss(decoder: Decoder, batch: TokenBatch, opts: Forw
   });
 }
 
+/** softmax − onehot of every chunk is kept from the forward for the backward up to this many floats (256 MB). */
+export const KEEP_DIFF_FLOATS = 2 ** 26;
+
 /** Rows per lm_head chunk so one chunk's logits stay near 2^24 floats (64 MB). */
 export function lmHeadChunkRows(vocabSize: number): number {
   return Math.max(1, Math.floor(2 ** 24 / vocabSize));
@@ -123,7 +126,9 @@ export function lmHeadChunkRows(vocabSize: number): number {
  * logsumexp is taken as max − log(max(softmax)) (the softmax at the argmax is 1/Σexp(x − max) ≥ 1/V, so nothing
  * underflows): tfjs' logSumExp runs a scalar exp over all [m, V] logits, ~5× the cost of the fused softmax kernel.
  */
-export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D }, targets: Int32Array, chunkRows = lmHeadChunkRows(lmHead.weight.shape[0])): tf.Scalar {
+export function lmHeadCrossEntropy(
+  h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D }, targets: Int32Array, chunkRows = lmHeadChunkRows(lmHead.weight.shape[0]), keepDiffFloats = KEEP_DIFF_FLOATS,
+): tf.Scalar {
   const [M, d] = h.shape;
   const V = lmHead.weight.shape[0];
   if (targets.length !== M) throw new Error(`lmHeadCrossEntropy: ${targets.length} targets for ${M} rows`);
@@ -133,35 +138,42 @@ export function lmHeadCrossEntropy(h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D
   // The [m, V] chunk tensors are ~64 MB each on Qwen's vocabulary, so every one is disposed as soon as it is used
   // (a tidy would keep all of them to its end): at most three are alive at once. The values are unchanged.
   const oneHotOf = (s: number, e: number) => tf.tidy(() => tf.oneHot(tf.tensor1d(targets.subarray(s, e), "int32"), V).toFloat()); // [m, V]
+  // When all chunks' softmax − onehot fit in keepDiffFloats the forward keeps them for the backward (the same
+  // values the backward would recompute: one lm_head product less per step); larger ones are recomputed.
+  const keepDiffs = M * V <= keepDiffFloats;
   const f = tf.customGrad((...args: GradArgs) => {
     const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    save([x]);
     let total: tf.Tensor = tf.scalar(0);
+    const diffs: tf.Tensor[] = [];
     for (const [s, e] of chunks) {
-      const next = tf.tidy(() => {
+      const [next, diff] = tf.tidy(() => {
         const logits = product(rowsOf(x, s, e), lmHead.weight, false, true); // [m, V]
         const maxLogit = tf.max(logits, 1); // [m]
         const probs = tf.softmax(logits); // [m, V]
         const maxProb = tf.max(probs, 1); // [m]
+        const oneHot = oneHotOf(s, e);
+        const kept = keepDiffs ? [tf.sub(probs, oneHot)] : []; // [m, V]
         probs.dispose();
         const logSumExp = tf.sub(maxLogit, tf.log(maxProb)); // [m]
-        const oneHot = oneHotOf(s, e);
         const picked = tf.mul(logits, oneHot); // [m, V]
         logits.dispose();
         oneHot.dispose();
         const nll = tf.sub(logSumExp, tf.sum(picked, 1)); // [m]
-        return tf.add(total, tf.sum(nll));
+        return [tf.add(total, tf.sum(nll)), ...kept];
       });
       total.dispose();
-      total = next;
+      total = next!;
+      if (diff) diffs.push(diff);
     }
+    save([x, ...diffs]); // (nothing is saved, and the tidy frees the diffs, when no gradient is taped)
     return {
       value: tf.div(total, M),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const xs = saved[0] as tf.Tensor2D;
         const scale = tf.div(dy, M);
-        const parts = chunks.map(([s, e]) =>
+        const parts = chunks.map(([s, e], i) =>
           tf.tidy(() => {
+            if (saved.length > 1) return tf.matMul(tf.mul(saved[1 + i]!, scale), lmHead.weight); // [m, d]
             const logits = product(rowsOf(xs, s, e), lmHead.weight, false, true); // [m, V]
             const probs = tf.softmax(logits); // [m, V]
             logits.dispose();

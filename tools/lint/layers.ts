@@ -11,8 +11,8 @@ import { sourceFiles } from "./function-length.ts";
 export const LAYERS: readonly (readonly string[])[] = [
   ["src/util/", "src/testing/"],
   [
-    "src/backend.ts", "src/webgpu.ts", "src/webgpu-testing.ts", "src/native-matmul.ts", "src/tape-release.ts",
-    "src/wasm-zero-copy.ts", "src/hub.ts", "src/hub-fetch.ts",
+    "src/backend.ts", "src/webgpu.ts", "src/webgpu-testing.ts", "src/native-matmul.ts", "src/wasm-fused.ts",
+    "src/tape-release.ts", "src/wasm-zero-copy.ts", "src/hub.ts", "src/hub-fetch.ts",
   ],
   ["src/config.ts", "src/results.ts"],
   ["src/models/"],

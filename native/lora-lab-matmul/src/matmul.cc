@@ -7,9 +7,11 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,6 +22,8 @@
 #else
 #define LL_X86 0
 #endif
+
+void registerFusedKernels(napi_env env, napi_value exports);  // fused.cc
 
 namespace {
 
@@ -220,17 +224,27 @@ std::mutex gMutex;
 // products along K with 8 partial sums.
 constexpr long kSmallM = 4;
 
-void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1) {
+void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1,
+                bool accumulateC) {
+  std::vector<float> row;  // with accumulateC the row's product is formed apart, then added: C + (A·B) as tf.add
   for (long i = i0; i < i1; ++i) {
     float* c = C + i * ldc;
     const float* a = A.p + i * A.rs;
     if (B.cs == 1) {
-      std::fill(c + j0, c + j1, 0.f);
+      float* out = c;
+      if (accumulateC) {
+        row.assign(static_cast<size_t>(j1), 0.f);
+        out = row.data();
+      } else {
+        std::fill(c + j0, c + j1, 0.f);
+      }
       for (long k = 0; k < K; ++k) {
         const float ak = a[k * A.cs];
         const float* b = B.p + k * B.rs;
-        for (long j = j0; j < j1; ++j) c[j] += ak * b[j];
+        for (long j = j0; j < j1; ++j) out[j] += ak * b[j];
       }
+      if (accumulateC)
+        for (long j = j0; j < j1; ++j) c[j] += out[j];
     } else {
       for (long j = j0; j < j1; ++j) {
         const float* b = B.p + j * B.cs;
@@ -241,21 +255,26 @@ void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i
             for (int u = 0; u < 8; ++u) s[u] += a[k + u] * b[k + u];
         }
         for (; k < K; ++k) s[0] += a[k * A.cs] * b[k * B.rs];
-        c[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        const float dot = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        c[j] = accumulateC ? c[j] + dot : dot;
       }
     }
   }
 }
 
-// C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1]; C is row-major with row stride ldc. Returns false on OOM.
-bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1) {
+// C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1] (accumulateC: C += …); C is row-major with row stride ldc.
+// With accumulateC and K ≤ KC each element gets C + (its whole dot product), i.e. exactly tf.add(C, A·B).
+// Returns false on OOM.
+bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0,
+               long j1, bool accumulateC) {
   if (i1 <= i0 || j1 <= j0) return true;
   if (K == 0) {
-    for (long i = i0; i < i1; ++i) std::fill(C + i * ldc + j0, C + i * ldc + j1, 0.f);
+    if (!accumulateC)
+      for (long i = i0; i < i1; ++i) std::fill(C + i * ldc + j0, C + i * ldc + j1, 0.f);
     return true;
   }
   if (i1 - i0 <= kSmallM) {
-    gemmSmallM(A, B, C, ldc, K, i0, i1, j0, j1);
+    gemmSmallM(A, B, C, ldc, K, i0, i1, j0, j1, accumulateC);
     return true;
   }
   const long kcMax = std::min(KC, K);
@@ -271,7 +290,7 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
     const long nc = std::min(NC, j1 - jc);
     for (long pc = 0; pc < K; pc += KC) {
       const long kc = std::min(KC, K - pc);
-      const bool accumulate = pc > 0;
+      const bool accumulate = accumulateC || pc > 0;
       packB(B, pc, kc, jc, nc, Bp);
       for (long ic = i0; ic < i1; ic += MC) {
         const long mc = std::min(MC, i1 - ic);
@@ -300,6 +319,7 @@ struct Problem {
   float* c;
   long batchA, batchB, batch, M, N, K;
   bool transA, transB;
+  bool accumulateC;
 };
 
 View viewA(const Problem& P, long bi) {
@@ -314,21 +334,90 @@ View viewB(const Problem& P, long bi) {
 // One unit of work: batches [b0, b1) over rows [i0, i1) and cols [j0, j1).
 bool runPart(Workspace& ws, const Problem& P, long b0, long b1, long i0, long i1, long j0, long j1) {
   for (long bi = b0; bi < b1; ++bi)
-    if (!gemmBlock(ws, viewA(P, bi), viewB(P, bi), P.c + bi * P.M * P.N, P.N, P.K, i0, i1, j0, j1)) return false;
+    if (!gemmBlock(ws, viewA(P, bi), viewB(P, bi), P.c + bi * P.M * P.N, P.N, P.K, i0, i1, j0, j1, P.accumulateC))
+      return false;
   return true;
 }
+
+// Persistent worker threads, started on first use and kept for the life of the process (never destroyed, so exit
+// does not join them): a product's parts 1..n−1 run on them, part 0 on the caller. Starting a std::thread per
+// product cost tens of microseconds, as much as a whole small product.
+class Pool {
+ public:
+  // Runs work(t) for t in [0, parts); returns when all have finished. Calls are serialised by gMutex.
+  void run(int parts, const std::function<void(int)>& work) {
+    try {
+      while (static_cast<int>(workers_.size()) < parts - 1) {
+        const int idx = static_cast<int>(workers_.size()) + 1;
+        workers_.emplace_back([this, idx] { loop(idx); });
+      }
+    } catch (...) {
+    }
+    const int onWorkers = std::min<int>(parts - 1, static_cast<int>(workers_.size()));
+    {
+      std::lock_guard<std::mutex> l(m_);
+      job_ = &work;
+      parts_ = onWorkers + 1;
+      pending_ = onWorkers;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work(0);
+    for (int t = onWorkers + 1; t < parts; ++t) work(t);  // threads that could not be started
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [&] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int idx) {
+    long seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (idx >= parts_) continue;
+        job = job_;
+      }
+      (*job)(idx);
+      std::lock_guard<std::mutex> l(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0, pending_ = 0;
+  long generation_ = 0;
+};
+
+Pool* const gPool = new Pool;
+
+// Products below this many FLOPs run on one thread (LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP, default 8): waking a pooled
+// worker costs ~10 µs, so below ~0.1 ms of work a second thread costs more than it saves. Splits across batches
+// (attention's per-head products) share no packing and start at a quarter of it.
+double splitFlops() {
+  const char* v = std::getenv("LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP");
+  const double m = v ? std::atof(v) : 0;
+  return (m > 0 ? m : 8.0) * 1e6;
+}
+const double kSplitFlops = splitFlops();
 
 // Splits the product over `threads` workers (the caller's thread is one of them).
 bool runProblem(const Problem& P, int threads) {
   const double flops = 2.0 * P.batch * P.M * P.N * P.K;
-  if (threads <= 1 || flops < 3e7)  // below ~0.5 ms a second thread costs more than it saves
+  const bool batchSplit = P.batch >= threads;
+  if (threads <= 1 || flops < (batchSplit ? kSplitFlops / 4 : kSplitFlops))
     return runPart(gWorkspaces[0], P, 0, P.batch, 0, P.M, 0, P.N);
   std::vector<std::pair<long, long>> bounds;  // ranges over the split axis
   int axis;                                   // 0: batch, 1: rows (M), 2: cols (N)
   long extent, align;
-  if (P.batch >= threads) {
+  if (batchSplit) {
     axis = 0, extent = P.batch, align = 1;
-  } else if ((P.M + MR - 1) / MR >= (P.N + NR - 1) / NR) {
+  } else if (P.M >= P.N) {  // split the larger side: each thread then packs half of that operand, all of the other
     axis = 1, extent = P.M, align = MR;
   } else {
     axis = 2, extent = P.N, align = NR;
@@ -341,7 +430,7 @@ bool runProblem(const Problem& P, int threads) {
     bounds.emplace_back(std::min(extent, u0 * align), std::min(extent, u1 * align));
   }
   std::vector<char> ok(parts, 1);
-  auto work = [&](int t) {
+  const std::function<void(int)> work = [&](int t) {
     const long s = bounds[t].first, e = bounds[t].second;
     bool r;
     if (axis == 0)
@@ -352,16 +441,7 @@ bool runProblem(const Problem& P, int threads) {
       r = runPart(gWorkspaces[t], P, 0, P.batch, 0, P.M, s, e);
     ok[t] = r ? 1 : 0;
   };
-  std::vector<std::thread> pool;
-  pool.reserve(parts - 1);
-  try {
-    for (int t = 1; t < parts; ++t) pool.emplace_back(work, t);
-  } catch (...) {
-    // Could not start a thread: the remaining parts run on this one.
-    for (int t = static_cast<int>(pool.size()) + 1; t < parts; ++t) work(t);
-  }
-  work(0);
-  for (auto& th : pool) th.join();
+  gPool->run(parts, work);
   return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
 
@@ -375,12 +455,14 @@ napi_value throwError(napi_env env, const char* msg) {
 bool getInt(napi_env env, napi_value v, int64_t* out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 
 // sgemm(heap: ArrayBuffer, aByteOffset, bByteOffset, cByteOffset, batchA, batchB, M, N, K, transposeA, transposeB,
-//       threads): writes the [max(batchA, batchB), M, N] product at cByteOffset. Throws on bad arguments.
+//       threads[, accumulate]): writes (or, with accumulate, adds) the [max(batchA, batchB), M, N] product at
+//       cByteOffset. Throws on bad arguments.
 napi_value Sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value argv[12];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 12)
-    return throwError(env, "sgemm expects 12 arguments (heap, aOff, bOff, cOff, batchA, batchB, M, N, K, tA, tB, threads)");
+  size_t argc = 13;
+  napi_value argv[13];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 12)
+    return throwError(env, "sgemm expects 12 or 13 arguments "
+                           "(heap, aOff, bOff, cOff, batchA, batchB, M, N, K, tA, tB, threads[, accumulate])");
   void* data = nullptr;
   size_t byteLength = 0;
   bool isArrayBuffer = false;
@@ -395,6 +477,9 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
     return throwError(env, "sgemm: transposeA/transposeB must be booleans");
   int64_t threads = 1;
   if (!getInt(env, argv[11], &threads)) return throwError(env, "sgemm: threads must be an integer");
+  bool accumulate = false;
+  if (argc > 12 && napi_get_value_bool(env, argv[12], &accumulate) != napi_ok)
+    return throwError(env, "sgemm: accumulate must be a boolean");
   const int64_t aOff = v[0], bOff = v[1], cOff = v[2], batchA = v[3], batchB = v[4], M = v[5], N = v[6], K = v[7];
   if (batchA < 1 || batchB < 1) return throwError(env, "sgemm: batch sizes must be >= 1");
   if ((aOff | bOff | cOff) % 4 != 0) return throwError(env, "sgemm: byte offsets must be multiples of 4");
@@ -404,7 +489,7 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
     return throwError(env, "sgemm: an operand lies outside the heap ArrayBuffer");
   auto* base = static_cast<uint8_t*>(data);
   Problem P{reinterpret_cast<const float*>(base + aOff), reinterpret_cast<const float*>(base + bOff),
-            reinterpret_cast<float*>(base + cOff), batchA, batchB, batch, M, N, K, tA, tB};
+            reinterpret_cast<float*>(base + cOff), batchA, batchB, batch, M, N, K, tA, tB, accumulate};
   std::lock_guard<std::mutex> lock(gMutex);
   if (!runProblem(P, static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, kMaxThreads)))))
     return throwError(env, "sgemm: out of memory for packing buffers");
@@ -418,6 +503,7 @@ napi_value Isa(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  registerFusedKernels(env, exports);
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
