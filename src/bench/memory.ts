@@ -7,7 +7,8 @@
 // the pre-mask scores, RoPE inputs), so the estimate is on the low side: the ratio it gives is not flattered.
 import type { ModelConfig } from "../models/model-config.ts";
 import { parameterCount } from "../models/model-config.ts";
-import { KEEP_DIFF_FLOATS, lmHeadChunkRows } from "../train/loss.ts";
+import { lmHeadChunkRows } from "../models/batch.ts";
+import { KEEP_DIFF_FLOATS } from "../train/loss.ts";
 
 /** Bytes of fp32 weights the decoder holds (the checkpoint's tensors). */
 export function decoderWeightBytes(c: ModelConfig): number {

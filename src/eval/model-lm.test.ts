@@ -11,7 +11,7 @@ import { customConfig, randomWeights } from "../models/presets.ts";
 import { generateGreedy } from "../models/generate.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 import { Rng } from "../util/rng.ts";
-import { encodePair } from "../train/loss.ts";
+import { encodePair } from "../models/batch.ts";
 import { createLanguageModel } from "./model-lm.ts";
 
 const tok = createCharTokenizer();

@@ -11,7 +11,7 @@ import { readMany } from "../util/read.ts";
 import { loadModel } from "../models/load.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 import { disposePairs, loadAdapter } from "../lora/lora.ts";
-import { batchFromSequences, continuationRows, encodePair, lmHeadChunkRows } from "../train/loss.ts";
+import { batchFromSequences, continuationRows, encodePair, lmHeadChunkRows } from "../models/batch.ts";
 import type { GenerateRequest, LanguageModel, LoglikelihoodRequest, LoglikelihoodResult } from "./types.ts";
 
 export interface ModelLmOptions {

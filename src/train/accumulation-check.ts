@@ -12,7 +12,8 @@ import { readValues } from "../util/read.ts";
 import { Rng } from "../util/rng.ts";
 import type { Decoder } from "../models/decoder.ts";
 import type { LoraPair } from "../lora/pair.ts";
-import { continuationLoss, makeBatch, type TokenBatch } from "./loss.ts";
+import { makeBatch, type TokenBatch } from "../models/batch.ts";
+import { continuationLoss } from "./loss.ts";
 import { accumulatedGrads, microBatches, trainStep } from "./step.ts";
 
 /**

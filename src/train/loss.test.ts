@@ -11,7 +11,8 @@ import { createCharTokenizer } from "../models/char-tokenizer.ts";
 import { customConfig, randomWeights } from "../models/presets.ts";
 import { injectLora } from "../lora/lora.ts";
 import { Rng } from "../util/rng.ts";
-import { batchFromSequences, continuationLoss, encodePair, lmHeadCrossEntropy, makeBatch } from "./loss.ts";
+import { batchFromSequences, encodePair, makeBatch } from "../models/batch.ts";
+import { continuationLoss, lmHeadCrossEntropy } from "./loss.ts";
 
 const tok = createCharTokenizer();
 

@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 import { loadDecoder } from "../models/load.ts";
 import { generateGreedy, generateGreedyNoCache } from "../models/generate.ts";
 import { loadAdapter } from "../lora/lora.ts";
-import { continuationLoss, tokenBatch } from "./loss.ts";
+import { tokenBatch } from "../models/batch.ts";
+import { continuationLoss } from "./loss.ts";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../models/fixtures");
 

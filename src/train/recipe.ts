@@ -17,7 +17,7 @@ import { lrAt } from "../optim/schedule.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraOptimizer } from "../optim/types.ts";
 import { injectLora, loadAdapterInto, saveAdapter, disposePairs } from "../lora/lora.ts";
-import { makeBatch, type TokenBatch } from "./loss.ts";
+import { makeBatch, type TokenBatch } from "../models/batch.ts";
 import { captureProbe, finishProbe, microBatches, trainStep, type StepResult } from "./step.ts";
 import { DataOrder } from "./data-order.ts";
 import { saveCheckpoint, loadCheckpoint, readCheckpointState } from "./checkpoint.ts";

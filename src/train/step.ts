@@ -11,7 +11,8 @@ import { clipGradients, signalTensor, signalsFromValues, type StepSignals } from
 import { deltaTerms, type FactorSnapshot } from "../stability/delta.ts";
 import type { DeltaSignals } from "../results.ts";
 import { readValues } from "../util/read.ts";
-import { continuationLoss, type TokenBatch } from "./loss.ts";
+import { type TokenBatch } from "../models/batch.ts";
+import { continuationLoss } from "./loss.ts";
 
 export interface StepResult {
   /** Token-weighted mean cross-entropy over the whole batch. */
