@@ -13,7 +13,10 @@ export const ablationCondition: Experiment = {
     eval: { tasks: [...QA_TASK_NAMES] },
   },
   axes: [
-    { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },
+    {
+      key: "model",
+      values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"],
+    },
     {
       key: "optimizer",
       values: [

@@ -12,7 +12,10 @@ export const ablationTargets: Experiment = {
     eval: { tasks: [...QA_TASK_NAMES] },
   },
   axes: [
-    { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },
+    {
+      key: "model",
+      values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"],
+    },
     {
       key: "lora.targets",
       values: [
@@ -21,7 +24,13 @@ export const ablationTargets: Experiment = {
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
       ],
     },
-    { key: "optimizer", values: [{ name: "adamw", lr: 2e-4 }, { name: "stable-lora", lr: 2e-4, lambda: 1e-3 }] },
+    {
+      key: "optimizer",
+      values: [
+        { name: "adamw", lr: 2e-4 },
+        { name: "stable-lora", lr: 2e-4, lambda: 1e-3 },
+      ],
+    },
     { key: "seed", values: [0, 1, 2] },
   ],
   paperRef: "targets",

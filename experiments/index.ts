@@ -11,5 +11,15 @@ import { lambdaSweep } from "./lambda-sweep.ts";
 import { overhead } from "./overhead.ts";
 
 export const EXPERIMENTS: ExperimentRegistry = Object.fromEntries(
-  [quickstart, widthStudy, miniQa, table1Qa, table2Gsm8k, ablationCondition, ablationTargets, lambdaSweep, overhead].map((e) => [e.name, e]),
+  [
+    quickstart,
+    widthStudy,
+    miniQa,
+    table1Qa,
+    table2Gsm8k,
+    ablationCondition,
+    ablationTargets,
+    lambdaSweep,
+    overhead,
+  ].map((e) => [e.name, e]),
 );

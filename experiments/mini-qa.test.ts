@@ -13,7 +13,14 @@ import { paperModel } from "../src/report/paper.ts";
 import { miniQa } from "./mini-qa.ts";
 import { EXPERIMENTS } from "./index.ts";
 
-const QWEN_TINY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src", "models", "fixtures", "qwen2-tiny");
+const QWEN_TINY = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "src",
+  "models",
+  "fixtures",
+  "qwen2-tiny",
+);
 
 test("mini-qa --set model=<local folder>: every cell trains that folder; the dry run estimates it from its config.json", async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mini-qa-local-"));
@@ -24,14 +31,32 @@ test("mini-qa --set model=<local folder>: every cell trains that folder; the dry
   const set = [`model=${local}`, "dataDir=/data/qa", "train.batchSize=2", "optimizer.lr=2e-4"];
   const cells = expandExperiment(miniQa, { overrides: parseOverrides(set), only: ["optimizer=adamw,stable-lora"] });
   assert.equal(cells.length, 5 * 2 * 3, "5 tasks × AdamW, Stable-LoRA × 3 seeds");
-  assert.ok(cells.every((c) => c.config.model === local && c.config.dataDir === "/data/qa" && c.config.optimizer.lr === 2e-4));
-  assert.ok(cells.every((c) => c.runId.includes("--qwen2-0.5b--")), cells[0]!.runId);
+  assert.ok(
+    cells.every((c) => c.config.model === local && c.config.dataDir === "/data/qa" && c.config.optimizer.lr === 2e-4),
+  );
+  assert.ok(
+    cells.every((c) => c.runId.includes("--qwen2-0.5b--")),
+    cells[0]!.runId,
+  );
   assert.equal(paperModel(local), "qwen2-0.5b", "the report matches Table 1 by the folder name");
   const log = console.log;
   let out = "";
   console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
   try {
-    assert.equal(await runSweep({ experiment: "mini-qa", set, only: ["optimizer=adamw,stable-lora"], "dry-run": true, backend: "auto", "results-dir": path.join(tmp, "results") }, EXPERIMENTS), 0);
+    assert.equal(
+      await runSweep(
+        {
+          experiment: "mini-qa",
+          set,
+          only: ["optimizer=adamw,stable-lora"],
+          "dry-run": true,
+          backend: "auto",
+          "results-dir": path.join(tmp, "results"),
+        },
+        EXPERIMENTS,
+      ),
+      0,
+    );
   } finally {
     console.log = log;
   }

@@ -9,10 +9,18 @@ export const PAPER_LRS = [1e-4, 2e-4, 4e-4] as const;
 export const PAPER_LAMBDAS = [5e-4, 1e-3, 2e-3, 5e-3] as const;
 
 /** One entry per optimizer at each learning rate; Stable-LoRA additionally at each λ. */
-export function paperOptimizerGrid(lrs: readonly number[] = PAPER_LRS, lambdas: readonly number[] = PAPER_LAMBDAS): Opt[] {
+export function paperOptimizerGrid(
+  lrs: readonly number[] = PAPER_LRS,
+  lambdas: readonly number[] = PAPER_LAMBDAS,
+): Opt[] {
   const out: Opt[] = [];
   for (const lr of lrs) {
-    out.push({ name: "adamw", lr }, { name: "lora-plus", lr }, { name: "riemannian", lr }, { name: "lora-rite", lr, eps: 1e-6 });
+    out.push(
+      { name: "adamw", lr },
+      { name: "lora-plus", lr },
+      { name: "riemannian", lr },
+      { name: "lora-rite", lr, eps: 1e-6 },
+    );
     for (const lambda of lambdas) out.push({ name: "stable-lora", lr, lambda });
   }
   return out;

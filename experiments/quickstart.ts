@@ -21,7 +21,8 @@ const scaling = widthLrAxes({
 
 export const quickstart: Experiment = {
   name: "quickstart",
-  description: "offline: random-init decoders at d ∈ {64..512} × 5 optimizers (η ∝ d^−½; AdamW, Stable-LoRA also d^−1) × 2 seeds on a synthetic task",
+  description:
+    "offline: random-init decoders at d ∈ {64..512} × 5 optimizers (η ∝ d^−½; AdamW, Stable-LoRA also d^−1) × 2 seeds on a synthetic task",
   base: widthBase({ steps: 100 }, 200, 10),
   axes: [
     scaling.axes[0]!,

@@ -14,7 +14,10 @@ export const table1Qa: Experiment = {
     eval: { batchSize: 32 },
   },
   axes: [
-    { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },
+    {
+      key: "model",
+      values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"],
+    },
     { key: "task", values: [...QA_TASK_NAMES] },
     { key: "lora.alpha", values: [16, 64] }, // s = 2 and 8
     { key: "optimizer", values: paperOptimizerGrid() },

@@ -13,7 +13,10 @@ export const table2Gsm8k: Experiment = {
     eval: { tasks: ["gsm8k"], maxNewTokens: 256 },
   },
   axes: [
-    { key: "model", values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"] },
+    {
+      key: "model",
+      values: ["Qwen/Qwen2-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2-1.5B", "meta-llama/Llama-3.2-3B"],
+    },
     { key: "train.steps", values: [1000, 2000, 5000] },
     {
       key: "optimizer",

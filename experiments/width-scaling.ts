@@ -18,7 +18,15 @@ export function widthBase(train: { steps: number }, evalLimit: number, probeEver
   return {
     task: "synthetic",
     lora: { r: 8, alpha: 16, targets: ["q_proj", "v_proj"] },
-    train: { ...train, batchSize: 16, maxSeqLen: 16, warmupSteps: 0, schedule: "constant", maxGradNorm: 1, checkpointEvery: 50 },
+    train: {
+      ...train,
+      batchSize: 16,
+      maxSeqLen: 16,
+      warmupSteps: 0,
+      schedule: "constant",
+      maxGradNorm: 1,
+      checkpointEvery: 50,
+    },
     eval: { limit: evalLimit, batchSize: 64 },
     stability: { probeEvery, probeBatchSize: 8 },
   };
@@ -50,7 +58,9 @@ export interface WidthLrPlan {
 export function widthLrAxes(plan: WidthLrPlan): { axes: Axis[]; filter: (cfg: RunConfig) => boolean } {
   const n0 = Math.min(...plan.widths);
   const allE = [...new Set(Object.values(plan.exponents).flat())];
-  const lrs = [...new Set(plan.widths.flatMap((n) => allE.map((e) => scaledLr(plan.eta0, n0, n, e))))].sort((a, b) => b - a);
+  const lrs = [...new Set(plan.widths.flatMap((n) => allE.map((e) => scaledLr(plan.eta0, n0, n, e))))].sort(
+    (a, b) => b - a,
+  );
   return {
     axes: [
       { key: "model", values: plan.widths.map(widthModel) },

@@ -23,12 +23,16 @@ const scaling = widthLrAxes({
 
 export const widthStudy: Experiment = {
   name: "width-study",
-  description: "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (est. 22 min on 2 cores)",
+  description:
+    "width n ∈ {64..1024} × η ∝ n^−e (e ∈ {0, ½, 1}) × AdamW / Stable-LoRA × 3 seeds: γ̂ of δ1, δ2, δ3, ΔY (est. 22 min on 2 cores)",
   base: widthBase({ steps: 150 }, 100, 10),
   axes: [
     scaling.axes[0]!,
     // AdamW and Stable-LoRA (λ = 2e-2) with their own settings; the learning rate comes from the next axis.
-    { key: "optimizer", values: allOptimizers(2e-3, 2e-2).filter((o) => o.name === "adamw" || o.name === "stable-lora") },
+    {
+      key: "optimizer",
+      values: allOptimizers(2e-3, 2e-2).filter((o) => o.name === "adamw" || o.name === "stable-lora"),
+    },
     scaling.axes[1]!,
     { key: "seed", values: [0, 1, 2] },
   ],

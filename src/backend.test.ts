@@ -12,7 +12,11 @@ test("auto picks a working backend and records why others were skipped", async (
 
 test("a named backend that cannot load fails with a clear message", async (t) => {
   let hasNode = true;
-  try { await import("@tensorflow/tfjs-node" as string); } catch { hasNode = false; }
+  try {
+    await import("@tensorflow/tfjs-node" as string);
+  } catch {
+    hasNode = false;
+  }
   if (hasNode) return t.skip("tfjs-node is installed here");
   await assert.rejects(initBackend("tensorflow"), /backend "tensorflow" is not available.*tfjs-node/);
 });

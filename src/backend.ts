@@ -11,7 +11,13 @@ import { setUpWebgpu, uploadToWebgpu, webgpuDeviceLost, webgpuTensorLimit, type 
 
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
-export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const satisfies readonly BackendChoice[];
+export const BACKEND_CHOICES = [
+  "auto",
+  "tensorflow",
+  "webgpu",
+  "wasm",
+  "cpu",
+] as const satisfies readonly BackendChoice[];
 const AUTO_ORDER: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
 
 export interface BackendInfo {
@@ -56,7 +62,7 @@ export async function initBackend(choice: BackendChoice = "auto"): Promise<Backe
       (choice === "tensorflow"
         ? "Install @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8) or @tensorflow/tfjs-node, or use --backend auto."
         : choice === "webgpu"
-          ? "See README \"Backends and performance\" for what a GPU machine needs."
+          ? 'See README "Backends and performance" for what a GPU machine needs.'
           : "Use --backend auto to pick the fastest available one."),
   );
 }
@@ -72,7 +78,9 @@ async function tryBackend(name: BackendName, allowSoftwareGpu = false): Promise<
     if (name === "webgpu") {
       const gpu = await setUpWebgpu({ allowSoftware: allowSoftwareGpu, device: gpuDevice });
       if (typeof gpu === "string") return gpu;
-      const detail = `${gpu.vendor} ${gpu.architecture} ${gpu.description || gpu.device}`.trim() + (gpu.software ? " (software)" : "");
+      const detail =
+        `${gpu.vendor} ${gpu.architecture} ${gpu.description || gpu.device}`.trim() +
+        (gpu.software ? " (software)" : "");
       return { name, provider: "@tensorflow/tfjs-backend-webgpu (Dawn)", detail, gpu };
     }
     if (name === "tensorflow") {
@@ -171,5 +179,8 @@ export function checkTensorsFit(shapes: ReadonlyMap<string, readonly number[]>, 
  */
 export function assertBackendAlive(): void {
   const lost = current?.name === "webgpu" ? webgpuDeviceLost() : undefined;
-  if (lost) throw new Error(`the WebGPU device was lost (${lost}); the last checkpoint is intact: rerun the same command to resume`);
+  if (lost)
+    throw new Error(
+      `the WebGPU device was lost (${lost}); the last checkpoint is intact: rerun the same command to resume`,
+    );
 }

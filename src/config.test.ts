@@ -1,15 +1,28 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_RUN_CONFIG, parseOverrides, resolveRunConfig, validateRunConfig, loraScaling, ConfigError } from "./config.ts";
+import {
+  DEFAULT_RUN_CONFIG,
+  parseOverrides,
+  resolveRunConfig,
+  validateRunConfig,
+  loraScaling,
+  ConfigError,
+} from "./config.ts";
 
 test("defaults validate", () => {
   assert.deepEqual(validateRunConfig(DEFAULT_RUN_CONFIG), DEFAULT_RUN_CONFIG);
 });
 
 test("--set overrides: numbers, tuples, comma lists, booleans", () => {
-  const c = resolveRunConfig(parseOverrides([
-    "optimizer.lr=2e-4", "optimizer.betas=[0.8,0.99]", "lora.targets=q_proj,k_proj,v_proj", "train.shuffle=false", "train.schedule=cosine",
-  ]));
+  const c = resolveRunConfig(
+    parseOverrides([
+      "optimizer.lr=2e-4",
+      "optimizer.betas=[0.8,0.99]",
+      "lora.targets=q_proj,k_proj,v_proj",
+      "train.shuffle=false",
+      "train.schedule=cosine",
+    ]),
+  );
   assert.equal(c.optimizer.lr, 2e-4);
   assert.deepEqual(c.optimizer.betas, [0.8, 0.99]);
   assert.deepEqual(c.lora.targets, ["q_proj", "k_proj", "v_proj"]);
@@ -19,7 +32,10 @@ test("--set overrides: numbers, tuples, comma lists, booleans", () => {
 });
 
 test("unknown keys, wrong types and invalid values are errors naming the key", () => {
-  assert.throws(() => parseOverrides(["optimizer.lrr=1"]), (e: Error) => e instanceof ConfigError && /unknown key "optimizer.lrr"/.test(e.message));
+  assert.throws(
+    () => parseOverrides(["optimizer.lrr=1"]),
+    (e: Error) => e instanceof ConfigError && /unknown key "optimizer.lrr"/.test(e.message),
+  );
   assert.throws(() => resolveRunConfig(parseOverrides(["optimizer.lr=abc"])), /optimizer\.lr/);
   assert.throws(() => resolveRunConfig(parseOverrides(["optimizer.lr=-1e-4"])), /optimizer\.lr/);
   assert.throws(() => resolveRunConfig(parseOverrides(["optimizer.lambda=1"])), /optimizer\.lambda/);

@@ -71,7 +71,11 @@ export const StableLoraConfigSchema = z
   .strict();
 
 export const OptimizerConfigSchema = z.discriminatedUnion("name", [
-  AdamWConfigSchema, LoraPlusConfigSchema, RiemannianConfigSchema, LoraRiteConfigSchema, StableLoraConfigSchema,
+  AdamWConfigSchema,
+  LoraPlusConfigSchema,
+  RiemannianConfigSchema,
+  LoraRiteConfigSchema,
+  StableLoraConfigSchema,
 ]);
 export type OptimizerConfig = z.infer<typeof OptimizerConfigSchema>;
 export type AdamWConfig = z.infer<typeof AdamWConfigSchema>;
@@ -91,12 +95,22 @@ export const OPTIMIZER_DEFAULTS: { readonly [N in OptimizerName]: OptimizerConfi
   "lora-plus": { name: "lora-plus", ...ADAM_DEFAULTS, lrRatio: 16 }, // LoRA+ authors' recommended 2^4
   riemannian: { name: "riemannian", ...ADAM_DEFAULTS, delta: 1e-6 }, // Riemannian official default
   // LoRA-RITE port defaults
-  "lora-rite": { name: "lora-rite", ...ADAM_DEFAULTS, clipUnmagnifiedGrad: 1, updateSkipping: 1, updateCapping: 0, applyEscape: false },
+  "lora-rite": {
+    name: "lora-rite",
+    ...ADAM_DEFAULTS,
+    clipUnmagnifiedGrad: 1,
+    updateSkipping: 1,
+    updateCapping: 0,
+    applyEscape: false,
+  },
   "stable-lora": { name: "stable-lora", ...ADAM_DEFAULTS, lambda: 5e-4, stopCondition: true }, // λ: the official example.py value
 };
 
 /** A fresh copy of an optimizer's defaults, with overrides (tests, bench). */
-export function optimizerDefaults<N extends OptimizerName>(name: N, overrides: Partial<Omit<OptimizerConfigOf<N>, "name">> = {}): OptimizerConfigOf<N> {
+export function optimizerDefaults<N extends OptimizerName>(
+  name: N,
+  overrides: Partial<Omit<OptimizerConfigOf<N>, "name">> = {},
+): OptimizerConfigOf<N> {
   return { ...structuredClone(OPTIMIZER_DEFAULTS[name]), ...overrides } as OptimizerConfigOf<N>;
 }
 
@@ -218,7 +232,11 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   stability: { probeEvery: 10, probeBatchSize: 4 },
 };
 
-export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
 
 /** Deep-merge `patch` into `base` (arrays and scalars replace). Unknown keys are kept so validation can reject them. */
 export function mergeConfig<T>(base: T, patch: DeepPartial<T> | Record<string, unknown> | undefined): T {
@@ -268,9 +286,19 @@ export function parseOverrides(pairs: readonly string[], reference: unknown = SE
     try {
       value = JSON.parse(raw);
     } catch {
-      value = Array.isArray(ref) && typeof ref[0] === "string" ? raw.split(",").map((s) => s.trim()).filter(Boolean) : raw;
+      value =
+        Array.isArray(ref) && typeof ref[0] === "string"
+          ? raw
+              .split(",")
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : raw;
     }
-    if (Array.isArray(ref) && typeof value === "string" && typeof ref[0] === "string") value = value.split(",").map((s) => s.trim()).filter(Boolean);
+    if (Array.isArray(ref) && typeof value === "string" && typeof ref[0] === "string")
+      value = value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
     let node = patch;
     for (const p of path.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
     node[path[path.length - 1]!] = value;
@@ -299,12 +327,17 @@ export function validateRunConfig(candidate: unknown, source = "config"): RunCon
   }
   const c = parsed.data;
   const errs: string[] = [];
-  if (c.train.warmupSteps > c.train.steps && c.train.steps > 0) errs.push(`train.warmupSteps (${c.train.warmupSteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (c.train.warmupSteps > c.train.steps && c.train.steps > 0)
+    errs.push(`train.warmupSteps (${c.train.warmupSteps}) must be ≤ train.steps (${c.train.steps})`);
   if (c.train.microBatchSize !== undefined && c.train.microBatchSize > c.train.batchSize) {
-    errs.push(`train.microBatchSize (${c.train.microBatchSize}) must be ≤ train.batchSize (${c.train.batchSize}); leave it unset for no accumulation`);
+    errs.push(
+      `train.microBatchSize (${c.train.microBatchSize}) must be ≤ train.batchSize (${c.train.batchSize}); leave it unset for no accumulation`,
+    );
   }
-  if (c.eval.everySteps > 0 && c.train.steps > 0 && c.eval.everySteps > c.train.steps) errs.push(`eval.everySteps (${c.eval.everySteps}) must be ≤ train.steps (${c.train.steps})`);
-  if (new Set(c.lora.targets).size !== c.lora.targets.length) errs.push(`lora.targets has duplicates: ${c.lora.targets.join(",")}`);
+  if (c.eval.everySteps > 0 && c.train.steps > 0 && c.eval.everySteps > c.train.steps)
+    errs.push(`eval.everySteps (${c.eval.everySteps}) must be ≤ train.steps (${c.train.steps})`);
+  if (new Set(c.lora.targets).size !== c.lora.targets.length)
+    errs.push(`lora.targets has duplicates: ${c.lora.targets.join(",")}`);
   if (errs.length) throw new ConfigError(`invalid ${source}:\n  ${errs.join("\n  ")}`);
   return c;
 }
@@ -313,13 +346,16 @@ export function validateRunConfig(candidate: unknown, source = "config"): RunCon
  * DEFAULT_RUN_CONFIG ⊕ each patch in order, then validation. The optimizer section starts from the defaults of the
  * optimizer the patches name (AdamW when none does), and a key that optimizer does not have is an error.
  */
-export function resolveRunConfig(...patches: (DeepPartial<RunConfig> | Record<string, unknown> | undefined)[]): RunConfig {
+export function resolveRunConfig(
+  ...patches: (DeepPartial<RunConfig> | Record<string, unknown> | undefined)[]
+): RunConfig {
   let c: RunConfig = DEFAULT_RUN_CONFIG;
   let opt: Record<string, unknown> = {};
   for (const p of patches) {
     const { optimizer, ...rest } = (p ?? {}) as Record<string, unknown>;
     c = mergeConfig<RunConfig>(c, rest);
-    if (optimizer !== undefined) opt = isPlainObject(optimizer) ? mergeConfig(opt, optimizer) : (optimizer as Record<string, unknown>);
+    if (optimizer !== undefined)
+      opt = isPlainObject(optimizer) ? mergeConfig(opt, optimizer) : (optimizer as Record<string, unknown>);
   }
   return validateRunConfig({ ...c, optimizer: withOptimizerDefaults(opt) });
 }

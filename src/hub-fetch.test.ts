@@ -36,7 +36,8 @@ const proxy = http.createServer((req, res) => {
       ur.on("end", () => {
         const all = Buffer.concat(body);
         // (@huggingface/hub first probes with "Range: bytes=0-0"; that request is left alone.)
-        const isWeights = req.method === "GET" && req.url!.endsWith("/model.safetensors") && req.headers.range !== "bytes=0-0";
+        const isWeights =
+          req.method === "GET" && req.url!.endsWith("/model.safetensors") && req.headers.range !== "bytes=0-0";
         if (isWeights) ranges.push(req.headers.range);
         res.writeHead(ur.statusCode!, ur.headers);
         if (isWeights && mode && mode.times > 0) {
@@ -83,7 +84,11 @@ test("a server that accepts the connection and never answers: a clear error afte
   const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
   const t0 = Date.now();
   await assert.rejects(
-    resolveModel("org/m", { cacheDir: cache("silent"), hubUrl: url, fetchOptions: { connectTimeoutSeconds: 0.3, retries: 2, backoffSeconds: 0.05, log: () => {} } }),
+    resolveModel("org/m", {
+      cacheDir: cache("silent"),
+      hubUrl: url,
+      fetchOptions: { connectTimeoutSeconds: 0.3, retries: 2, backoffSeconds: 0.05, log: () => {} },
+    }),
     /could not download model "org\/m" from http:\/\/127\.0\.0\.1:\d+ .*no answer within 0\.3 s/,
   );
   assert.ok(Date.now() - t0 < 5000, "gave up in seconds");
@@ -96,10 +101,17 @@ for (const kind of ["cut", "stall"] as const) {
   test(`a transfer ${kind === "cut" ? "cut" : "stalled"} mid-file is resumed with a Range request`, async () => {
     ranges.length = 0;
     mode = { kind, times: 1, after: 100_000 };
-    const dir = await resolveModel("org/m", { cacheDir: cache(kind), hubUrl: proxyUrl, fetchOptions: { ...quick, log: (m) => logs.push(m) } });
+    const dir = await resolveModel("org/m", {
+      cacheDir: cache(kind),
+      hubUrl: proxyUrl,
+      fetchOptions: { ...quick, log: (m) => logs.push(m) },
+    });
     assert.ok(fs.readFileSync(path.join(dir, "model.safetensors")).equals(weights), "the bytes are the repo's");
     assert.deepEqual(ranges, [undefined, "bytes=100000-"], "the second request asks only for the rest");
-    assert.ok(logs.some((l) => /resuming model\.safetensors at 100000 of 262144 bytes/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /resuming model\.safetensors at 100000 of 262144 bytes/.test(l)),
+      logs.join("\n"),
+    );
     assert.deepEqual(fs.readdirSync(path.join(cache(kind), ".lora-lab-partial")), [], "the partial file is gone");
   });
 }
@@ -108,7 +120,10 @@ test("a transfer cut in one run is resumed by the next run from the partial file
   ranges.length = 0;
   mode = { kind: "cut", times: 1, after: 150_000 };
   const c = cache("two-runs");
-  await assert.rejects(resolveModel("org/m", { cacheDir: c, hubUrl: proxyUrl, fetchOptions: { ...quick, retries: 0, log: () => {} } }), /stopped at 150000 of 262144 bytes|could not download/);
+  await assert.rejects(
+    resolveModel("org/m", { cacheDir: c, hubUrl: proxyUrl, fetchOptions: { ...quick, retries: 0, log: () => {} } }),
+    /stopped at 150000 of 262144 bytes|could not download/,
+  );
   const partial = fs.readdirSync(path.join(c, ".lora-lab-partial"));
   assert.equal(partial.filter((f) => f.endsWith(".part")).length, 1);
   const dir = await resolveModel("org/m", { cacheDir: c, hubUrl: proxyUrl, fetchOptions: { ...quick, log: () => {} } });

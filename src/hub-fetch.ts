@@ -48,12 +48,16 @@ export class FetchTimeoutError extends TransferError {
 }
 
 class RetryableStatus extends Error {
-  constructor(readonly status: number, url: string) {
+  constructor(
+    readonly status: number,
+    url: string,
+  ) {
     super(`HTTP ${status} from ${url}`);
   }
 }
 
-const urlOf = (input: Parameters<typeof fetch>[0]) => (typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+const urlOf = (input: Parameters<typeof fetch>[0]) =>
+  typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
 
 /** Read a response body to the end with the idle timeout; the bytes. */
 async function readAll(resp: Response, idleMs: number, url: string): Promise<Uint8Array> {
@@ -63,7 +67,11 @@ async function readAll(resp: Response, idleMs: number, url: string): Promise<Uin
 }
 
 /** The body's chunks; throws FetchTimeoutError when no chunk arrives for idleMs. */
-async function* idleGuard(body: ReadableStream<Uint8Array> | null, idleMs: number, url: string): AsyncGenerator<Uint8Array> {
+async function* idleGuard(
+  body: ReadableStream<Uint8Array> | null,
+  idleMs: number,
+  url: string,
+): AsyncGenerator<Uint8Array> {
   if (!body) return;
   const reader = body.getReader();
   try {
@@ -86,7 +94,12 @@ async function* idleGuard(body: ReadableStream<Uint8Array> | null, idleMs: numbe
 }
 
 /** fetch with the connect timeout: rejects with FetchTimeoutError when no headers arrive in time. */
-async function fetchWithConnectTimeout(base: typeof fetch, url: string, init: RequestInit | undefined, ms: number): Promise<{ resp: Response; abort: AbortController }> {
+async function fetchWithConnectTimeout(
+  base: typeof fetch,
+  url: string,
+  init: RequestInit | undefined,
+  ms: number,
+): Promise<{ resp: Response; abort: AbortController }> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new FetchTimeoutError(`${url}: no answer within ${ms / 1000} s`)), ms);
   const signals = init?.signal ? AbortSignal.any([init.signal, abort.signal]) : abort.signal;
@@ -129,7 +142,12 @@ function readMeta(file: string): PartialMeta | null {
  * file (kept bytes, then new ones, appended to the partial file as they arrive) and errors when the transfer stops
  * short of the announced size; the partial file is removed once the file is complete.
  */
-async function resumableDownload(base: typeof fetch, url: string, init: RequestInit | undefined, o: RobustFetchOptions): Promise<Response> {
+async function resumableDownload(
+  base: typeof fetch,
+  url: string,
+  init: RequestInit | undefined,
+  o: RobustFetchOptions,
+): Promise<Response> {
   fs.mkdirSync(o.partialDir, { recursive: true });
   const { part, meta } = partialPaths(o.partialDir, url);
   const m = readMeta(meta);
@@ -176,7 +194,8 @@ async function resumableDownload(base: typeof fetch, url: string, init: RequestI
           got += chunk.byteLength;
           ctl.enqueue(chunk);
         }
-        if (Number.isFinite(total) && got !== total) throw new TransferError(`${url}: the transfer stopped at ${got} of ${total} bytes`);
+        if (Number.isFinite(total) && got !== total)
+          throw new TransferError(`${url}: the transfer stopped at ${got} of ${total} bytes`);
         fs.closeSync(fd);
         fs.rmSync(part, { force: true });
         fs.rmSync(meta, { force: true });
@@ -184,7 +203,11 @@ async function resumableDownload(base: typeof fetch, url: string, init: RequestI
       } catch (e) {
         fs.closeSync(fd);
         const why = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-        ctl.error(e instanceof TransferError ? e : new TransferError(`${url}: the transfer broke off at ${got} of ${total} bytes (${why})`));
+        ctl.error(
+          e instanceof TransferError
+            ? e
+            : new TransferError(`${url}: the transfer broke off at ${got} of ${total} bytes (${why})`),
+        );
       }
     },
   });

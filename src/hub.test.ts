@@ -21,7 +21,9 @@ const freshCache = () => path.join(tmp, `cache${cacheCounter++}`);
 
 function makeRepos(): Map<string, RepoFixture> {
   const st = path.join(tmp, "fixture.safetensors");
-  writeSafetensors(st, [{ name: "model.embed_tokens.weight", shape: [4, 2], data: new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]) }]);
+  writeSafetensors(st, [
+    { name: "model.embed_tokens.weight", shape: [4, 2], data: new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]) },
+  ]);
   const model = new Map<string, Buffer>([
     ["config.json", Buffer.from(JSON.stringify({ model_type: "llama", hidden_size: 2, vocab_size: 4 }))],
     ["model.safetensors", fs.readFileSync(st)],
@@ -51,7 +53,8 @@ const hub = new FakeHub(repos);
 const savedEnv = { ...process.env };
 before(async () => {
   await hub.start();
-  for (const k of ["HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_HOME"]) delete process.env[k];
+  for (const k of ["HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_HOME"])
+    delete process.env[k];
 });
 after(async () => {
   await hub.stop();
@@ -64,12 +67,22 @@ test("resolveModel downloads only model files into the HF cache layout, then ser
   const model = repos.get("models/test-org/tiny-llama")!;
   const progress: string[] = [];
   const before = hub.requests.length;
-  const dir = await resolveModel("test-org/tiny-llama", { cacheDir, hubUrl: hub.url, onProgress: (f, loaded, total) => loaded === total && progress.push(f) });
+  const dir = await resolveModel("test-org/tiny-llama", {
+    cacheDir,
+    hubUrl: hub.url,
+    onProgress: (f, loaded, total) => loaded === total && progress.push(f),
+  });
 
   const storage = path.join(cacheDir, "models--test-org--tiny-llama");
   assert.equal(dir, path.join(storage, "snapshots", model.sha));
   assert.equal(fs.readFileSync(path.join(storage, "refs", "main"), "utf8"), model.sha);
-  const wanted = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"];
+  const wanted = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+  ];
   assert.deepEqual(fs.readdirSync(dir).sort(), wanted);
   for (const f of wanted) {
     assert.deepEqual(fs.readFileSync(path.join(dir, f)), model.files.get(f), f);
@@ -108,7 +121,10 @@ test("HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE are honoured; a gated repo without 
   process.env.HF_ENDPOINT = hub.url;
   process.env.HF_HUB_CACHE = freshCache();
   try {
-    await assert.rejects(resolveModel("test-org/gated"), /could not download model "test-org\/gated".*access denied \(401\).*HF_TOKEN/);
+    await assert.rejects(
+      resolveModel("test-org/gated"),
+      /could not download model "test-org\/gated".*access denied \(401\).*HF_TOKEN/,
+    );
     process.env.HF_TOKEN = "hf_good";
     const dir = await resolveModel("test-org/gated");
     assert.ok(dir.startsWith(path.join(process.env.HF_HUB_CACHE, "models--test-org--gated", "snapshots")));
@@ -124,17 +140,35 @@ test("datasets: a predicate picks files; the second call requests no file", asyn
   const cacheDir = freshCache();
   const data = repos.get("datasets/test-org/tiny-data")!;
   const pick = (p: string) => p.startsWith("data/test-");
-  const dir = await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, pick, { cacheDir, hubUrl: hub.url });
+  const dir = await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, pick, {
+    cacheDir,
+    hubUrl: hub.url,
+  });
   assert.equal(dir, path.join(cacheDir, "datasets--test-org--tiny-data", "snapshots", data.sha));
-  assert.deepEqual(fs.readFileSync(path.join(dir, "data/test-00000-of-00001.parquet")), data.files.get("data/test-00000-of-00001.parquet"));
+  assert.deepEqual(
+    fs.readFileSync(path.join(dir, "data/test-00000-of-00001.parquet")),
+    data.files.get("data/test-00000-of-00001.parquet"),
+  );
   assert.equal(fs.existsSync(path.join(dir, "data/train-00000-of-00001.parquet")), false);
   const files = hub.fileRequests().length;
-  assert.equal(await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, pick, { cacheDir, hubUrl: hub.url }), dir);
+  assert.equal(
+    await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, pick, { cacheDir, hubUrl: hub.url }),
+    dir,
+  );
   assert.equal(hub.fileRequests().length, files);
-  await assert.rejects(downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, ["data/missing.parquet"], { cacheDir, hubUrl: hub.url }), /dataset "test-org\/tiny-data" has no file "data\/missing\.parquet"/);
+  await assert.rejects(
+    downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, ["data/missing.parquet"], {
+      cacheDir,
+      hubUrl: hub.url,
+    }),
+    /dataset "test-org\/tiny-data" has no file "data\/missing\.parquet"/,
+  );
   // an explicit list already in the cache needs no request at all
   const n = hub.requests.length;
-  await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, ["data/test-00000-of-00001.parquet"], { cacheDir, hubUrl: hub.url });
+  await downloadRepoFiles({ type: "dataset", name: "test-org/tiny-data" }, ["data/test-00000-of-00001.parquet"], {
+    cacheDir,
+    hubUrl: hub.url,
+  });
   assert.equal(hub.requests.length, n);
 });
 
@@ -144,20 +178,36 @@ test("errors: missing local folder, unknown repo, no network, offline mode", asy
   const localDir = path.join(tmp, "local-model");
   fs.mkdirSync(localDir);
   assert.equal(await resolveModel(localDir), localDir);
-  await assert.rejects(resolveModel("test-org/unknown", { cacheDir: freshCache(), hubUrl: hub.url }), /could not download model "test-org\/unknown".*not found \(404\).*pass a local folder/);
+  await assert.rejects(
+    resolveModel("test-org/unknown", { cacheDir: freshCache(), hubUrl: hub.url }),
+    /could not download model "test-org\/unknown".*not found \(404\).*pass a local folder/,
+  );
   // a port where nothing listens: no network
   const dead = http.createServer();
   await new Promise<void>((ok) => dead.listen(0, "127.0.0.1", ok));
   const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
   await new Promise((ok) => dead.close(ok));
-  await assert.rejects(resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: deadUrl, fetchOptions: { retries: 0 } }), /could not download model "test-org\/tiny-llama" from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*pass a local folder/);
+  await assert.rejects(
+    resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: deadUrl, fetchOptions: { retries: 0 } }),
+    /could not download model "test-org\/tiny-llama" from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*pass a local folder/,
+  );
   // no network but a cached snapshot: it is used
   const cacheDir = freshCache();
   const dir = await resolveModel("test-org/tiny-llama", { cacheDir, hubUrl: hub.url });
-  assert.equal(await downloadRepoFiles({ type: "model", name: "test-org/tiny-llama" }, isModelFile, { cacheDir, hubUrl: deadUrl, fetchOptions: { retries: 0 } }), dir);
+  assert.equal(
+    await downloadRepoFiles({ type: "model", name: "test-org/tiny-llama" }, isModelFile, {
+      cacheDir,
+      hubUrl: deadUrl,
+      fetchOptions: { retries: 0 },
+    }),
+    dir,
+  );
   process.env.HF_HUB_OFFLINE = "1";
   try {
-    await assert.rejects(resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: hub.url }), /not in the cache .* HF_HUB_OFFLINE is set/);
+    await assert.rejects(
+      resolveModel("test-org/tiny-llama", { cacheDir: freshCache(), hubUrl: hub.url }),
+      /not in the cache .* HF_HUB_OFFLINE is set/,
+    );
     assert.equal(await resolveModel("test-org/tiny-llama", { cacheDir, hubUrl: hub.url }), dir);
   } finally {
     delete process.env.HF_HUB_OFFLINE;

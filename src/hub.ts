@@ -7,7 +7,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { defaultFetchOptions, TransferError, robustFetch, type RobustFetchOptions } from "./hub-fetch.ts";
-import { datasetInfo, downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from "@huggingface/hub";
+import {
+  datasetInfo,
+  downloadFileToCacheDir,
+  getHFHubCachePath,
+  getRepoFolderName,
+  listFiles,
+  modelInfo,
+} from "@huggingface/hub";
 
 export interface HubOptions {
   revision?: string;
@@ -43,7 +50,13 @@ export class HubError extends Error {
 const DEFAULT_HUB = "https://huggingface.co";
 const COMMIT = /^[0-9a-f]{40}$/;
 const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/;
-const MODEL_FILES = new Set(["config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]);
+const MODEL_FILES = new Set([
+  "config.json",
+  "model.safetensors.index.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "generation_config.json",
+]);
 
 /** The top-level files of a model repo that loading needs: config, safetensors weights (+ index), tokenizer. */
 export function isModelFile(p: string): boolean {
@@ -92,7 +105,8 @@ export function missingModelFiles(dir: string): string[] {
   const index = path.join(dir, "model.safetensors.index.json");
   if (fs.existsSync(index)) {
     try {
-      const wm = (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: Record<string, string> }).weight_map ?? {};
+      const wm =
+        (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: Record<string, string> }).weight_map ?? {};
       for (const shard of new Set(Object.values(wm))) if (!fs.existsSync(path.join(dir, shard))) missing.push(shard);
     } catch {
       missing.push("model.safetensors.index.json (unreadable)");
@@ -110,21 +124,36 @@ function describe(repo: RepoRef): string {
 /** Turn a network or API failure into a message that says what to do. */
 function explain(e: unknown, repo: RepoRef, hubUrl: string): HubError {
   const err = e as Error & { statusCode?: number; cause?: { code?: string; message?: string } };
-  const local = repo.type === "model" ? "pass a local folder (config.json + *.safetensors + tokenizer.json) instead" : "pass a local file or folder instead";
+  const local =
+    repo.type === "model"
+      ? "pass a local folder (config.json + *.safetensors + tokenizer.json) instead"
+      : "pass a local file or folder instead";
   if (err.statusCode === 401 || err.statusCode === 403) {
-    return new HubError(`could not download ${describe(repo)} from ${hubUrl}: access denied (${err.statusCode}); the repo is gated or private: accept its license on the hub and set HF_TOKEN, or ${local}`);
+    return new HubError(
+      `could not download ${describe(repo)} from ${hubUrl}: access denied (${err.statusCode}); the repo is gated or private: accept its license on the hub and set HF_TOKEN, or ${local}`,
+    );
   }
   if (err.statusCode === 404) {
-    return new HubError(`could not download ${describe(repo)} from ${hubUrl}: not found (404); check the id and revision, or ${local}`);
+    return new HubError(
+      `could not download ${describe(repo)} from ${hubUrl}: not found (404); check the id and revision, or ${local}`,
+    );
   }
   if (err.statusCode) return new HubError(`could not download ${describe(repo)} from ${hubUrl}: ${err.message}`);
-  if (/access token/i.test(err.message)) return new HubError(`could not download ${describe(repo)}: ${err.message} (check HF_TOKEN)`);
+  if (/access token/i.test(err.message))
+    return new HubError(`could not download ${describe(repo)}: ${err.message} (check HF_TOKEN)`);
   const cause = err.cause?.code ?? err.cause?.message ?? err.message;
-  return new HubError(`could not download ${describe(repo)} from ${hubUrl} (${cause}); no network? check the connection or HF_ENDPOINT, or ${local}`);
+  return new HubError(
+    `could not download ${describe(repo)} from ${hubUrl} (${cause}); no network? check the connection or HF_ENDPOINT, or ${local}`,
+  );
 }
 
 /** fetch that reports the bytes of full-file downloads (the ones without a Range header) to onProgress. */
-function progressFetch(current: () => string, completed: Set<string>, onProgress: HubOptions["onProgress"], base: typeof fetch): typeof fetch {
+function progressFetch(
+  current: () => string,
+  completed: Set<string>,
+  onProgress: HubOptions["onProgress"],
+  base: typeof fetch,
+): typeof fetch {
   if (!onProgress) return base;
   return async (input, init) => {
     const resp = await base(input, init);
@@ -134,14 +163,16 @@ function progressFetch(current: () => string, completed: Set<string>, onProgress
     const total = Number(resp.headers.get("Content-Length") ?? NaN);
     const file = current();
     let loaded = 0;
-    const counted = resp.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, ctl) {
-        loaded += chunk.byteLength;
-        onProgress(file, loaded, total);
-        if (loaded === total) completed.add(file);
-        ctl.enqueue(chunk);
-      },
-    }));
+    const counted = resp.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctl) {
+          loaded += chunk.byteLength;
+          onProgress(file, loaded, total);
+          if (loaded === total) completed.add(file);
+          ctl.enqueue(chunk);
+        },
+      }),
+    );
     return new Response(counted, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
   };
 }
@@ -163,28 +194,43 @@ async function quietLibraryLog<T>(drop: boolean, fn: () => Promise<T>): Promise<
  * the cache are not fetched again. `files` is a list of paths or a predicate over the repo's file paths.
  * Without network (or with HF_HUB_OFFLINE=1) a cached snapshot of the revision is returned if there is one.
  */
-export async function downloadRepoFiles(repo: RepoRef, files: string[] | ((path: string) => boolean), opts: HubOptions = {}): Promise<string> {
+export async function downloadRepoFiles(
+  repo: RepoRef,
+  files: string[] | ((path: string) => boolean),
+  opts: HubOptions = {},
+): Promise<string> {
   const s = settings(opts);
   const cached = cachedSnapshot(repo, s.revision, s.cacheDir);
   if (cached && Array.isArray(files) && files.every((f) => fs.existsSync(path.join(cached, f)))) return cached;
   if (s.offline) {
     if (cached) return cached;
-    throw new HubError(`${describe(repo)} (revision ${s.revision}) is not in the cache ${s.cacheDir} and HF_HUB_OFFLINE is set; unset it to download, or pass a local path instead`);
+    throw new HubError(
+      `${describe(repo)} (revision ${s.revision}) is not in the cache ${s.cacheDir} and HF_HUB_OFFLINE is set; unset it to download, or pass a local path instead`,
+    );
   }
   let currentFile = "";
   const completed = new Set<string>();
   const fo: RobustFetchOptions = {
-    ...defaultFetchOptions(path.join(s.cacheDir, ".lora-lab-partial")), log: (m) => console.error(`hub: ${m}`), ...opts.fetchOptions,
+    ...defaultFetchOptions(path.join(s.cacheDir, ".lora-lab-partial")),
+    log: (m) => console.error(`hub: ${m}`),
+    ...opts.fetchOptions,
   };
   const base = robustFetch(fo);
-  const params = { repo, hubUrl: s.hubUrl, accessToken: s.accessToken, fetch: progressFetch(() => currentFile, completed, opts.onProgress, base) };
+  const params = {
+    repo,
+    hubUrl: s.hubUrl,
+    accessToken: s.accessToken,
+    fetch: progressFetch(() => currentFile, completed, opts.onProgress, base),
+  };
   try {
     return await quietLibraryLog(!!opts.onProgress, async () => {
-      const info = repo.type === "model"
-        ? await modelInfo({ ...params, name: repo.name, revision: s.revision, additionalFields: ["sha"] })
-        : await datasetInfo({ ...params, name: repo.name, revision: s.revision, additionalFields: ["sha"] });
+      const info =
+        repo.type === "model"
+          ? await modelInfo({ ...params, name: repo.name, revision: s.revision, additionalFields: ["sha"] })
+          : await datasetInfo({ ...params, name: repo.name, revision: s.revision, additionalFields: ["sha"] });
       const sha = (info as { sha?: string }).sha;
-      if (!sha || !COMMIT.test(sha)) throw new HubError(`${s.hubUrl} returned no commit sha for ${describe(repo)} at ${s.revision}`);
+      if (!sha || !COMMIT.test(sha))
+        throw new HubError(`${s.hubUrl} returned no commit sha for ${describe(repo)} at ${s.revision}`);
       const storage = path.join(s.cacheDir, getRepoFolderName(repo));
       if (s.revision !== sha) {
         // A revision like "refs/convert/parquet" has slashes: create the ref file's own folder.
@@ -212,7 +258,8 @@ export async function downloadRepoFiles(repo: RepoRef, files: string[] | ((path:
               await downloadFileToCacheDir({ ...params, path: w.path, revision: sha, cacheDir: s.cacheDir });
               break;
             } catch (e) {
-              if (/cannot get path info/.test((e as Error).message)) throw new HubError(`${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`);
+              if (/cannot get path info/.test((e as Error).message))
+                throw new HubError(`${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`);
               if (!(e instanceof TransferError) || attempt >= fo.retries) throw e;
               fo.log?.(`${(e as Error).message}; resuming (${attempt + 1}/${fo.retries})`);
             }
@@ -244,21 +291,34 @@ export async function resolveModel(idOrPath: string, opts: HubOptions = {}): Pro
   if (!idOrPath) throw new HubError("no model given: pass a local folder or a hub id such as Qwen/Qwen2-0.5B");
   if (looksLocal(idOrPath)) {
     const p = path.resolve(expandHome(idOrPath));
-    if (!fs.existsSync(p)) throw new HubError(`model folder ${idOrPath} not found (${p}); give a folder with config.json + *.safetensors + tokenizer.json, or a hub id such as Qwen/Qwen2-0.5B`);
-    if (!fs.statSync(p).isDirectory()) throw new HubError(`model ${idOrPath} is a file; give the folder that holds config.json, *.safetensors and tokenizer.json`);
+    if (!fs.existsSync(p))
+      throw new HubError(
+        `model folder ${idOrPath} not found (${p}); give a folder with config.json + *.safetensors + tokenizer.json, or a hub id such as Qwen/Qwen2-0.5B`,
+      );
+    if (!fs.statSync(p).isDirectory())
+      throw new HubError(
+        `model ${idOrPath} is a file; give the folder that holds config.json, *.safetensors and tokenizer.json`,
+      );
     return p;
   }
-  if (!HUB_ID.test(idOrPath)) throw new HubError(`"${idOrPath}" is neither an existing folder nor a hub id (owner/name)`);
+  if (!HUB_ID.test(idOrPath))
+    throw new HubError(`"${idOrPath}" is neither an existing folder nor a hub id (owner/name)`);
   const repo: RepoRef = { type: "model", name: idOrPath };
   const s = settings(opts);
   const cached = cachedSnapshot(repo, s.revision, s.cacheDir);
   // complete = loadable and with its tokenizer (a download cut short may lack the latter); otherwise ask the hub,
   // which fetches only what is missing
-  if (cached && missingModelFiles(cached).length === 0 && fs.existsSync(path.join(cached, "tokenizer.json"))) return cached;
-  const snapshot = await downloadRepoFiles(repo, isModelFile, { ...opts, onProgress: opts.onProgress ?? stderrProgress() });
+  if (cached && missingModelFiles(cached).length === 0 && fs.existsSync(path.join(cached, "tokenizer.json")))
+    return cached;
+  const snapshot = await downloadRepoFiles(repo, isModelFile, {
+    ...opts,
+    onProgress: opts.onProgress ?? stderrProgress(),
+  });
   const missing = missingModelFiles(snapshot);
   if (missing.length) {
-    throw new HubError(`model "${idOrPath}" (${snapshot}) lacks ${missing.join(", ")}; only transformers checkpoints in safetensors format are supported${cached === snapshot ? " (the cache is incomplete and the hub could not be reached)" : ""}`);
+    throw new HubError(
+      `model "${idOrPath}" (${snapshot}) lacks ${missing.join(", ")}; only transformers checkpoints in safetensors format are supported${cached === snapshot ? " (the cache is incomplete and the hub could not be reached)" : ""}`,
+    );
   }
   return snapshot;
 }

@@ -81,7 +81,10 @@ test("native BatchMatMul matches the wasm kernel on random shapes, transposes an
       const what = `A ${JSON.stringify(c.a)} tA=${c.tA}, B ${JSON.stringify(c.b)} tB=${c.tB}`;
       if (a.size === 0 || b.size === 0) {
         // K = 0 is a zero matrix (the wasm kernel's XNNPACK path fails on it and returns uninitialised memory)
-        assert.ok(got.dataSync().every((v) => v === 0), what);
+        assert.ok(
+          got.dataSync().every((v) => v === 0),
+          what,
+        );
         return;
       }
       const want = withWasmKernel(() => tf.matMul(a, b, c.tA, c.tB));

@@ -12,9 +12,19 @@ import * as tf from "@tensorflow/tfjs";
 /** The addon's API (native/lora-lab-matmul/src/matmul.cc). Offsets are in bytes into `heap`. */
 export interface MatmulAddon {
   sgemm(
-    heap: ArrayBufferLike, aOffset: number, bOffset: number, cOffset: number,
-    batchA: number, batchB: number, M: number, N: number, K: number,
-    transposeA: boolean, transposeB: boolean, threads: number, accumulate?: boolean,
+    heap: ArrayBufferLike,
+    aOffset: number,
+    bOffset: number,
+    cOffset: number,
+    batchA: number,
+    batchB: number,
+    M: number,
+    N: number,
+    K: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    threads: number,
+    accumulate?: boolean,
   ): void;
   /** "avx2+fma" or "portable": the microkernel chosen at load time. */
   isa(): string;
@@ -84,8 +94,10 @@ function readThreadCount(): number {
  */
 export function enableNativeMatmul(): NativeMatmulStatus {
   if (status?.active) return status;
-  if (process.env.LORA_LAB_NATIVE_MATMUL === "0") return (status = { active: false, detail: "LORA_LAB_NATIVE_MATMUL=0" });
-  if (tf.getBackend() !== "wasm") return (status = { active: false, detail: `backend is ${tf.getBackend()}, not wasm` });
+  if (process.env.LORA_LAB_NATIVE_MATMUL === "0")
+    return (status = { active: false, detail: "LORA_LAB_NATIVE_MATMUL=0" });
+  if (tf.getBackend() !== "wasm")
+    return (status = { active: false, detail: `backend is ${tf.getBackend()}, not wasm` });
   const m = loadMatmulAddon();
   if (typeof m === "string") return (status = { active: false, detail: m });
   const wasmKernel = tf.getKernel(tf.BatchMatMul, "wasm");
@@ -116,7 +128,11 @@ export function nativeMatmulActive(): boolean {
 }
 
 function nativeBatchMatMul(
-  m: MatmulAddon, threads: number, keepXnnpack: boolean, fallback: tf.KernelFunc, args: Parameters<tf.KernelFunc>[0],
+  m: MatmulAddon,
+  threads: number,
+  keepXnnpack: boolean,
+  fallback: tf.KernelFunc,
+  args: Parameters<tf.KernelFunc>[0],
 ): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };

@@ -173,7 +173,7 @@ export function writeFileSynced(file: string, data: string | Uint8Array): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, "w");
-    for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
     fs.fsyncSync(fd);
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
@@ -211,7 +211,10 @@ const TEMP_NAME = /\.(tmp|trash)-[^/]+$/;
 export function removeTempFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   const removed: string[] = [];
-  for (const name of fs.readdirSync(dir, { recursive: true }).map(String).sort((a, b) => b.length - a.length)) {
+  for (const name of fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .sort((a, b) => b.length - a.length)) {
     if (!TEMP_NAME.test(name)) continue;
     const p = path.join(dir, name);
     if (!fs.existsSync(p)) continue;

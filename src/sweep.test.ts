@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { expandExperiment, configHash, modelSlug, cellStatus, assertSameConfig, runIdFor, type Experiment } from "./sweep.ts";
+import {
+  expandExperiment,
+  configHash,
+  modelSlug,
+  cellStatus,
+  assertSameConfig,
+  runIdFor,
+  type Experiment,
+} from "./sweep.ts";
 import { parseOverrides, resolveRunConfig } from "./config.ts";
 
 const exp: Experiment = {
@@ -11,7 +19,13 @@ const exp: Experiment = {
   description: "test",
   base: { model: "Qwen/Qwen2-0.5B", task: "arc_easy", train: { steps: 10 } },
   axes: [
-    { key: "optimizer", values: [{ name: "adamw", lr: 1e-4 }, { name: "stable-lora", lr: 1e-4, lambda: 1e-3 }] },
+    {
+      key: "optimizer",
+      values: [
+        { name: "adamw", lr: 1e-4 },
+        { name: "stable-lora", lr: 1e-4, lambda: 1e-3 },
+      ],
+    },
     { key: "optimizer.lr", values: [1e-4, 2e-4] },
     { key: "seed", values: [0, 1, 2] },
   ],
@@ -21,7 +35,9 @@ test("expansion is the cartesian product with readable, unique ids", () => {
   const cells = expandExperiment(exp);
   assert.equal(cells.length, 2 * 2 * 3);
   assert.equal(new Set(cells.map((c) => c.runId)).size, 12);
-  const c = cells.find((x) => x.config.optimizer.name === "stable-lora" && x.config.optimizer.lr === 2e-4 && x.config.seed === 1)!;
+  const c = cells.find(
+    (x) => x.config.optimizer.name === "stable-lora" && x.config.optimizer.lr === 2e-4 && x.config.seed === 1,
+  )!;
   assert.match(c.runId, /^arc_easy--qwen2-0\.5b--stable-lora--.*lr2e-4.*--s1--[0-9a-f]{6}$/);
   assert.equal(c.config.optimizer.name === "stable-lora" && c.config.optimizer.lambda, 1e-3);
 });
@@ -30,7 +46,8 @@ test("hash covers the config: --set changes every hash; dataDir does not", () =>
   const a = expandExperiment(exp);
   const b = expandExperiment(exp, { overrides: parseOverrides(["train.batchSize=4"]) });
   a.forEach((c, i) => assert.notEqual(c.configHash, b[i]!.configHash));
-  const c1 = resolveRunConfig({ dataDir: "x" }), c2 = resolveRunConfig({ dataDir: "y" });
+  const c1 = resolveRunConfig({ dataDir: "x" }),
+    c2 = resolveRunConfig({ dataDir: "y" });
   assert.equal(configHash(c1), configHash(c2));
 });
 

@@ -5,7 +5,13 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
-  ALL_OPTIMIZER_KEYS, ConfigError, mergeConfig, optimizerKeys, resolveRunConfig, type DeepPartial, type RunConfig,
+  ALL_OPTIMIZER_KEYS,
+  ConfigError,
+  mergeConfig,
+  optimizerKeys,
+  resolveRunConfig,
+  type DeepPartial,
+  type RunConfig,
 } from "./config.ts";
 import { OPTIMIZER_NAMES, type OptimizerName } from "./optim/types.ts";
 import { RUN_FILES, runDir, type RunSummary } from "./results.ts";
@@ -69,20 +75,36 @@ export function canonicalJson(x: unknown): string {
 export function configHash(cfg: RunConfig): string {
   const { dataDir: _dataDir, ...rest } = cfg;
   const opt = cfg.optimizer as Record<string, unknown>;
-  const own = OPTIMIZER_NAMES.includes(opt?.name as never) ? optimizerKeys(opt.name as OptimizerName) : Object.keys(opt ?? {});
+  const own = OPTIMIZER_NAMES.includes(opt?.name as never)
+    ? optimizerKeys(opt.name as OptimizerName)
+    : Object.keys(opt ?? {});
   const optimizer = Object.fromEntries(Object.entries(opt ?? {}).filter(([k]) => own.includes(k)));
-  return createHash("sha256").update(canonicalJson({ ...rest, optimizer })).digest("hex").slice(0, 6);
+  return createHash("sha256")
+    .update(canonicalJson({ ...rest, optimizer }))
+    .digest("hex")
+    .slice(0, 6);
 }
 
 /** "Qwen/Qwen2-0.5B" → "qwen2-0.5b", "meta-llama/Llama-3.2-1B" → "llama3.2-1b", "../x/stories260K" → "stories260k". */
 export function modelSlug(model: string): string {
   const base = model.replace(/\/+$/, "").split("/").pop() ?? model;
-  return base.toLowerCase().replace(/^llama-/, "llama").replace(/[^a-z0-9.=,]+/g, "-").replace(/^-|-$/g, "") || "model";
+  return (
+    base
+      .toLowerCase()
+      .replace(/^llama-/, "llama")
+      .replace(/[^a-z0-9.=,]+/g, "-")
+      .replace(/^-|-$/g, "") || "model"
+  );
 }
 
 function fmtNum(x: number): string {
   if (Number.isInteger(x)) return String(x);
-  return x.toExponential().replace(/\.?0+e/, "e").replace("e+", "e").replace("e-0", "e-").replace(/e0$/, "");
+  return x
+    .toExponential()
+    .replace(/\.?0+e/, "e")
+    .replace("e+", "e")
+    .replace("e-0", "e-")
+    .replace(/e0$/, "");
 }
 
 const SHORT: Record<string, string> = {
@@ -100,7 +122,9 @@ const SHORT: Record<string, string> = {
 };
 
 function getPath(obj: unknown, key: string): unknown {
-  return key.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), obj);
+  return key
+    .split(".")
+    .reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), obj);
 }
 
 function setPathPatch(key: string, value: unknown): Record<string, unknown> {
@@ -127,7 +151,9 @@ export function varyingKeys(axes: readonly Axis[]): string[] {
   const keys: string[] = [];
   for (const a of axes) {
     if (a.values.length < 2) continue;
-    const objects = a.values.filter((v): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v));
+    const objects = a.values.filter(
+      (v): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v),
+    );
     if (objects.length === 0) {
       keys.push(a.key);
       continue;
@@ -141,14 +167,21 @@ export function varyingKeys(axes: readonly Axis[]): string[] {
 }
 
 /** Readable id: <task>--<model>--<optimizer>--<varying hparams>--s<seed>--<hash6>. */
-export function runIdFor(cfg: RunConfig, varyingKeys: readonly string[], hash: string, coords: Readonly<Record<string, unknown>> = {}): string {
+export function runIdFor(
+  cfg: RunConfig,
+  varyingKeys: readonly string[],
+  hash: string,
+  coords: Readonly<Record<string, unknown>> = {},
+): string {
   const task = cfg.task ?? (cfg.data ? path.basename(cfg.data).replace(/\.jsonl$/, "") : "data");
   const fields = [task, modelSlug(cfg.model), cfg.optimizer.name];
   const hp: string[] = [];
   for (const key of varyingKeys) {
     if (["task", "model", "seed", "optimizer.name"].includes(key)) continue;
     // A leaf of a coupled axis is named only in the cells whose axis value sets it (λ for Stable-LoRA, not AdamW).
-    const axis = Object.keys(coords).find((a) => key.startsWith(`${a}.`) && coords[a] && typeof coords[a] === "object" && !Array.isArray(coords[a]));
+    const axis = Object.keys(coords).find(
+      (a) => key.startsWith(`${a}.`) && coords[a] && typeof coords[a] === "object" && !Array.isArray(coords[a]),
+    );
     if (axis && !(key.slice(axis.length + 1) in (coords[axis] as Record<string, unknown>))) continue;
     const v = getPath(cfg, key);
     if (v !== undefined) hp.push(`${SHORT[key] ?? key.split(".").pop()}${shortValue(key, v)}`);
@@ -176,17 +209,35 @@ export function parseOnly(filters: readonly string[]): { key: string; values: st
   return [...byKey].map(([key, values]) => ({ key, values }));
 }
 
-const ONLY_ALIASES: Record<string, string> = { optimizer: "optimizer.name", lr: "optimizer.lr", lambda: "optimizer.lambda", targets: "lora.targets" };
+const ONLY_ALIASES: Record<string, string> = {
+  optimizer: "optimizer.name",
+  lr: "optimizer.lr",
+  lambda: "optimizer.lambda",
+  targets: "lora.targets",
+};
 
 function matchesOnly(cfg: RunConfig, only: { key: string; values: string[] }[]): boolean {
   return only.every(({ key, values }) => {
     const full = ONLY_ALIASES[key] ?? key;
     const v = getPath(cfg, full);
     // λ of an AdamW cell: that optimizer has no such setting, so the cell does not match.
-    if (v === undefined && full.startsWith("optimizer.") && ALL_OPTIMIZER_KEYS.includes(full.slice("optimizer.".length))) return false;
-    if (v === undefined) throw new ConfigError(`--only ${key}: "${key}" is not a config key (try optimizer, model, task, seed, optimizer.lr, …)`);
+    if (
+      v === undefined &&
+      full.startsWith("optimizer.") &&
+      ALL_OPTIMIZER_KEYS.includes(full.slice("optimizer.".length))
+    )
+      return false;
+    if (v === undefined)
+      throw new ConfigError(
+        `--only ${key}: "${key}" is not a config key (try optimizer, model, task, seed, optimizer.lr, …)`,
+      );
     const s = Array.isArray(v) ? v.join(",") : String(v);
-    return values.some((x) => x === s || (typeof v === "number" && Number(x) === v) || (key === "model" && modelSlug(String(v)) === x.toLowerCase()));
+    return values.some(
+      (x) =>
+        x === s ||
+        (typeof v === "number" && Number(x) === v) ||
+        (key === "model" && modelSlug(String(v)) === x.toLowerCase()),
+    );
   });
 }
 
@@ -194,8 +245,12 @@ function matchesOnly(cfg: RunConfig, only: { key: string; values: string[] }[]):
  * Expand an experiment into cells: DEFAULT ⊕ base ⊕ axis values ⊕ overrides, validated. `overrides` (from --set)
  * apply to every cell and change every hash.
  */
-export function expandExperiment(exp: Experiment, opts: { overrides?: Record<string, unknown>; only?: readonly string[] } = {}): Cell[] {
-  for (const a of exp.axes) if (a.values.length === 0) throw new ConfigError(`experiment ${exp.name}: axis "${a.key}" has no values`);
+export function expandExperiment(
+  exp: Experiment,
+  opts: { overrides?: Record<string, unknown>; only?: readonly string[] } = {},
+): Cell[] {
+  for (const a of exp.axes)
+    if (a.values.length === 0) throw new ConfigError(`experiment ${exp.name}: axis "${a.key}" has no values`);
   const only = parseOnly(opts.only ?? []);
   const varying = varyingKeys(exp.axes);
   let combos: Record<string, unknown>[] = [{}];
@@ -224,20 +279,36 @@ export function expandExperiment(exp: Experiment, opts: { overrides?: Record<str
   const unused = Object.keys(setOptimizer).filter((k) => !usedSetKeys.has(k));
   if (unused.length) {
     const names = [...new Set(combos.map((c) => optimizerNameOf(exp.base, c, opts.overrides)))];
-    throw new ConfigError(`--set ${unused.map((k) => `optimizer.${k}`).join(", ")}: no optimizer of experiment ${exp.name} (${names.join(", ")}) has this setting`);
+    throw new ConfigError(
+      `--set ${unused.map((k) => `optimizer.${k}`).join(", ")}: no optimizer of experiment ${exp.name} (${names.join(", ")}) has this setting`,
+    );
   }
   if (cells.length === 0 && only.length > 0) {
     // A typo in --only (optimizer=stable_lora) would otherwise run nothing and report success.
-    const onAxes = exp.axes.map((a) => `${a.key} ∈ {${a.values.map((v) => (v && typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ")}}`);
-    throw new ConfigError(`--only ${(opts.only ?? []).join(" ")}: no cell of experiment ${exp.name} matches. Its axes: ${onAxes.join("; ")}`);
+    const onAxes = exp.axes.map(
+      (a) =>
+        `${a.key} ∈ {${a.values.map((v) => (v && typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ")}}`,
+    );
+    throw new ConfigError(
+      `--only ${(opts.only ?? []).join(" ")}: no cell of experiment ${exp.name} matches. Its axes: ${onAxes.join("; ")}`,
+    );
   }
   return cells;
 }
 
-function optimizerNameOf(base: unknown, coords: Record<string, unknown>, overrides: Record<string, unknown> | undefined): string {
+function optimizerNameOf(
+  base: unknown,
+  coords: Record<string, unknown>,
+  overrides: Record<string, unknown> | undefined,
+): string {
   let patch: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(coords)) patch = mergeConfig(patch, setPathPatch(k, v));
-  return String(getPath(overrides, "optimizer.name") ?? getPath(patch, "optimizer.name") ?? getPath(base, "optimizer.name") ?? "adamw");
+  return String(
+    getPath(overrides, "optimizer.name") ??
+      getPath(patch, "optimizer.name") ??
+      getPath(base, "optimizer.name") ??
+      "adamw",
+  );
 }
 
 /**
@@ -245,7 +316,12 @@ function optimizerNameOf(base: unknown, coords: Record<string, unknown>, overrid
  * optimizer.lambda=…` changes the Stable-LoRA cells of a sweep and leaves the ids of its AdamW cells alone); the keys
  * used are recorded so that a setting no cell has is reported.
  */
-function cellOverrides(base: unknown, patch: Record<string, unknown>, overrides: Record<string, unknown> | undefined, used: Set<string>): Record<string, unknown> | undefined {
+function cellOverrides(
+  base: unknown,
+  patch: Record<string, unknown>,
+  overrides: Record<string, unknown> | undefined,
+  used: Set<string>,
+): Record<string, unknown> | undefined {
   const opt = overrides?.optimizer as Record<string, unknown> | undefined;
   if (!overrides || !opt || typeof opt !== "object") return overrides;
   const name = String(opt.name ?? getPath(patch, "optimizer.name") ?? getPath(base, "optimizer.name") ?? "adamw");
@@ -287,7 +363,9 @@ export function assertSameConfig(dir: string, cell: Cell): void {
   try {
     existing = JSON.parse(fs.readFileSync(file, "utf8")) as RunConfig;
   } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message}); move the folder aside to rerun this cell`);
+    throw new ConfigError(
+      `${file}: not valid JSON (${(e as Error).message}); move the folder aside to rerun this cell`,
+    );
   }
   const h = configHash(existing);
   if (h !== cell.configHash) {

@@ -30,7 +30,10 @@ function grads(on: boolean): Float32Array[] {
   setTapeRelease(on);
   try {
     return tf.tidy(() => {
-      const x = tf.tensor2d(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i) * 0.7), [3, 8]);
+      const x = tf.tensor2d(
+        Float32Array.from({ length: 24 }, (_, i) => Math.sin(i) * 0.7),
+        [3, 8],
+      );
       const dy = tf.scalar(1.5);
       const g1 = tf.grad(loss)(x, dy);
       assert.equal(dy.isDisposed, false, "the caller's dy survives the backward");
@@ -82,5 +85,8 @@ test("the backward of a long chain holds far fewer bytes", () => {
   const off = measureAtBottom(false);
   const on = measureAtBottom(true);
   const layer = 4096 * 4;
-  assert.ok(off - on > (n / 2) * layer, `release should free most of ${n} gradient and saved tensors: ${on} vs ${off} bytes`);
+  assert.ok(
+    off - on > (n / 2) * layer,
+    `release should free most of ${n} gradient and saved tensors: ${on} vs ${off} bytes`,
+  );
 });

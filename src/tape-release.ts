@@ -52,11 +52,14 @@ export function enableTapeRelease(): boolean {
     const pass: Pass = { firstBackwardId: Infinity, pending: [], handedBack: new Map() };
     passes.push(pass);
     try {
-      return gradients(() => {
-        const y = f();
-        pass.firstBackwardId = engine.constructor.nextTensorId;
-        return y;
-      }, ...rest);
+      return gradients(
+        () => {
+          const y = f();
+          pass.firstBackwardId = engine.constructor.nextTensorId;
+          return y;
+        },
+        ...rest,
+      );
     } finally {
       passes.pop();
     }
@@ -73,7 +76,8 @@ export function enableTapeRelease(): boolean {
       const pass = passes[passes.length - 1];
       if (!active || !pass || engine.state.gradientDepth > 0) return gradient(dys);
       for (const t of pass.pending) t.dispose(); // the previous node is done (dispose is a no-op when already done)
-      const ownDy = (t: tf.Tensor | null): t is tf.Tensor => t !== null && t.id >= pass.firstBackwardId && (pass.handedBack.get(t) ?? 0) <= 1;
+      const ownDy = (t: tf.Tensor | null): t is tf.Tensor =>
+        t !== null && t.id >= pass.firstBackwardId && (pass.handedBack.get(t) ?? 0) <= 1;
       pass.pending = [...dys.filter(ownDy), ...saved];
       const dxs = gradient(dys);
       // A gradient function that hands back one of these tensors as an input's gradient: keep that one alive.

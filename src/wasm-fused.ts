@@ -8,18 +8,54 @@
 // (RMSNorm, the softmax backward) and the order in which a shared input's gradients are added differ (float32
 // reassociation). Without the addon, or with LORA_LAB_FUSED=0 or LORA_LAB_NATIVE_MATMUL=0, the composed tfjs ops run.
 import * as tf from "@tensorflow/tfjs";
-import { loadMatmulAddon, nativeMatmulActive, nativeMatmulThreads, timedSgemm, type MatmulAddon } from "./native-matmul.ts";
+import {
+  loadMatmulAddon,
+  nativeMatmulActive,
+  nativeMatmulThreads,
+  timedSgemm,
+  type MatmulAddon,
+} from "./native-matmul.ts";
 
 /** The addon's fused-kernel loops (native/lora-lab-matmul/src/fused.cc); offsets are bytes into the heap. */
 interface FusedAddon extends MatmulAddon {
   adamw(heap: ArrayBufferLike, ...a: number[]): void;
   rmsnorm(heap: ArrayBufferLike, x: number, w: number, y: number, rows: number, d: number, eps: number): void;
-  rmsnormGrad(heap: ArrayBufferLike, x: number, w: number, dy: number, dx: number, rows: number, d: number, eps: number): void;
+  rmsnormGrad(
+    heap: ArrayBufferLike,
+    x: number,
+    w: number,
+    dy: number,
+    dx: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
   swiglu(heap: ArrayBufferLike, g: number, s: number, u: number, out: number, n: number): void;
-  swigluGrad(heap: ArrayBufferLike, g: number, s: number, u: number, dh: number, dg: number, du: number, n: number): void;
+  swigluGrad(
+    heap: ArrayBufferLike,
+    g: number,
+    s: number,
+    u: number,
+    dh: number,
+    dg: number,
+    du: number,
+    n: number,
+  ): void;
   scale(heap: ArrayBufferLike, x: number, out: number, n: number, s: number): void;
   addRow(heap: ArrayBufferLike, y: number, bias: number, rows: number, cols: number): void;
-  fold(heap: ArrayBufferLike, x: number, out: number, B: number, T: number, n: number, KV: number, hd: number, cos: number, sin: number, inverse: number): void;
+  fold(
+    heap: ArrayBufferLike,
+    x: number,
+    out: number,
+    B: number,
+    T: number,
+    n: number,
+    KV: number,
+    hd: number,
+    cos: number,
+    sin: number,
+    inverse: number,
+  ): void;
   maskScale(heap: ArrayBufferLike, S: number, rows: number, T: number, G: number, scale: number): void;
   softmaxGrad(heap: ArrayBufferLike, P: number, dP: number, rows: number, T: number, scale: number): void;
   sumSquares(heap: ArrayBufferLike, x: number, n: number): number;
@@ -47,7 +83,8 @@ export function setFusedKernels(on: boolean): boolean {
 function addon(): FusedAddon | null {
   if (fusedAddon === undefined) {
     const m = loadMatmulAddon();
-    fusedAddon = typeof m !== "string" && typeof (m as Partial<FusedAddon>).adamw === "function" ? (m as FusedAddon) : null;
+    fusedAddon =
+      typeof m !== "string" && typeof (m as Partial<FusedAddon>).adamw === "function" ? (m as FusedAddon) : null;
   }
   return fusedAddon;
 }
@@ -90,15 +127,21 @@ function registerFusedKernels(): void {
     tf.registerKernel({
       kernelName,
       backendName: "wasm",
-      kernelFunc: (args) => impl(args.backend as unknown as WasmBackend, args.inputs as Inputs, args.attrs as Record<string, unknown>),
+      kernelFunc: (args) =>
+        impl(args.backend as unknown as WasmBackend, args.inputs as Inputs, args.attrs as Record<string, unknown>),
     });
   }
   registered = true;
 }
 
-function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}): tf.Tensor | tf.Tensor[] {
+function run(
+  name: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: Record<string, unknown> = {},
+): tf.Tensor | tf.Tensor[] {
   if (!registered) registerFusedKernels();
-  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as
+    tf.Tensor | tf.Tensor[];
 }
 
 // ---- AdamW -----------------------------------------------------------------------------------------------------
@@ -119,9 +162,28 @@ export interface AdamScalarTensors {
  * m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2); p' = (decay ? p·decay : p) + (m' / (√v' / √bc2 + ε))·(−lr/bc1).
  * Returns [p', m', v'] (call inside tf.tidy; the caller assigns them).
  */
-export function fusedAdamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: AdamScalarTensors, decay: tf.Scalar | null): tf.Tensor[] {
+export function fusedAdamw(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  s: AdamScalarTensors,
+  decay: tf.Scalar | null,
+): tf.Tensor[] {
   const { beta1, oneMinusBeta1, beta2, oneMinusBeta2, sqrtBc2, eps, negStepSize } = s;
-  const inputs: Record<string, tf.Tensor> = { p, g, m, v, beta1, oneMinusBeta1, beta2, oneMinusBeta2, sqrtBc2, eps, negStepSize };
+  const inputs: Record<string, tf.Tensor> = {
+    p,
+    g,
+    m,
+    v,
+    beta1,
+    oneMinusBeta1,
+    beta2,
+    oneMinusBeta2,
+    sqrtBc2,
+    eps,
+    negStepSize,
+  };
   if (decay) inputs.decay = decay;
   return run("LoraLabAdamW", inputs) as tf.Tensor[];
 }
@@ -133,8 +195,25 @@ function adamwKernel(b: WasmBackend, x: Inputs): tf.TensorInfo[] {
   const outV = b.makeOutput([...p.shape], "float32");
   const s = (k: string) => scalarOf(b, x[k]!);
   const o = (t: tf.TensorInfo) => offsetOf(b, t);
-  native().adamw(heap(b), o(p), o(g), o(m), o(v), o(outP), o(outM), o(outV), size(p), s("beta1"), s("oneMinusBeta1"), s("beta2"),
-    s("oneMinusBeta2"), s("sqrtBc2"), s("eps"), s("negStepSize"), x.decay ? s("decay") : NaN);
+  native().adamw(
+    heap(b),
+    o(p),
+    o(g),
+    o(m),
+    o(v),
+    o(outP),
+    o(outM),
+    o(outV),
+    size(p),
+    s("beta1"),
+    s("oneMinusBeta1"),
+    s("beta2"),
+    s("oneMinusBeta2"),
+    s("sqrtBc2"),
+    s("eps"),
+    s("negStepSize"),
+    x.decay ? s("decay") : NaN,
+  );
   return [outP, outM, outV];
 }
 
@@ -147,7 +226,9 @@ export function fusedScaleAll(xs: readonly tf.Tensor[], c: number): tf.Tensor[] 
 }
 
 function scaleAllKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
-  const xs = Object.keys(inputs).sort((p, q) => Number(p) - Number(q)).map((k) => inputs[k]!);
+  const xs = Object.keys(inputs)
+    .sort((p, q) => Number(p) - Number(q))
+    .map((k) => inputs[k]!);
   const outs = xs.map((x) => b.makeOutput([...x.shape], "float32"));
   xs.forEach((x, i) => native().scale(heap(b), offsetOf(b, x), offsetOf(b, outs[i]!), size(x), attrs.c as number));
   return outs;
@@ -167,7 +248,8 @@ function gatherRowsKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo {
   const out = b.makeOutput([N, d], "float32");
   const F = new Float32Array(heap(b));
   const I = new Int32Array(heap(b), offsetOf(b, ids), N);
-  const src = offsetOf(b, table) / 4, dst = offsetOf(b, out) / 4;
+  const src = offsetOf(b, table) / 4,
+    dst = offsetOf(b, out) / 4;
   for (let i = 0; i < N; i++) {
     const id = I[i]!;
     if (!(id >= 0 && id < V)) {
@@ -187,7 +269,9 @@ export function fusedSumSquares(xs: readonly tf.Tensor[]): tf.Tensor1D {
 }
 
 function sumSquaresKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo {
-  const xs = Object.keys(inputs).sort((p, q) => Number(p) - Number(q)).map((k) => inputs[k]!);
+  const xs = Object.keys(inputs)
+    .sort((p, q) => Number(p) - Number(q))
+    .map((k) => inputs[k]!);
   const out = b.makeOutput([xs.length], "float32");
   const sums = xs.map((x) => native().sumSquares(heap(b), offsetOf(b, x), size(x)));
   new Float32Array(heap(b), offsetOf(b, out), xs.length).set(sums);
@@ -203,7 +287,8 @@ export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Te
     save([xi]);
     return {
       value: run("LoraLabRmsNorm", { x: xi, w }, { eps }) as tf.Tensor2D,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run("LoraLabRmsNormGrad", { x: saved[0]!, w, dy }, { eps }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        run("LoraLabRmsNormGrad", { x: saved[0]!, w, dy }, { eps }) as tf.Tensor,
     };
   });
   return f(x) as tf.Tensor2D;
@@ -222,7 +307,16 @@ function rmsNormGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string,
   const { x, w, dy } = inputs as Record<"x" | "w" | "dy", tf.TensorInfo>;
   const d = x.shape[x.shape.length - 1]!;
   const out = b.makeOutput([...x.shape], "float32");
-  native().rmsnormGrad(heap(b), offsetOf(b, x), offsetOf(b, w), offsetOf(b, dy), offsetOf(b, out), size(x) / d, d, attrs.eps as number);
+  native().rmsnormGrad(
+    heap(b),
+    offsetOf(b, x),
+    offsetOf(b, w),
+    offsetOf(b, dy),
+    offsetOf(b, out),
+    size(x) / d,
+    d,
+    attrs.eps as number,
+  );
   return out;
 }
 
@@ -240,7 +334,8 @@ export function fusedSwiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
     save([g, u, s]);
     return {
       value: run("LoraLabSwiGlu", { g, s, u }) as tf.Tensor2D,
-      gradFunc: (dh: tf.Tensor, saved: tf.Tensor[]) => run("LoraLabSwiGluGrad", { g: saved[0]!, u: saved[1]!, s: saved[2]!, dh }) as tf.Tensor[],
+      gradFunc: (dh: tf.Tensor, saved: tf.Tensor[]) =>
+        run("LoraLabSwiGluGrad", { g: saved[0]!, u: saved[1]!, s: saved[2]!, dh }) as tf.Tensor[],
     };
   });
   return f(gate, up) as tf.Tensor2D;
@@ -271,7 +366,14 @@ function swiGluGradKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo[] {
  * (the adapter's middle x·Aᵀ·s is recomputed, N·in·r FLOPs, instead of being kept). Values equal the composed
  * path: the same sgemm per product, C + (A·B) as tf.add forms it.
  */
-export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor1D | undefined, A: tf.Tensor2D, B: tf.Tensor2D, scaling: number): tf.Tensor2D {
+export function fusedLoraLinear(
+  x: tf.Tensor2D,
+  Wt: tf.Tensor2D,
+  bias: tf.Tensor1D | undefined,
+  A: tf.Tensor2D,
+  B: tf.Tensor2D,
+  scaling: number,
+): tf.Tensor2D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, a, bb, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([xi]);
@@ -279,15 +381,42 @@ export function fusedLoraLinear(x: tf.Tensor2D, Wt: tf.Tensor2D, bias: tf.Tensor
     if (bias) fwdInputs.bias = bias;
     return {
       value: run("LoraLabLoraLinear", fwdInputs, { scaling }) as tf.Tensor2D,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, Wt, A: a, B: bb }, { scaling }) as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, Wt, A: a, B: bb }, { scaling }) as tf.Tensor[],
     };
   });
   return f(x, A, B) as tf.Tensor2D;
 }
 
 /** C = op(A)·op(B) (C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
-function sgemm(b: WasmBackend, a: tf.TensorInfo, bt: tf.TensorInfo, c: tf.TensorInfo, M: number, N: number, K: number, tA: boolean, tB: boolean, accumulate = false, batch = 1): void {
-  const args = [heap(b), offsetOf(b, a), offsetOf(b, bt), offsetOf(b, c), batch, batch, M, N, K, tA, tB, nativeMatmulThreads(), accumulate] as const;
+function sgemm(
+  b: WasmBackend,
+  a: tf.TensorInfo,
+  bt: tf.TensorInfo,
+  c: tf.TensorInfo,
+  M: number,
+  N: number,
+  K: number,
+  tA: boolean,
+  tB: boolean,
+  accumulate = false,
+  batch = 1,
+): void {
+  const args = [
+    heap(b),
+    offsetOf(b, a),
+    offsetOf(b, bt),
+    offsetOf(b, c),
+    batch,
+    batch,
+    M,
+    N,
+    K,
+    tA,
+    tB,
+    nativeMatmulThreads(),
+    accumulate,
+  ] as const;
   timedSgemm(() => native().sgemm(...args));
 }
 
@@ -357,7 +486,14 @@ export interface AttentionShape {
  * head folded into rows, q·kᵀ by the native sgemm, ·1/√hd, the additive −1e9 causal mask, tfjs-wasm's own Softmax
  * kernel, ·v; the backward as tfjs' gradients of those ops compose it (softmax: dy·y − Σ(dy·y)·y).
  */
-export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, cos: tf.Tensor, sin: tf.Tensor, shape: AttentionShape): tf.Tensor2D {
+export function fusedAttention(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  cos: tf.Tensor,
+  sin: tf.Tensor,
+  shape: AttentionShape,
+): tf.Tensor2D {
   const attrs = { ...shape };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -368,7 +504,11 @@ export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, c
       value: o!,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, sk, sv, sc, ss, sp] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return run("LoraLabAttentionGrad", { dy, q: sq, k: sk, v: sv, cos: sc, sin: ss, probs: sp }, attrs) as tf.Tensor[];
+        return run(
+          "LoraLabAttentionGrad",
+          { dy, q: sq, k: sk, v: sv, cos: sc, sin: ss, probs: sp },
+          attrs,
+        ) as tf.Tensor[];
       },
     };
   });
@@ -397,16 +537,28 @@ class Temps {
  * Layout moves between [B, T, n, hd] (n = KV·G heads, head h = kv·G + g) and folded [B, KV, T·G, hd] (rows (t, g)),
  * with RoPE forward (fold) or its backward (unfold) when cos/sin are given (fused.cc fold).
  */
-function fold(b: WasmBackend, x: tf.TensorInfo, out: tf.TensorInfo, a: AttentionShape, n: number, rope: { cos: tf.TensorInfo; sin: tf.TensorInfo } | null, inverse: boolean): void {
-  const c = rope ? offsetOf(b, rope.cos) : -1, s = rope ? offsetOf(b, rope.sin) : -1;
+function fold(
+  b: WasmBackend,
+  x: tf.TensorInfo,
+  out: tf.TensorInfo,
+  a: AttentionShape,
+  n: number,
+  rope: { cos: tf.TensorInfo; sin: tf.TensorInfo } | null,
+  inverse: boolean,
+): void {
+  const c = rope ? offsetOf(b, rope.cos) : -1,
+    s = rope ? offsetOf(b, rope.sin) : -1;
   native().fold(heap(b), offsetOf(b, x), offsetOf(b, out), a.B, a.T, n, a.KV, a.hd, c, s, inverse ? 1 : 0);
 }
 
 /** RoPE'd, folded q and k and plain folded v in heap temporaries. */
 function foldQkv(b: WasmBackend, tmp: Temps, x: Inputs, a: AttentionShape) {
   const { B, T, H, KV, hd } = a;
-  const BK = B * KV, TG = T * (H / KV);
-  const qh = tmp.make([BK, TG, hd]), kh = tmp.make([BK, T, hd]), vh = tmp.make([BK, T, hd]);
+  const BK = B * KV,
+    TG = T * (H / KV);
+  const qh = tmp.make([BK, TG, hd]),
+    kh = tmp.make([BK, T, hd]),
+    vh = tmp.make([BK, T, hd]);
   const rope = { cos: x.cos!, sin: x.sin! };
   fold(b, x.q!, qh, a, H, rope, false);
   fold(b, x.k!, kh, a, KV, rope, false);
@@ -424,7 +576,9 @@ function softmaxKernel(): tf.KernelFunc {
 function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const a = attrs as unknown as AttentionShape;
   const { T, H, KV, hd } = a;
-  const G = H / KV, BK = a.B * KV, TG = T * G;
+  const G = H / KV,
+    BK = a.B * KV,
+    TG = T * G;
   const out = b.makeOutput([a.B * T, H * hd], "float32");
   const tmp = new Temps(b);
   let probs: tf.TensorInfo;
@@ -433,7 +587,11 @@ function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknow
     const scores = tmp.make([BK, TG, T]);
     sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
     native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + mask
-    probs = softmaxKernel()({ inputs: { logits: scores }, attrs: { dim: 2 }, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo;
+    probs = softmaxKernel()({
+      inputs: { logits: scores },
+      attrs: { dim: 2 },
+      backend: b as unknown as tf.KernelBackend,
+    }) as tf.TensorInfo;
     const o = tmp.make([BK, TG, hd]);
     sgemm(b, probs, vh, o, TG, hd, T, false, false, false, BK); // probs·v
     fold(b, o, out, a, H, null, true);
@@ -446,7 +604,9 @@ function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknow
 function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const a = attrs as unknown as AttentionShape;
   const { T, H, KV, hd } = a;
-  const G = H / KV, BK = a.B * KV, TG = T * G;
+  const G = H / KV,
+    BK = a.B * KV,
+    TG = T * G;
   const dq = b.makeOutput([a.B * T, H * hd], "float32");
   const dk = b.makeOutput([a.B * T, KV * hd], "float32");
   const dv = b.makeOutput([a.B * T, KV * hd], "float32");
@@ -454,8 +614,11 @@ function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, un
   try {
     const { qh, kh, vh } = foldQkv(b, tmp, x, a);
     const probs = x.probs!;
-    const dO = tmp.make([BK, TG, hd]), dP = tmp.make([BK, TG, T]), dvh = tmp.make([BK, T, hd]);
-    const dqh = tmp.make([BK, TG, hd]), dkh = tmp.make([BK, T, hd]);
+    const dO = tmp.make([BK, TG, hd]),
+      dP = tmp.make([BK, TG, T]),
+      dvh = tmp.make([BK, T, hd]);
+    const dqh = tmp.make([BK, TG, hd]),
+      dkh = tmp.make([BK, T, hd]);
     fold(b, x.dy!, dO, a, H, null, false);
     sgemm(b, dO, vh, dP, TG, T, hd, false, true, false, BK); // dP = dO·vᵀ
     sgemm(b, probs, dO, dvh, T, hd, TG, true, false, false, BK); // dv = Pᵀ·dO

@@ -33,7 +33,12 @@ test("a cast to another dtype still converts into its own buffer", () => {
 });
 
 test("gradients through saved tensors are unchanged", () => {
-  const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.square(x), tf.sigmoid(x))))(tf.tensor1d([0.5, -1, 2])).arraySync() as number[]);
+  const g = tf.tidy(
+    () =>
+      tf
+        .grad((x: tf.Tensor) => tf.sum(tf.mul(tf.square(x), tf.sigmoid(x))))(tf.tensor1d([0.5, -1, 2]))
+        .arraySync() as number[],
+  );
   const expected = [0.5, -1, 2].map((v) => {
     const s = 1 / (1 + Math.exp(-v));
     return 2 * v * s + v * v * s * (1 - s);

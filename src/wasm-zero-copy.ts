@@ -27,7 +27,8 @@ export function enableZeroCopyIdentity(): boolean {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
   // Strings live outside the heap (the original kernel rebuilds them); a real Cast converts, so it keeps copying.
-  const identityFunc: tf.KernelFunc = (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === "string" ? identity.kernelFunc(args) : share(args));
+  const identityFunc: tf.KernelFunc = (args) =>
+    (args.inputs as { x: tf.TensorInfo }).x.dtype === "string" ? identity.kernelFunc(args) : share(args);
   const castFunc: tf.KernelFunc = (args) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { dtype } = args.attrs as unknown as { dtype: tf.DataType };

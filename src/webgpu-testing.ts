@@ -27,7 +27,9 @@ export async function useWebgpu(): Promise<string | undefined> {
     return undefined;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    return skipOrFail(`no WebGPU adapter here (install Debian's chromium and libvulkan1 for SwiftShader): ${msg.slice(0, 160)}`);
+    return skipOrFail(
+      `no WebGPU adapter here (install Debian's chromium and libvulkan1 for SwiftShader): ${msg.slice(0, 160)}`,
+    );
   }
 }
 

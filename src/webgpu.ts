@@ -35,7 +35,13 @@ interface GpuDevice {
   destroy(): void;
 }
 interface GpuAdapter {
-  readonly info: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter?: boolean };
+  readonly info: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    isFallbackAdapter?: boolean;
+  };
   readonly limits: Readonly<Record<string, number>> & { maxBufferSize: number; maxStorageBufferBindingSize: number };
   readonly features: { has(name: string): boolean };
   requestDevice(descriptor: { requiredFeatures: string[]; requiredLimits: Record<string, number> }): Promise<GpuDevice>;
@@ -67,9 +73,13 @@ function describe(adapter: GpuAdapter): GpuAdapterInfo {
   const i = adapter.info;
   const text = [i.vendor, i.architecture, i.device, i.description].join(" ");
   return {
-    vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
     software: Boolean(i.isFallbackAdapter) || SOFTWARE.test(text),
-    maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
   };
 }
 
@@ -96,7 +106,9 @@ async function flagsForDevice(index: number | undefined): Promise<string[]> {
   if (typeof list === "string") throw new Error(list);
   const shown = list.map((a, i) => `${i}: ${a.name} (${a.backend})`).join("; ") || "none";
   if (!Number.isInteger(index) || index < 0 || index >= list.length) {
-    throw new Error(`--device ${index}: there are ${list.length} WebGPU adapters (${shown}). ${list.length ? "" : NO_ADAPTER_HINT}`);
+    throw new Error(
+      `--device ${index}: there are ${list.length} WebGPU adapters (${shown}). ${list.length ? "" : NO_ADAPTER_HINT}`,
+    );
   }
   const name = list[index]!.name;
   if (list.filter((a) => a.name === name).length > 1) {
@@ -140,7 +152,8 @@ export async function setUpWebgpu(opts: { allowSoftware: boolean; device?: numbe
   void device.lost.then((l) => (state.lost = `${l.reason}: ${l.message}`));
   // The backend's own registration asks navigator.gpu for an adapter of its choosing; ours uses the device above.
   const g = globalThis as { navigator?: { gpu?: Gpu } };
-  if (!g.navigator) Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
+  if (!g.navigator)
+    Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
   else if (!g.navigator.gpu) Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true });
   const { WebGPUBackend } = await import("@tensorflow/tfjs-backend-webgpu");
   if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
@@ -182,7 +195,10 @@ export function webgpuTensorLimit(): number | undefined {
 export function uploadToWebgpu(t: tf.Tensor): void {
   if (!active || tf.getBackend() !== "webgpu" || process.env.LORA_LAB_WEBGPU_UPLOAD === "0") return;
   const b = tf.backend() as unknown as {
-    uploadToGPU(id: object): void; endComputePassEncoder(): void; submitQueue(): void; commandEncoder: object | null;
+    uploadToGPU(id: object): void;
+    endComputePassEncoder(): void;
+    submitQueue(): void;
+    commandEncoder: object | null;
   };
   b.uploadToGPU(t.dataId);
   if (b.commandEncoder) {
@@ -191,5 +207,4 @@ export function uploadToWebgpu(t: tf.Tensor): void {
     b.endComputePassEncoder();
     b.submitQueue();
   }
-
 }

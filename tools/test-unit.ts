@@ -22,7 +22,9 @@ const files = ["src", "experiments", "tools"]
 const filters = process.argv.slice(2);
 const selected = filters.length ? files.filter((f) => filters.some((x) => f.includes(x))) : files;
 if (selected.length === 0) {
-  console.error(`test:unit: no unit test file matches ${filters.join(" ")} (slow tiers *.e2e/golden/browser.test.ts: npm test)`);
+  console.error(
+    `test:unit: no unit test file matches ${filters.join(" ")} (slow tiers *.e2e/golden/browser.test.ts: npm test)`,
+  );
   process.exit(1);
 }
 for (const f of selected) await import(pathToFileURL(path.join(root, f)).href);

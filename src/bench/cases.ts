@@ -40,16 +40,37 @@ export interface BenchCase {
   readonly promptTokens?: number;
 }
 
-const ffn = (d: number) => Math.ceil((8 / 3) * d / 16) * 16;
+const ffn = (d: number) => Math.ceil(((8 / 3) * d) / 16) * 16;
 
-export const LLAMA_4X256 = customConfig({ vocabSize: 4096, hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 8, numKvHeads: 4 });
+export const LLAMA_4X256 = customConfig({
+  vocabSize: 4096,
+  hiddenSize: 256,
+  intermediateSize: 688,
+  numLayers: 4,
+  numHeads: 8,
+  numKvHeads: 4,
+});
 
 function quickstart(d: number): ModelConfig {
   const heads = Math.max(2, d / 32);
-  return customConfig({ vocabSize: 128, hiddenSize: d, intermediateSize: ffn(d), numLayers: 2, numHeads: heads, numKvHeads: heads / 2 });
+  return customConfig({
+    vocabSize: 128,
+    hiddenSize: d,
+    intermediateSize: ffn(d),
+    numLayers: 2,
+    numHeads: heads,
+    numKvHeads: heads / 2,
+  });
 }
 
-const TINY = customConfig({ vocabSize: 64, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 2, numKvHeads: 1 });
+const TINY = customConfig({
+  vocabSize: 64,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numLayers: 1,
+  numHeads: 2,
+  numKvHeads: 1,
+});
 
 const base = { seqLen: 128, r: 8, alpha: 16, targets: LORA_TARGETS, steps: 5, warmup: 2, peer: true } as const;
 
@@ -58,10 +79,38 @@ export function benchCases(sharedDir: string): BenchCase[] {
   const rand = (config: ModelConfig): ModelSource => ({ kind: "random", config });
   const qwen = MODEL_PRESETS["Qwen/Qwen2-0.5B"]!.config;
   return [
-    { ...base, name: "tiny", kind: "train", model: rand(TINY), batches: [2], seqLen: 16, steps: 1, warmup: 1, hidden: true, note: "plumbing smoke test" },
-    { ...base, name: "tiny-eval", kind: "eval-generate", model: rand(TINY), batches: [1], seqLen: 8, steps: 1, warmup: 0, peer: false, hidden: true },
+    {
+      ...base,
+      name: "tiny",
+      kind: "train",
+      model: rand(TINY),
+      batches: [2],
+      seqLen: 16,
+      steps: 1,
+      warmup: 1,
+      hidden: true,
+      note: "plumbing smoke test",
+    },
+    {
+      ...base,
+      name: "tiny-eval",
+      kind: "eval-generate",
+      model: rand(TINY),
+      batches: [1],
+      seqLen: 8,
+      steps: 1,
+      warmup: 0,
+      peer: false,
+      hidden: true,
+    },
     { ...base, name: "llama-4x256", kind: "train", model: rand(LLAMA_4X256), batches: [8] },
-    ...[64, 128, 256, 512].map((d): BenchCase => ({ ...base, name: `quickstart-d${d}`, kind: "train", model: rand(quickstart(d)), batches: [8] })),
+    ...[64, 128, 256, 512].map((d): BenchCase => ({
+      ...base,
+      name: `quickstart-d${d}`,
+      kind: "train",
+      model: rand(quickstart(d)),
+      batches: [8],
+    })),
     {
       ...base,
       name: "stories260K",
@@ -80,18 +129,88 @@ export function benchCases(sharedDir: string): BenchCase[] {
       note: "Qwen2-0.5B shape, random weights; fp32 weights ≈ 2.0 GB against the 4 GiB wasm heap",
     },
     // GPU-sized steps (batch 8×256, the paper-scale shape), only with --only: tools/gpu/check.sh runs them on webgpu.
-    { ...base, name: "qwen2-0.5b-gpu", kind: "train", model: rand(qwen), batches: [8], seqLen: 256, steps: 3, warmup: 1, hidden: true, note: "Qwen2-0.5B shape, random weights, batch 8×256 (GPU)" },
     {
-      ...base, name: "llama3.2-1b-gpu", kind: "train", model: rand(MODEL_PRESETS["meta-llama/Llama-3.2-1B"]!.config), batches: [8], seqLen: 256,
-      steps: 3, warmup: 1, hidden: true, note: "Llama-3.2-1B shape, random weights, batch 8×256 (GPU)",
+      ...base,
+      name: "qwen2-0.5b-gpu",
+      kind: "train",
+      model: rand(qwen),
+      batches: [8],
+      seqLen: 256,
+      steps: 3,
+      warmup: 1,
+      hidden: true,
+      note: "Qwen2-0.5B shape, random weights, batch 8×256 (GPU)",
     },
-    { ...base, name: "eval-score", kind: "eval-score", model: rand(LLAMA_4X256), batches: [8], seqLen: 64, steps: 3, warmup: 1, peer: false, note: "lm-eval-style choices of 64 tokens, 8 per forward" },
-    { ...base, name: "eval-generate", kind: "eval-generate", model: rand(LLAMA_4X256), batches: [1], seqLen: 128, steps: 1, warmup: 0, peer: false, note: "128 new tokens after a 16-token prompt" },
     {
-      ...base, name: "eval-generate-gsm8k", kind: "eval-generate", model: rand(LLAMA_4X256), batches: [1], seqLen: 128, steps: 1, warmup: 0, peer: false,
-      promptTokens: 160, note: "128 new tokens after a 160-token prompt (a GSM8K question in the MetaMath zero-shot prompt is ~120–200 tokens)",
+      ...base,
+      name: "llama3.2-1b-gpu",
+      kind: "train",
+      model: rand(MODEL_PRESETS["meta-llama/Llama-3.2-1B"]!.config),
+      batches: [8],
+      seqLen: 256,
+      steps: 3,
+      warmup: 1,
+      hidden: true,
+      note: "Llama-3.2-1B shape, random weights, batch 8×256 (GPU)",
     },
-    { ...base, name: "optimizers", kind: "optimizers", model: rand(LLAMA_4X256), batches: [8], steps: 5, warmup: 1, peer: false, note: "llama-4x256, LoRA r=8 on all seven projections" },
-    { ...base, name: "signals", kind: "signals", model: rand(LLAMA_4X256), batches: [8], steps: 6, warmup: 1, peer: false, note: "llama-4x256, LoRA r=8 on all seven projections" },
+    {
+      ...base,
+      name: "eval-score",
+      kind: "eval-score",
+      model: rand(LLAMA_4X256),
+      batches: [8],
+      seqLen: 64,
+      steps: 3,
+      warmup: 1,
+      peer: false,
+      note: "lm-eval-style choices of 64 tokens, 8 per forward",
+    },
+    {
+      ...base,
+      name: "eval-generate",
+      kind: "eval-generate",
+      model: rand(LLAMA_4X256),
+      batches: [1],
+      seqLen: 128,
+      steps: 1,
+      warmup: 0,
+      peer: false,
+      note: "128 new tokens after a 16-token prompt",
+    },
+    {
+      ...base,
+      name: "eval-generate-gsm8k",
+      kind: "eval-generate",
+      model: rand(LLAMA_4X256),
+      batches: [1],
+      seqLen: 128,
+      steps: 1,
+      warmup: 0,
+      peer: false,
+      promptTokens: 160,
+      note: "128 new tokens after a 160-token prompt (a GSM8K question in the MetaMath zero-shot prompt is ~120–200 tokens)",
+    },
+    {
+      ...base,
+      name: "optimizers",
+      kind: "optimizers",
+      model: rand(LLAMA_4X256),
+      batches: [8],
+      steps: 5,
+      warmup: 1,
+      peer: false,
+      note: "llama-4x256, LoRA r=8 on all seven projections",
+    },
+    {
+      ...base,
+      name: "signals",
+      kind: "signals",
+      model: rand(LLAMA_4X256),
+      batches: [8],
+      steps: 6,
+      warmup: 1,
+      peer: false,
+      note: "llama-4x256, LoRA r=8 on all seven projections",
+    },
   ];
 }

@@ -6,7 +6,14 @@ import { LORA_TARGETS } from "../config.ts";
 import { customConfig } from "../models/presets.ts";
 import { forwardFlops, loraStepFlops } from "./flops.ts";
 
-const llama4x256 = customConfig({ vocabSize: 4096, hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 8, numKvHeads: 4 });
+const llama4x256 = customConfig({
+  vocabSize: 4096,
+  hiddenSize: 256,
+  intermediateSize: 688,
+  numLayers: 4,
+  numHeads: 8,
+  numKvHeads: 4,
+});
 
 test("llama-4x256, r=8 on all seven projections, 8×128: the measured 18.41 GFLOP step, 8.93 forward", () => {
   const f = loraStepFlops(llama4x256, { r: 8, targets: LORA_TARGETS }, 8, 128);
@@ -14,7 +21,10 @@ test("llama-4x256, r=8 on all seven projections, 8×128: the measured 18.41 GFLO
   assert.equal((f.forward / 1e9).toFixed(2), "8.93");
   assert.equal((f.backward / 1e9).toFixed(2), "9.49");
   // the parts docs/engine.md §7 lists
-  assert.equal(f.parts.linearsForward + f.parts.lmHeadForward + f.parts.loraForward, 2 * 1024 * (2_899_968 + 1_048_576 + 147_968));
+  assert.equal(
+    f.parts.linearsForward + f.parts.lmHeadForward + f.parts.loraForward,
+    2 * 1024 * (2_899_968 + 1_048_576 + 147_968),
+  );
   assert.equal(f.parts.attentionForward, 536_870_912);
   assert.equal(f.parts.frozenDx, 2 * 1024 * (2_899_968 + 1_048_576 - 131_072));
   assert.equal((f.parts.loraBackward / 1e9).toFixed(2), "0.59");

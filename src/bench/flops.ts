@@ -32,7 +32,10 @@ interface Module {
 
 /** The seven linears of one layer with their [in → out] widths. */
 function layerModules(c: ModelConfig): Module[] {
-  const d = c.hiddenSize, qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim, f = c.intermediateSize;
+  const d = c.hiddenSize,
+    qOut = c.numHeads * c.headDim,
+    kvOut = c.numKvHeads * c.headDim,
+    f = c.intermediateSize;
   return [
     { target: "q_proj", inDim: d, outDim: qOut },
     { target: "k_proj", inDim: d, outDim: kvOut },
@@ -52,7 +55,12 @@ const READS_LAYER_INPUT: ReadonlySet<LoraTarget> = new Set(["q_proj", "k_proj", 
  * Layer 0's q/k/v read the (frozen) embedding, so no gradient flows into their input: their dX, frozen and LoRA,
  * is skipped, exactly as autodiff skips it. (With LoRA in every layer, nothing else can be skipped.)
  */
-export function loraStepFlops(c: ModelConfig, lora: { r: number; targets: readonly LoraTarget[] }, B: number, T: number): FlopBreakdown {
+export function loraStepFlops(
+  c: ModelConfig,
+  lora: { r: number; targets: readonly LoraTarget[] },
+  B: number,
+  T: number,
+): FlopBreakdown {
   const N = B * T; // tokens
   const L = c.numLayers;
   const mods = layerModules(c);

@@ -16,7 +16,15 @@ import type { BenchCase } from "./cases.ts";
 import { loraStepFlops } from "./flops.ts";
 import { kernelCensus, type KernelCensus } from "./kernel-census.ts";
 import { activationBytesEstimate, decoderWeightBytes } from "./memory.ts";
-import { createBenchOptimizer, forwardLoss, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
+import {
+  createBenchOptimizer,
+  forwardLoss,
+  randomBatch,
+  setupModel,
+  timed,
+  timedAsync,
+  trainStep,
+} from "./train-step.ts";
 import { median } from "../util/stats.ts";
 import type { CaseResult, OptimizerOverhead } from "./types.ts";
 
@@ -45,7 +53,14 @@ export interface MeasureOptions {
 
 export async function measureCase(c: BenchCase, o: MeasureOptions): Promise<CaseResult> {
   const steps = o.steps ?? c.steps;
-  const head = { name: c.name, kind: c.kind, backend: o.backend, batch: o.batch, seqLen: c.seqLen, ...(c.note ? { note: c.note } : {}) };
+  const head = {
+    name: c.name,
+    kind: c.kind,
+    backend: o.backend,
+    batch: o.batch,
+    seqLen: c.seqLen,
+    ...(c.note ? { note: c.note } : {}),
+  };
   switch (c.kind) {
     case "train":
       return { ...head, ...(await measureTrain(c, o.batch, steps)) };
@@ -66,7 +81,9 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
   const cfg = modelConfigOf(c);
   const T = c.seqLen;
   const [m, setupSeconds] = timed(() => setupModel(c.model, c));
-  log(`model ready in ${setupSeconds.toFixed(1)} s (${(decoderWeightBytes(cfg) / 2 ** 20).toFixed(0)} MiB of fp32 weights)`);
+  log(
+    `model ready in ${setupSeconds.toFixed(1)} s (${(decoderWeightBytes(cfg) / 2 ** 20).toFixed(0)} MiB of fp32 weights)`,
+  );
   try {
     const batch = randomBatch(cfg.vocabSize, B, T);
     const opt = createBenchOptimizer("adamw", m.pairs);
@@ -80,11 +97,15 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
         peakGpu = Math.max(peakGpu, gpuBytes());
         losses.push(loss);
         if (i >= c.warmup) times.push(s);
-        log(`step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`);
+        log(
+          `step ${i + 1}/${c.warmup + steps}: ${s.toFixed(3)} s, loss ${loss.toFixed(4)}${i < c.warmup ? " (warm-up)" : ""}`,
+        );
       }
       // One more step with every kernel dispatch counted and the matmul time taken apart (src/bench/kernel-census.ts).
       census = (await kernelCensus(() => trainStep(m, batch, opt, { signals: true })))[1];
-      log(`census step: ${census.launches} kernel launches, ${census.matmulMs.toFixed(1)} ms in matmuls, ${(census.wallMs - census.matmulMs).toFixed(1)} ms outside`);
+      log(
+        `census step: ${census.launches} kernel launches, ${census.matmulMs.toFixed(1)} ms in matmuls, ${(census.wallMs - census.matmulMs).toFixed(1)} ms outside`,
+      );
     } finally {
       opt.dispose();
     }
@@ -113,7 +134,13 @@ async function measureTrain(c: BenchCase, B: number, steps: number): Promise<Bod
       rssRatio: rss / (weightsMB + activationsMB),
       ...(peakGpu > 0 ? { peakGpuMB: peakGpu / 2 ** 20 } : {}),
       setupSeconds,
-      ...(census ? { launchesPerStep: census.launches, matmulSeconds: census.matmulMs / 1000, outsideMatmulSeconds: (census.wallMs - census.matmulMs) / 1000 } : {}),
+      ...(census
+        ? {
+            launchesPerStep: census.launches,
+            matmulSeconds: census.matmulMs / 1000,
+            outsideMatmulSeconds: (census.wallMs - census.matmulMs) / 1000,
+          }
+        : {}),
       status: "ok",
     };
   } finally {
@@ -196,7 +223,8 @@ async function measureSignals(c: BenchCase, B: number, steps: number): Promise<B
       if (i >= 2) alone.push(s);
     }
     tf.dispose(Object.values(grads));
-    const offS = median(off), onS = median(on);
+    const offS = median(off),
+      onS = median(on);
     return {
       tokensPerStep: B * c.seqLen,
       stepSeconds: onS,
@@ -233,7 +261,8 @@ async function measureScore(c: BenchCase, B: number, steps: number): Promise<Bod
   const m = setupModel(c.model, { ...c, targets: LORA_TARGETS });
   try {
     const tok = createCharTokenizer();
-    if (m.decoder.config.vocabSize < tok.vocabSize) throw new Error(`eval-score: model vocab ${m.decoder.config.vocabSize} < char tokenizer's ${tok.vocabSize}`);
+    if (m.decoder.config.vocabSize < tok.vocabSize)
+      throw new Error(`eval-score: model vocab ${m.decoder.config.vocabSize} < char tokenizer's ${tok.vocabSize}`);
     const { createLanguageModel } = await import("../eval/model-lm.ts"); // loaded only by this case
     const lm = createLanguageModel(m.decoder, tok, { batchSize: B });
     const n = 4 * B * 2; // 8 questions × 4 choices per repetition at B = 8
@@ -247,7 +276,14 @@ async function measureScore(c: BenchCase, B: number, steps: number): Promise<Bod
     return {
       peakRssMB: peakRssMB(),
       status: "ok",
-      metrics: { choices: n, choicesPerSec: n / s, tokensPerChoice: c.seqLen, scoredTokensPerSec: (n * c.seqLen) / s, batchSize: B, adapter: "LoRA r=8 on all seven projections" },
+      metrics: {
+        choices: n,
+        choicesPerSec: n / s,
+        tokensPerChoice: c.seqLen,
+        scoredTokensPerSec: (n * c.seqLen) / s,
+        batchSize: B,
+        adapter: "LoRA r=8 on all seven projections",
+      },
     };
   } finally {
     m.dispose();
@@ -272,7 +308,8 @@ async function measureGenerate(c: BenchCase, steps: number): Promise<Body> {
       full.push(sb);
       same &&= a.ids.length === b.ids.length && a.ids.every((x, j) => x === b.ids[j]);
     }
-    const kvS = median(kv), fullS = median(full);
+    const kvS = median(kv),
+      fullS = median(full);
     return {
       peakRssMB: peakRssMB(),
       status: "ok",

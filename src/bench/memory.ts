@@ -26,7 +26,14 @@ export function decoderWeightBytes(c: ModelConfig): number {
 export function activationBytesEstimate(c: ModelConfig, B: number, T: number, r: number, nTargets: number): number {
   const N = B * T;
   const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
-  const perTokenLayer = 4 * c.hiddenSize + 2 * qkv + 2 * c.numHeads * T + c.numHeads * c.headDim + 4 * c.intermediateSize + 2 * c.hiddenSize + 2 * r * nTargets;
+  const perTokenLayer =
+    4 * c.hiddenSize +
+    2 * qkv +
+    2 * c.numHeads * T +
+    c.numHeads * c.headDim +
+    4 * c.intermediateSize +
+    2 * c.hiddenSize +
+    2 * r * nTargets;
   const chunk = Math.min(N, lmHeadChunkRows(c.vocabSize));
   const keptDiffs = N * c.vocabSize <= KEEP_DIFF_FLOATS ? N * c.vocabSize : 0;
   return 4 * (N * c.numLayers * perTokenLayer + N * 2 * c.hiddenSize + 3 * chunk * c.vocabSize + keptDiffs);

@@ -16,7 +16,10 @@ export interface KernelTotal {
 }
 
 /** Kernel time of one step, grouped by `key` (kernel name, or name + input shapes for matmuls). */
-export async function profileStep(caseName: string, backend: BackendChoice): Promise<{ stepMs: number; kernelMs: number; byKernel: KernelTotal[]; byMatMul: KernelTotal[] }> {
+export async function profileStep(
+  caseName: string,
+  backend: BackendChoice,
+): Promise<{ stepMs: number; kernelMs: number; byKernel: KernelTotal[]; byMatMul: KernelTotal[] }> {
   await initBackend(backend);
   const c = benchCases(path.resolve(import.meta.dirname, "../../../shared")).find((x) => x.name === caseName);
   if (!c) throw new Error(`profile-step: unknown case ${caseName}`);
@@ -44,7 +47,9 @@ export async function profileStep(caseName: string, backend: BackendChoice): Pro
     return [...acc.values()].sort((a, b) => b.ms - a.ms);
   };
   const byKernel = group((k) => k.name);
-  const byMatMul = group((k) => (k.name === "BatchMatMul" ? `${k.inputShapes.map((s) => `[${s?.join(",")}]`).join("·")}` : null));
+  const byMatMul = group((k) =>
+    k.name === "BatchMatMul" ? `${k.inputShapes.map((s) => `[${s?.join(",")}]`).join("·")}` : null,
+  );
   return { stepMs, kernelMs: byKernel.reduce((s, k) => s + k.ms, 0), byKernel, byMatMul };
 }
 
@@ -53,7 +58,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await profileStep(name, backend as BackendChoice);
   console.log(`step under tf.profile: ${r.stepMs.toFixed(0)} ms; kernels sum to ${r.kernelMs.toFixed(0)} ms`);
   console.log("\nby kernel:");
-  for (const k of r.byKernel.slice(0, Number(top))) console.log(`  ${k.name.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms  ${String(k.calls).padStart(5)} calls  ${((100 * k.ms) / r.kernelMs).toFixed(1)} %`);
+  for (const k of r.byKernel.slice(0, Number(top)))
+    console.log(
+      `  ${k.name.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms  ${String(k.calls).padStart(5)} calls  ${((100 * k.ms) / r.kernelMs).toFixed(1)} %`,
+    );
   console.log("\nBatchMatMul by input shapes:");
-  for (const k of r.byMatMul.slice(0, Number(top))) console.log(`  ${k.name.padEnd(40)} ${k.ms.toFixed(1).padStart(8)} ms  ${String(k.calls).padStart(4)} calls`);
+  for (const k of r.byMatMul.slice(0, Number(top)))
+    console.log(`  ${k.name.padEnd(40)} ${k.ms.toFixed(1).padStart(8)} ms  ${String(k.calls).padStart(4)} calls`);
 }

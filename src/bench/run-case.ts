@@ -18,7 +18,9 @@ export interface CaseJob {
 /** Errors that mean "this batch does not fit": the wasm heap (4 GiB), the JS heap, or a typed-array allocation. */
 export function isOutOfMemory(e: unknown): boolean {
   const msg = String(e instanceof Error ? `${e.name}: ${e.message}` : e);
-  return /out of memory|OOM|Cannot enlarge memory|Array buffer allocation failed|Invalid typed array length|memory access out of bounds|allocation failed|Aborted\(/i.test(msg);
+  return /out of memory|OOM|Cannot enlarge memory|Array buffer allocation failed|Invalid typed array length|memory access out of bounds|allocation failed|Aborted\(/i.test(
+    msg,
+  );
 }
 
 async function main(): Promise<void> {

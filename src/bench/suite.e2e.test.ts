@@ -20,21 +20,43 @@ const shared = path.resolve(import.meta.dirname, "../../../shared");
 test("bench --only tiny tiny-eval: child processes, bench.json + bench.md", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-smoke-"));
   try {
-    const out = await runBench({ only: ["tiny", "tiny-eval"], steps: 1, backend: "wasm", resultsDir: dir, peer: false, log: () => {} });
+    const out = await runBench({
+      only: ["tiny", "tiny-eval"],
+      steps: 1,
+      backend: "wasm",
+      resultsDir: dir,
+      peer: false,
+      log: () => {},
+    });
     const rows = JSON.parse(fs.readFileSync(out.jsonFile, "utf8")) as BenchRow[];
-    assert.deepEqual(rows.map((r) => [r.name, r.status]), [["tiny", "ok"], ["tiny-eval", "ok"]]);
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.status]),
+      [
+        ["tiny", "ok"],
+        ["tiny-eval", "ok"],
+      ],
+    );
     const [train, gen] = rows as [BenchRow, BenchRow];
     assert.match(train.backend, /^wasm \(simd(, native matmul \([^)]+\))?\)$/); // native matmul: src/native-matmul.ts
     assert.equal(train.tokensPerStep, 2 * 16);
     const tiny = benchCases(shared).find((c) => c.name === "tiny")!;
-    assert.equal(train.gflopPerStep, loraStepFlops(modelConfigOf(tiny), { r: 8, targets: LORA_TARGETS }, 2, 16).step / 1e9);
+    assert.equal(
+      train.gflopPerStep,
+      loraStepFlops(modelConfigOf(tiny), { r: 8, targets: LORA_TARGETS }, 2, 16).step / 1e9,
+    );
     assert.ok(train.stepSeconds! > 0 && train.oursTokensPerSec! > 0 && train.peakRssMB > 0);
-    assert.ok(Number.isFinite(train.firstLoss) && Math.abs(train.firstLoss! - Math.log(64)) < 0.5, `random-init loss ≈ ln V, got ${train.firstLoss}`);
+    assert.ok(
+      Number.isFinite(train.firstLoss) && Math.abs(train.firstLoss! - Math.log(64)) < 0.5,
+      `random-init loss ≈ ln V, got ${train.firstLoss}`,
+    );
     assert.equal(train.ratio, undefined); // no peer asked for
     assert.equal(gen.metrics?.sameTokens, true); // KV-cache generation equals recomputing the prefix
     const md = fs.readFileSync(out.reportFile, "utf8");
     assert.match(md, /\| tiny \| — \(skipped\) \| ok \| 2×16 \|/); // ratio column first
-    assert.ok(train.launchesPerStep! > 0 && train.matmulSeconds! >= 0 && train.outsideMatmulSeconds! > 0, "kernel census of one step");
+    assert.ok(
+      train.launchesPerStep! > 0 && train.matmulSeconds! >= 0 && train.outsideMatmulSeconds! > 0,
+      "kernel census of one step",
+    );
     assert.match(md, /tiny-eval: greedy 8 new tokens/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

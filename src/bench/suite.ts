@@ -42,7 +42,8 @@ export interface BenchOutput {
 export function selectCases(all: readonly BenchCase[], only?: readonly string[]): BenchCase[] {
   if (!only?.length) return all.filter((c) => !c.hidden);
   const unknown = only.filter((n) => !all.some((c) => c.name === n));
-  if (unknown.length) throw new Error(`bench --only: unknown case(s) ${unknown.join(", ")}; cases: ${all.map((c) => c.name).join(", ")}`);
+  if (unknown.length)
+    throw new Error(`bench --only: unknown case(s) ${unknown.join(", ")}; cases: ${all.map((c) => c.name).join(", ")}`);
   return all.filter((c) => only.includes(c.name));
 }
 
@@ -61,7 +62,11 @@ export function runCaseInChild(job: CaseJob): Promise<CaseResult> {
       stderrTail = (stderrTail + d.toString()).slice(-4000);
     });
     child.on("close", (code, signal) => {
-      const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+      const line = stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .pop();
       if (line) {
         try {
           return resolve(JSON.parse(line) as CaseResult);
@@ -112,7 +117,14 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
   for (const c of cases) {
     log(`\n== ${c.name} (${c.kind}) ==`);
     if (c.model.kind === "folder" && !fs.existsSync(path.join(c.model.dir, "config.json"))) {
-      rows.push({ name: c.name, kind: c.kind, status: "skipped", backend: o.backend, error: `${c.model.dir} not present`, peakRssMB: 0 });
+      rows.push({
+        name: c.name,
+        kind: c.kind,
+        status: "skipped",
+        backend: o.backend,
+        error: `${c.model.dir} not present`,
+        peakRssMB: 0,
+      });
       log(`skipped: ${c.model.dir} not present`);
       continue;
     }
@@ -123,9 +135,18 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
       result = await runCaseInChild({ name: c.name, batch, backend: o.backend, sharedDir, steps: o.steps });
       if (result.status !== "out-of-memory") break;
       ooms.push(`batch ${batch}: ${result.error}`);
-      log(`out of memory at batch ${batch}${batch !== c.batches[c.batches.length - 1] ? "; retrying with a smaller batch" : ""}`);
+      log(
+        `out of memory at batch ${batch}${batch !== c.batches[c.batches.length - 1] ? "; retrying with a smaller batch" : ""}`,
+      );
     }
-    const row: BenchRow = { seqLen: c.seqLen, ...result!, loadAverage: [loadBefore, os.loadavg()[0]!], ...(ooms.length ? { note: [result!.note, `out of memory first: ${ooms.join("; ")}`].filter(Boolean).join("; ") } : {}) };
+    const row: BenchRow = {
+      seqLen: c.seqLen,
+      ...result!,
+      loadAverage: [loadBefore, os.loadavg()[0]!],
+      ...(ooms.length
+        ? { note: [result!.note, `out of memory first: ${ooms.join("; ")}`].filter(Boolean).join("; ") }
+        : {}),
+    };
     if (row.status === "ok" && row.gflops !== undefined && m.peakGflops) row.mfu = row.gflops / m.peakGflops.allCores;
     if (c.peer && row.status === "ok" && row.batch) {
       if (noPeer) row.pytorch = { status: "skipped", reason: noPeer };
@@ -138,7 +159,9 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
           row.pytorchStepSeconds = p.result.stepSeconds;
           row.pytorchForwardSeconds = p.result.forwardSeconds;
           if (row.oursTokensPerSec) row.ratio = row.oursTokensPerSec / p.result.tokensPerSec;
-          log(`  torch: ${p.result.stepSeconds.toFixed(3)} s/step (${p.result.blas}); ours/torch = ${row.ratio?.toFixed(3)}`);
+          log(
+            `  torch: ${p.result.stepSeconds.toFixed(3)} s/step (${p.result.blas}); ours/torch = ${row.ratio?.toFixed(3)}`,
+          );
         } else row.pytorch = { status: "failed", reason: p.reason };
       }
     }
@@ -158,7 +181,10 @@ function summaryLine(r: BenchRow): string {
   if (r.status !== "ok") return `${r.name}: ${r.status}${r.error ? ` — ${r.error}` : ""}`;
   if (r.stepSeconds !== undefined && r.kind === "train") {
     const mfu = r.mfu === undefined ? "" : ` (MFU ${(100 * r.mfu).toFixed(1)} %)`;
-    const census = r.launchesPerStep === undefined ? "" : `, ${r.launchesPerStep} kernel launches/step, ${r.matmulSeconds!.toFixed(3)} s in matmuls + ${r.outsideMatmulSeconds!.toFixed(3)} s outside`;
+    const census =
+      r.launchesPerStep === undefined
+        ? ""
+        : `, ${r.launchesPerStep} kernel launches/step, ${r.matmulSeconds!.toFixed(3)} s in matmuls + ${r.outsideMatmulSeconds!.toFixed(3)} s outside`;
     return `${r.name}: ${r.stepSeconds.toFixed(3)} s/step, ${r.oursTokensPerSec?.toFixed(0)} tok/s, ${r.gflops?.toFixed(2)} GFLOP/s${mfu}${census}, peak RSS ${r.peakRssMB.toFixed(0)} MB`;
   }
   return `${r.name}: ok`;

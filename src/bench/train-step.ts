@@ -26,10 +26,27 @@ export interface BenchModel {
 }
 
 /** The decoder (random weights from the seeded Rng, or a local folder) with LoRA on `targets`. */
-export function setupModel(source: ModelSource, lora: { r: number; alpha: number; targets: readonly LoraTarget[] }, seed = 0): BenchModel {
-  const decoder = source.kind === "random" ? buildDecoder(source.config, randomWeightSource(source.config, Rng.derive(seed, "bench-weights"))) : loadDecoder(source.dir);
+export function setupModel(
+  source: ModelSource,
+  lora: { r: number; alpha: number; targets: readonly LoraTarget[] },
+  seed = 0,
+): BenchModel {
+  const decoder =
+    source.kind === "random"
+      ? buildDecoder(source.config, randomWeightSource(source.config, Rng.derive(seed, "bench-weights")))
+      : loadDecoder(source.dir);
   const pairs = lora.targets.length
-    ? injectLora(decoder, { r: lora.r, alpha: lora.alpha, targets: [...lora.targets] as [LoraTarget, ...LoraTarget[]], dropout: 0, rslora: false }, Rng.derive(seed, "lora-init"))
+    ? injectLora(
+        decoder,
+        {
+          r: lora.r,
+          alpha: lora.alpha,
+          targets: [...lora.targets] as [LoraTarget, ...LoraTarget[]],
+          dropout: 0,
+          rslora: false,
+        },
+        Rng.derive(seed, "lora-init"),
+      )
     : [];
   const rng = Rng.derive(seed, "bench-lora-B");
   for (const p of pairs) {
@@ -64,11 +81,22 @@ export function createBenchOptimizer(name: OptimizerName, pairs: readonly LoraPa
  * signals and the gradient clipping that depends on their global norm are skipped (the "logging off" arm of the
  * overhead case). Waits for the update itself, so the time covers the device's work on asynchronous backends.
  */
-export async function trainStep(m: BenchModel, batch: TokenBatch, opt: LoraOptimizer, opts: { signals: boolean; lr?: number }): Promise<number> {
+export async function trainStep(
+  m: BenchModel,
+  batch: TokenBatch,
+  opt: LoraOptimizer,
+  opts: { signals: boolean; lr?: number },
+): Promise<number> {
   const lr = opts.lr ?? 1e-4;
   let loss: number;
   if (opts.signals) {
-    loss = (await recipeStep(m.decoder, m.pairs, opt, [batch], { lr, maxGradNorm: DEFAULT_RUN_CONFIG.train.maxGradNorm, dropoutSeed: 0 })).loss;
+    loss = (
+      await recipeStep(m.decoder, m.pairs, opt, [batch], {
+        lr,
+        maxGradNorm: DEFAULT_RUN_CONFIG.train.maxGradNorm,
+        dropoutSeed: 0,
+      })
+    ).loss;
   } else {
     const { value, grads } = tf.variableGrads(() => continuationLoss(m.decoder, batch, { training: true }), m.vars);
     try {
@@ -87,7 +115,6 @@ export async function trainStep(m: BenchModel, batch: TokenBatch, opt: LoraOptim
 export async function forwardLoss(m: BenchModel, batch: TokenBatch): Promise<number> {
   return (await readValues(() => continuationLoss(m.decoder, batch)))[0]!;
 }
-
 
 /** Seconds of one call. */
 export function timed<T>(f: () => T): [T, number] {

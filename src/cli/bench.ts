@@ -10,21 +10,35 @@ export const benchCommand: CommandModule = {
   describe: "performance suite: throughput vs PyTorch, MFU, eval speed, optimizer/logging overheads, memory",
   builder: (y) =>
     y
-      .option("only", { type: "string", array: true, describe: "run only these cases (repeatable), e.g. --only llama-4x256; `--only list` lists them" })
+      .option("only", {
+        type: "string",
+        array: true,
+        describe: "run only these cases (repeatable), e.g. --only llama-4x256; `--only list` lists them",
+      })
       .option("json", { type: "boolean", default: false, describe: "print bench.json to stdout" })
       .option("steps", { type: "number", describe: "timed steps per case (default: each case's own, 1–6)" })
-      .option("peer", { type: "boolean", default: true, describe: "run the PyTorch peer when /usr/bin/python3 has torch (--no-peer: skip)" }),
+      .option("peer", {
+        type: "boolean",
+        default: true,
+        describe: "run the PyTorch peer when /usr/bin/python3 has torch (--no-peer: skip)",
+      }),
   handler: async (argv) => {
     const { runBench } = await import("../bench/suite.ts");
-    const only = asList(argv.only).flatMap((s) => s.split(",")).filter(Boolean);
+    const only = asList(argv.only)
+      .flatMap((s) => s.split(","))
+      .filter(Boolean);
     if (only.includes("list")) {
       const path = await import("node:path");
       const { benchCases } = await import("../bench/cases.ts");
-      for (const c of benchCases(path.resolve("../shared"))) console.log(`${c.name.padEnd(20)} ${c.kind.padEnd(14)} ${c.hidden ? "(only with --only) " : ""}${c.note ?? ""}`);
+      for (const c of benchCases(path.resolve("../shared")))
+        console.log(
+          `${c.name.padEnd(20)} ${c.kind.padEnd(14)} ${c.hidden ? "(only with --only) " : ""}${c.note ?? ""}`,
+        );
       return;
     }
     const steps = argv.steps === undefined ? undefined : Number(argv.steps);
-    if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1)) throw new Error(`bench --steps must be a positive integer, got ${String(argv.steps)}`);
+    if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1))
+      throw new Error(`bench --steps must be a positive integer, got ${String(argv.steps)}`);
     const res = await runBench({
       only,
       steps,
@@ -33,7 +47,10 @@ export const benchCommand: CommandModule = {
       peer: argv.peer !== false,
     });
     if (argv.json) console.log(JSON.stringify(res.rows, null, 2));
-    else console.log(`\nbench: ${res.rows.filter((r) => r.status === "ok").length}/${res.rows.length} cases ok → ${res.jsonFile}, ${res.reportFile}`);
+    else
+      console.log(
+        `\nbench: ${res.rows.filter((r) => r.status === "ok").length}/${res.rows.length} cases ok → ${res.jsonFile}, ${res.reportFile}`,
+      );
     if (res.rows.some((r) => r.status === "failed")) process.exitCode = 1;
   },
 };

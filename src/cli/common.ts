@@ -4,10 +4,16 @@ import { BACKEND_CHOICES } from "../backend.ts";
 
 export const commonOptions = {
   backend: {
-    choices: BACKEND_CHOICES, default: "auto", global: true,
+    choices: BACKEND_CHOICES,
+    default: "auto",
+    global: true,
     describe: "tfjs backend: auto = tensorflow → webgpu (hardware adapters only) → wasm → cpu",
   },
-  device: { type: "number", describe: "webgpu: index of the adapter to use where there are several (see `list`)", global: true },
+  device: {
+    type: "number",
+    describe: "webgpu: index of the adapter to use where there are several (see `list`)",
+    global: true,
+  },
   "data-dir": { type: "string", describe: "where task datasets live (default: datasets/)", global: true },
   "results-dir": { type: "string", default: "results", describe: "where run folders are written", global: true },
   seed: { type: "number", describe: "random seed (overrides the config's)", global: true },

@@ -9,7 +9,6 @@ function dataDirOf(argv: Record<string, unknown>): string {
   return (argv["data-dir"] as string | undefined) ?? DEFAULT_DATA_DIR;
 }
 
-
 const fetchCommand: CommandModule = {
   command: "fetch <task>",
   describe: "download a task's dataset from the Hugging Face hub into <data-dir>/<task>/",
@@ -18,7 +17,11 @@ const fetchCommand: CommandModule = {
     const { fetchTaskData } = await import("../tasks/data-admin.ts");
     const { stderrProgress } = await import("../hub.ts");
     const dataDir = dataDirOf(argv);
-    const m = await fetchTaskData(String(argv.task), { dataDir, onProgress: stderrProgress(), log: (s) => console.error(s) });
+    const m = await fetchTaskData(String(argv.task), {
+      dataDir,
+      onProgress: stderrProgress(),
+      log: (s) => console.error(s),
+    });
     console.error(`wrote ${m.files.length} file(s) to ${dataDir}/${m.task}/ (sha256 in MANIFEST.json)`);
     console.log(JSON.stringify({ task: m.task, repo: m.repo, revision: m.revision, rows: m.rows }));
   },
@@ -31,13 +34,22 @@ const importCommand: CommandModule = {
     y
       .positional("task", { type: "string" })
       .positional("path", { type: "string", describe: "a data file (jsonl/json/parquet) or a folder" })
-      .option("split", { choices: ["train", "validation", "test"] as const, describe: "for a single file: store it as this split" })
+      .option("split", {
+        choices: ["train", "validation", "test"] as const,
+        describe: "for a single file: store it as this split",
+      })
       .option("force", { type: "boolean", default: false, describe: "replace files that already exist" }),
   handler: async (argv) => {
     const { importTaskData } = await import("../tasks/data-admin.ts");
     const dataDir = dataDirOf(argv);
-    const m = await importTaskData(String(argv.task), String(argv.path), { dataDir, split: argv.split as "train" | "validation" | "test" | undefined, force: !!argv.force });
-    console.error(`imported ${m.files.length} file(s) into ${dataDir}/${m.task}/; rows per split: ${JSON.stringify(m.rows)}`);
+    const m = await importTaskData(String(argv.task), String(argv.path), {
+      dataDir,
+      split: argv.split as "train" | "validation" | "test" | undefined,
+      force: !!argv.force,
+    });
+    console.error(
+      `imported ${m.files.length} file(s) into ${dataDir}/${m.task}/; rows per split: ${JSON.stringify(m.rows)}`,
+    );
     console.log(JSON.stringify({ task: m.task, rows: m.rows }));
   },
 };
@@ -53,17 +65,23 @@ const listDataCommand: CommandModule = {
     for (const name of names) {
       const task = getTask(name);
       const lines: string[] = [];
-      for (const split of task.outputType === "train_only" ? (["train"] as const) : (["train", "validation", "test"] as const)) {
+      for (const split of task.outputType === "train_only"
+        ? (["train"] as const)
+        : (["train", "validation", "test"] as const)) {
         try {
           const { files, note } = locateSplit(task, split, dataDir);
           const n = (await loadDocs(task, split, dataDir)).docs.length;
-          lines.push(`  ${split.padEnd(10)} ${String(n).padStart(7)} rows  ${files.map((f) => f.file).join(", ")}${note ? `  (${note})` : ""}`);
+          lines.push(
+            `  ${split.padEnd(10)} ${String(n).padStart(7)} rows  ${files.map((f) => f.file).join(", ")}${note ? `  (${note})` : ""}`,
+          );
         } catch (e) {
           if (e instanceof MissingDataError) continue;
           lines.push(`  ${split.padEnd(10)} error: ${(e as Error).message}`);
         }
       }
-      console.log(`${name}${lines.length ? "" : `: no data in ${dataDir} (run \`data fetch ${name}\` or \`data import ${name} <path>\`)`}`);
+      console.log(
+        `${name}${lines.length ? "" : `: no data in ${dataDir} (run \`data fetch ${name}\` or \`data import ${name} <path>\`)`}`,
+      );
       if (lines.length) console.log(lines.join("\n"));
     }
   },

@@ -24,8 +24,12 @@ export const listCommand = (experiments: ExperimentRegistry): CommandModule => (
       lines.push(`  ${b.name.padEnd(11)} ${b.available ? "available" : "unavailable"}  ${b.detail}`);
       if (b.gpu) {
         const g = b.gpu;
-        lines.push(`  ${"".padEnd(11)} adapter: vendor ${g.vendor || "?"}, architecture ${g.architecture || "?"}, device ${g.device || "?"}, description ${g.description || "?"}${g.software ? " — software (auto skips it)" : ""}`);
-        lines.push(`  ${"".padEnd(11)} limits: maxBufferSize ${g.maxBufferSize}, maxStorageBufferBindingSize ${g.maxStorageBufferBindingSize}`);
+        lines.push(
+          `  ${"".padEnd(11)} adapter: vendor ${g.vendor || "?"}, architecture ${g.architecture || "?"}, device ${g.device || "?"}, description ${g.description || "?"}${g.software ? " — software (auto skips it)" : ""}`,
+        );
+        lines.push(
+          `  ${"".padEnd(11)} limits: maxBufferSize ${g.maxBufferSize}, maxStorageBufferBindingSize ${g.maxStorageBufferBindingSize}`,
+        );
       }
     }
     console.log(lines.join("\n"));

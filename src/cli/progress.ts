@@ -11,10 +11,13 @@ export function installInterruptHandler(): { signal: AbortSignal; dispose: () =>
       console.error("\nsecond interrupt: exiting now (the last checkpoint is kept)");
       process.exit(130);
     }
-    console.error(`\n${name === "SIGTERM" ? "SIGTERM" : "interrupt"}: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)`);
+    console.error(
+      `\n${name === "SIGTERM" ? "SIGTERM" : "interrupt"}: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)`,
+    );
     ctl.abort(name);
   };
-  const onInt = () => onSig("SIGINT"), onTerm = () => onSig("SIGTERM");
+  const onInt = () => onSig("SIGINT"),
+    onTerm = () => onSig("SIGTERM");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   return {

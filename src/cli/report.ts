@@ -11,7 +11,11 @@ export const reportCommand: CommandModule = {
   describe: "regenerate tables and plots of an experiment from results/ (no models needed)",
   builder: (y) =>
     y
-      .positional("experiment", { type: "string", demandOption: true, describe: "experiment name (folder under results/)" })
+      .positional("experiment", {
+        type: "string",
+        demandOption: true,
+        describe: "experiment name (folder under results/)",
+      })
       .option("reports-dir", { type: "string", default: "reports", describe: "where report folders are written" })
       .option("plots", { type: "boolean", default: true, describe: "render figures (--no-plots: tables only)" }),
   handler: async (argv) => {
@@ -21,7 +25,9 @@ export const reportCommand: CommandModule = {
     const experiment = String(argv.experiment);
     // An unknown name (a typo) must not "succeed" with an empty report.
     if (!resultsDirs.some((d) => fs.existsSync(path.join(d, experiment)))) {
-      console.error(`error: no results for experiment "${experiment}" in ${resultsDirs.join(", ")}: check the name, or run \`sweep ${experiment}\` first`);
+      console.error(
+        `error: no results for experiment "${experiment}" in ${resultsDirs.join(", ")}: check the name, or run \`sweep ${experiment}\` first`,
+      );
       process.exitCode = 2;
       return;
     }
@@ -32,6 +38,8 @@ export const reportCommand: CommandModule = {
       noPlots: argv.plots === false,
     });
     for (const w of res.warnings) console.warn(`warning: ${w}`);
-    console.log(`report: ${res.tables.length} tables, ${res.plots.length} figures in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${res.dir}/index.html`);
+    console.log(
+      `report: ${res.tables.length} tables, ${res.plots.length} figures in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${res.dir}/index.html`,
+    );
   },
 };

@@ -31,7 +31,10 @@ test("score on stories260K: output lines in order, adapter applied, tensors free
   fs.writeFileSync(input, reqs.map((r) => JSON.stringify(r)).join("\n") + "\n");
   await initBackend("wasm");
   const before = tf.memory().numTensors;
-  const lines = (await scoreFile({ model: stories, input, backend: "wasm", batchSize: 2, quiet: true })).trim().split("\n").map((l) => JSON.parse(l));
+  const lines = (await scoreFile({ model: stories, input, backend: "wasm", batchSize: 2, quiet: true }))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(tf.memory().numTensors, before, "score leaked tensors");
   const lm = await loadLanguageModel(stories, await initBackend("wasm"));
   try {
@@ -42,15 +45,30 @@ test("score on stories260K: output lines in order, adapter applied, tensors free
     });
     assert.equal(lines[1].isGreedy, true);
     // An adapter with nonzero B changes the scores; the same adapter loaded twice gives the same scores.
-    const pairs = injectLora(lm.decoder, { r: 2, alpha: 4, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false }, new Rng(1));
+    const pairs = injectLora(
+      lm.decoder,
+      { r: 2, alpha: 4, targets: ["q_proj", "v_proj"], dropout: 0, rslora: false },
+      new Rng(1),
+    );
     for (const p of pairs) tf.tidy(() => p.B.assign(tf.fill([p.outDim, p.r], 0.5)));
-    await saveAdapter(pairs, path.join(dir, "adapter"), { baseModel: stories, lora: { alpha: 4, dropout: 0, rslora: false } });
+    await saveAdapter(pairs, path.join(dir, "adapter"), {
+      baseModel: stories,
+      lora: { alpha: 4, dropout: 0, rslora: false },
+    });
   } finally {
     lm.dispose();
   }
-  const adapted = (await scoreFile({ model: stories, input, adapter: path.join(dir, "adapter"), backend: "wasm", quiet: true })).trim().split("\n").map((l) => JSON.parse(l));
+  const adapted = (
+    await scoreFile({ model: stories, input, adapter: path.join(dir, "adapter"), backend: "wasm", quiet: true })
+  )
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(adapted.length, 3);
-  assert.ok(adapted.every((a, i) => Math.abs(a.logprob - lines[i].logprob) > 1e-3), "the adapter should change every score");
+  assert.ok(
+    adapted.every((a, i) => Math.abs(a.logprob - lines[i].logprob) > 1e-3),
+    "the adapter should change every score",
+  );
   assert.equal(tf.memory().numTensors, before);
 });
 
@@ -59,8 +77,24 @@ test("score: a malformed input line fails with its line number and exit code ≠
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const input = path.join(dir, "bad.jsonl");
   fs.writeFileSync(input, '{"context": "a", "continuation": "b"}\n{"context": "a", "continuation": ""}\n');
-  await assert.rejects(scoreFile({ model: path.join(dir, "no-model"), input, quiet: true }), /bad\.jsonl:2: "continuation" is empty/);
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "experiments/run.ts"), "score", "--model", path.join(dir, "no-model"), "--input", input], { cwd: repoRoot, encoding: "utf8" });
+  await assert.rejects(
+    scoreFile({ model: path.join(dir, "no-model"), input, quiet: true }),
+    /bad\.jsonl:2: "continuation" is empty/,
+  );
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      path.join(repoRoot, "experiments/run.ts"),
+      "score",
+      "--model",
+      path.join(dir, "no-model"),
+      "--input",
+      input,
+    ],
+    { cwd: repoRoot, encoding: "utf8" },
+  );
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /bad\.jsonl:2/);
 });

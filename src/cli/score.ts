@@ -14,20 +14,36 @@ interface ScoreArgs {
 }
 
 /** Score a pairs file; returns the JSONL text (one {"logprob","isGreedy"} line per input line). */
-export async function scoreFile(a: { model: string; input: string; adapter?: string; batchSize?: number; backend?: BackendChoice; quiet?: boolean }): Promise<string> {
+export async function scoreFile(a: {
+  model: string;
+  input: string;
+  adapter?: string;
+  batchSize?: number;
+  backend?: BackendChoice;
+  quiet?: boolean;
+}): Promise<string> {
   const { readPairsJsonl } = await import("../tasks/pairs-file.ts");
   const { loadLanguageModel } = await import("../eval/model-lm.ts");
   const { baseModelMismatch } = await import("../lora/adapter-config.ts");
   const requests = readPairsJsonl(a.input); // bad input fails before the model is loaded
   const warning = a.adapter ? baseModelMismatch(a.adapter, a.model) : null;
   if (warning) console.error(warning);
-  const lm = await loadLanguageModel(a.model, await initBackend(a.backend), { adapter: a.adapter, batchSize: a.batchSize });
+  const lm = await loadLanguageModel(a.model, await initBackend(a.backend), {
+    adapter: a.adapter,
+    batchSize: a.batchSize,
+  });
   try {
     const t0 = performance.now();
     const results = await lm.loglikelihood(requests, {
-      onProgress: a.quiet || !process.stderr.isTTY ? undefined : (done, total) => process.stderr.write(`\rscored ${done}/${total} (${lm.backend})`),
+      onProgress:
+        a.quiet || !process.stderr.isTTY
+          ? undefined
+          : (done, total) => process.stderr.write(`\rscored ${done}/${total} (${lm.backend})`),
     });
-    if (!a.quiet) process.stderr.write(`\rscored ${results.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)}s on ${lm.backend}\n`);
+    if (!a.quiet)
+      process.stderr.write(
+        `\rscored ${results.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)}s on ${lm.backend}\n`,
+      );
     return results.map((r) => JSON.stringify({ logprob: r.logprob, isGreedy: r.isGreedy })).join("\n") + "\n";
   } finally {
     lm.dispose();
@@ -40,13 +56,24 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   builder: (y) =>
     y
       .option("model", { type: "string", demandOption: true, describe: "local HF model folder or hub id" })
-      .option("input", { type: "string", demandOption: true, describe: "JSONL file of {\"context\", \"continuation\"} lines" })
+      .option("input", {
+        type: "string",
+        demandOption: true,
+        describe: 'JSONL file of {"context", "continuation"} lines',
+      })
       .option("adapter", { type: "string", describe: "PEFT LoRA adapter folder to apply" })
       .option("output", { type: "string", describe: "write the JSONL here instead of stdout" })
       .option("batch-size", { type: "number", default: 16, describe: "requests per forward pass" }) as never,
   handler: async (a) => {
-    if (!(Number.isInteger(a["batch-size"]) && a["batch-size"] > 0)) throw new Error(`--batch-size must be a positive integer, got ${a["batch-size"]}`);
-    const text = await scoreFile({ model: a.model, input: a.input, adapter: a.adapter, batchSize: a["batch-size"], backend: a.backend as BackendChoice });
+    if (!(Number.isInteger(a["batch-size"]) && a["batch-size"] > 0))
+      throw new Error(`--batch-size must be a positive integer, got ${a["batch-size"]}`);
+    const text = await scoreFile({
+      model: a.model,
+      input: a.input,
+      adapter: a.adapter,
+      batchSize: a["batch-size"],
+      backend: a.backend as BackendChoice,
+    });
     if (a.output) {
       const { writeFileAtomic } = await import("../results.ts");
       writeFileAtomic(a.output, text);

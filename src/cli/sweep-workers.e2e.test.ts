@@ -18,8 +18,20 @@ import { EXPERIMENTS } from "../../experiments/index.ts";
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-workers-test-"));
 const dataDir = path.join(tmp, "datasets");
-const TINY = ["--set", "train.steps=3", "--set", "train.batchSize=4", "--set", "eval.limit=20", "--only", "model=random:d=64,L=2"];
-const TINY_ARGS: Partial<SweepArgs> = { set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"], only: ["model=random:d=64,L=2"] };
+const TINY = [
+  "--set",
+  "train.steps=3",
+  "--set",
+  "train.batchSize=4",
+  "--set",
+  "eval.limit=20",
+  "--only",
+  "model=random:d=64,L=2",
+];
+const TINY_ARGS: Partial<SweepArgs> = {
+  set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"],
+  only: ["model=random:d=64,L=2"],
+};
 
 interface Worker {
   proc: ChildProcess;
@@ -27,18 +39,42 @@ interface Worker {
 }
 
 function startWorker(resultsDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Worker {
-  const proc = spawn(process.execPath, ["--import", "tsx", "experiments/run.ts", "sweep", "quickstart", "--backend", "wasm", "--no-report",
-    "--results-dir", resultsDir, "--data-dir", dataDir, ...args], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "experiments/run.ts",
+      "sweep",
+      "quickstart",
+      "--backend",
+      "wasm",
+      "--no-report",
+      "--results-dir",
+      resultsDir,
+      "--data-dir",
+      dataDir,
+      ...args,
+    ],
+    { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => proc.on("close", (code, signal) => resolve({ code, signal, out })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) =>
+    proc.on("close", (code, signal) => resolve({ code, signal, out })),
+  );
   return { proc, done };
 }
 
 function runIds(resultsDir: string): string[] {
   const d = path.join(resultsDir, "quickstart");
-  return fs.existsSync(d) ? fs.readdirSync(d).filter((n) => !n.startsWith(".") && n !== "slurm").sort() : [];
+  return fs.existsSync(d)
+    ? fs
+        .readdirSync(d)
+        .filter((n) => !n.startsWith(".") && n !== "slurm")
+        .sort()
+    : [];
 }
 
 function summaryOf(resultsDir: string, id: string): RunSummary {
@@ -51,11 +87,18 @@ async function report(resultsDir: string, name: string): Promise<Record<string, 
   await renderReport({ experiment: "quickstart", resultsDir, reportsDir, noPlots: true });
   const tables = path.join(reportsDir, "quickstart", "tables");
   // The tables that hold numbers from the runs (runs.md and overhead.md also hold timings, which differ run to run).
-  return Object.fromEntries(fs.readdirSync(tables).filter((f) => /^(accuracy|paired|stability|all-metrics)/.test(f)).sort().map((f) => [f, fs.readFileSync(path.join(tables, f), "utf8")]));
+  return Object.fromEntries(
+    fs
+      .readdirSync(tables)
+      .filter((f) => /^(accuracy|paired|stability|all-metrics)/.test(f))
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(tables, f), "utf8")]),
+  );
 }
 
 async function quiet<T>(f: () => Promise<T>): Promise<{ value: T; err: string }> {
-  const error = console.error, log = console.log;
+  const error = console.error,
+    log = console.log;
   let err = "";
   console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
   console.log = (...x: unknown[]) => void (err += x.join(" ") + "\n");
@@ -71,7 +114,19 @@ let single: Record<string, string> | undefined;
 async function singleWorkerReport(): Promise<Record<string, string>> {
   if (single) return single;
   const results = path.join(tmp, "single");
-  const r = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, ...TINY_ARGS }, EXPERIMENTS));
+  const r = await quiet(() =>
+    runSweep(
+      {
+        experiment: "quickstart",
+        backend: "wasm",
+        report: false,
+        "results-dir": results,
+        "data-dir": dataDir,
+        ...TINY_ARGS,
+      },
+      EXPERIMENTS,
+    ),
+  );
   assert.equal(r.value, 0, r.err);
   single = await report(results, "single");
   return single;
@@ -87,7 +142,9 @@ for (const n of [3, 5]) {
     assert.equal(ids.length, 10, ids.join("\n"));
     for (const id of ids) {
       assert.equal(summaryOf(results, id).status, "success", id);
-      const steps = readJsonl<MetricsRecord>(path.join(results, "quickstart", id, "metrics.jsonl")).rows.map((r) => r.step);
+      const steps = readJsonl<MetricsRecord>(path.join(results, "quickstart", id, "metrics.jsonl")).rows.map(
+        (r) => r.step,
+      );
       assert.deepEqual(steps, [1, 2, 3], `${id}: each step logged once`);
     }
     // Each cell was started by exactly one worker ("[k/10] <id>" lines), and nothing was archived or left behind.
@@ -95,15 +152,32 @@ for (const n of [3, 5]) {
     assert.deepEqual(started, ids, "every cell trained by one worker");
     assert.ok(!fs.existsSync(path.join(results, "quickstart", ".archive")), "nothing archived");
     assert.deepEqual(fs.readdirSync(path.join(results, "quickstart", ".claims")), [], "every claim released");
-    const leftovers = fs.readdirSync(path.join(results, "quickstart"), { recursive: true }).map(String).filter((f) => /\.tmp-|\.trash-|\.hb-/.test(f));
+    const leftovers = fs
+      .readdirSync(path.join(results, "quickstart"), { recursive: true })
+      .map(String)
+      .filter((f) => /\.tmp-|\.trash-|\.hb-/.test(f));
     assert.deepEqual(leftovers, [], "no temp files left");
     assert.deepEqual(await report(results, `w${n}`), await singleWorkerReport(), "the report equals a single worker's");
   });
 }
 
 test("kill -9 mid-cell: after the lease another worker takes the claim over, resumes, and ends bit-identical", async () => {
-  const one = ["--set", "model=random:d=32,L=1,heads=2,kv=1", "--set", "train.steps=120", "--set", "train.checkpointEvery=10",
-    "--set", "train.batchSize=4", "--set", "eval.limit=10", "--only", "optimizer=stable-lora", "--only", "seed=0"];
+  const one = [
+    "--set",
+    "model=random:d=32,L=1,heads=2,kv=1",
+    "--set",
+    "train.steps=120",
+    "--set",
+    "train.checkpointEvery=10",
+    "--set",
+    "train.batchSize=4",
+    "--set",
+    "eval.limit=10",
+    "--only",
+    "optimizer=stable-lora",
+    "--only",
+    "seed=0",
+  ];
   const results = path.join(tmp, "kill9");
   const a = startWorker(results, [...one, "--lease", "2"]);
   // Wait for a checkpoint at step ≥ 20 and a heartbeat that reports a step (its thread may start late on a busy
@@ -133,12 +207,36 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   assert.equal(ea.signal, "SIGKILL");
   const [id] = runIds(results);
   assert.ok(!fs.existsSync(path.join(results, "quickstart", id!, "summary.json")), "killed before the end of the cell");
-  assert.equal(fs.readdirSync(path.join(results, "quickstart", ".claims", id!)).filter((f) => f.endsWith(".json")).length, 1, "the dead worker's claim is left");
+  assert.equal(
+    fs.readdirSync(path.join(results, "quickstart", ".claims", id!)).filter((f) => f.endsWith(".json")).length,
+    1,
+    "the dead worker's claim is left",
+  );
   // --status: once the lease has passed, the cell shows as stale, with the dead worker's host, pid and step.
   await new Promise((r) => setTimeout(r, 2200));
-  const oneArgs: Partial<SweepArgs> = { set: one.filter((_, i) => one[i - 1] === "--set"), only: one.filter((_, i) => one[i - 1] === "--only") };
-  const st = await quiet(() => runSweep({ experiment: "quickstart", backend: "wasm", "results-dir": results, "data-dir": dataDir, status: true, json: true, lease: 2, ...oneArgs }, EXPERIMENTS));
-  const status = JSON.parse(st.err) as { counts: Record<string, number>; cells: { kind: string; claim?: { pid: number; step: number; heartbeatAgeSeconds: number } }[] };
+  const oneArgs: Partial<SweepArgs> = {
+    set: one.filter((_, i) => one[i - 1] === "--set"),
+    only: one.filter((_, i) => one[i - 1] === "--only"),
+  };
+  const st = await quiet(() =>
+    runSweep(
+      {
+        experiment: "quickstart",
+        backend: "wasm",
+        "results-dir": results,
+        "data-dir": dataDir,
+        status: true,
+        json: true,
+        lease: 2,
+        ...oneArgs,
+      },
+      EXPERIMENTS,
+    ),
+  );
+  const status = JSON.parse(st.err) as {
+    counts: Record<string, number>;
+    cells: { kind: string; claim?: { pid: number; step: number; heartbeatAgeSeconds: number } }[];
+  };
   assert.equal(status.counts.stale, 1, st.err);
   assert.equal(status.cells[0]!.claim!.pid, a.proc.pid);
   assert.ok(status.cells[0]!.claim!.step > 0 && status.cells[0]!.claim!.heartbeatAgeSeconds > 2, st.err);
@@ -150,19 +248,38 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   assert.match(eb.out, /resuming from step \d+/);
   const s = summaryOf(results, id!);
   assert.equal(s.status, "success");
-  assert.deepEqual(readJsonl<MetricsRecord>(path.join(results, "quickstart", id!, "metrics.jsonl")).rows.map((r) => r.step), Array.from({ length: 120 }, (_, i) => i + 1));
+  assert.deepEqual(
+    readJsonl<MetricsRecord>(path.join(results, "quickstart", id!, "metrics.jsonl")).rows.map((r) => r.step),
+    Array.from({ length: 120 }, (_, i) => i + 1),
+  );
 
   const straight = path.join(tmp, "kill9-straight");
   const e = startWorker(straight, one);
   assert.equal((await e.done).code, 0);
-  const adapter = (d: string) => fs.readFileSync(path.join(d, "quickstart", id!, "adapter", "adapter_model.safetensors"));
-  assert.ok(adapter(results).equals(adapter(straight)), "the resumed adapter is bit-identical to the uninterrupted run's");
+  const adapter = (d: string) =>
+    fs.readFileSync(path.join(d, "quickstart", id!, "adapter", "adapter_model.safetensors"));
+  assert.ok(
+    adapter(results).equals(adapter(straight)),
+    "the resumed adapter is bit-identical to the uninterrupted run's",
+  );
   assert.deepEqual(s.final, summaryOf(straight, id!).final);
 });
 
 test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); the rerun finishes the cell", async () => {
-  const one = ["--set", "model=random:d=32,L=1,heads=2,kv=1", "--set", "train.steps=400", "--set", "train.batchSize=4",
-    "--set", "eval.limit=10", "--only", "optimizer=adamw", "--only", "seed=0"];
+  const one = [
+    "--set",
+    "model=random:d=32,L=1,heads=2,kv=1",
+    "--set",
+    "train.steps=400",
+    "--set",
+    "train.batchSize=4",
+    "--set",
+    "eval.limit=10",
+    "--only",
+    "optimizer=adamw",
+    "--only",
+    "seed=0",
+  ];
   const results = path.join(tmp, "sigterm");
   const w = startWorker(results, one);
   for (let i = 0; i < 1200; i++) {
@@ -185,10 +302,24 @@ test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); 
 
 test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a claim that is not JSON → exit 2, nothing touched", async () => {
   const results = path.join(tmp, "bad");
-  const base: SweepArgs = { experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, ...TINY_ARGS };
-  const r0 = await quiet(() => runSweep({ ...base, only: ["model=random:d=64,L=2", "optimizer=adamw", "seed=0"] }, EXPERIMENTS));
+  const base: SweepArgs = {
+    experiment: "quickstart",
+    backend: "wasm",
+    report: false,
+    "results-dir": results,
+    "data-dir": dataDir,
+    ...TINY_ARGS,
+  };
+  const r0 = await quiet(() =>
+    runSweep({ ...base, only: ["model=random:d=64,L=2", "optimizer=adamw", "seed=0"] }, EXPERIMENTS),
+  );
   assert.equal(r0.value, 0, r0.err);
-  const snap = () => fs.readdirSync(results, { recursive: true }).map(String).sort().map((f) => `${f}:${fs.statSync(path.join(results, f)).mtimeMs}`);
+  const snap = () =>
+    fs
+      .readdirSync(results, { recursive: true })
+      .map(String)
+      .sort()
+      .map((f) => `${f}:${fs.statSync(path.join(results, f)).mtimeMs}`);
   const before = snap();
   const path0 = process.env.PATH;
   process.env.PATH = "/nonexistent"; // no sbatch (CI installs Slurm for the cluster test)
@@ -213,12 +344,17 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
   assert.deepEqual(snap(), before, "nothing touched");
   // A claim file that is not JSON (an empty file from a broken copy): a clear error naming it, exit 2.
   const dry = await quiet(() => runSweep({ ...base, "dry-run": true }, EXPERIMENTS));
-  const other = dry.err.split("\n").map((l) => l.split(/\s+/)[1]).find((x) => x && x.includes("--lora-plus--s0"))!;
+  const other = dry.err
+    .split("\n")
+    .map((l) => l.split(/\s+/)[1])
+    .find((x) => x && x.includes("--lora-plus--s0"))!;
   const bad = path.join(results, "quickstart", ".claims", other, "g000000.json");
   fs.mkdirSync(path.dirname(bad), { recursive: true });
   fs.writeFileSync(bad, "");
   const before2 = snap();
-  const r = await quiet(() => sweepExitCode({ ...base, only: [...TINY_ARGS.only!, "optimizer=lora-plus"] }, EXPERIMENTS));
+  const r = await quiet(() =>
+    sweepExitCode({ ...base, only: [...TINY_ARGS.only!, "optimizer=lora-plus"] }, EXPERIMENTS),
+  );
   assert.equal(r.value, 2, r.err);
   assert.match(r.err, /g000000\.json: the claim file is not valid JSON .* delete the file; no result was touched/);
   assert.deepEqual(snap(), before2);

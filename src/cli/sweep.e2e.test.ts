@@ -14,22 +14,42 @@ import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-cli-test-"));
 const dataDir = path.join(tmp, "datasets");
-const TINY_SET = ["train.steps=4", "train.batchSize=4", "train.checkpointEvery=2", "eval.limit=20", "stability.probeEvery=2"];
+const TINY_SET = [
+  "train.steps=4",
+  "train.batchSize=4",
+  "train.checkpointEvery=2",
+  "eval.limit=20",
+  "stability.probeEvery=2",
+];
 // One width and one seed of the real quickstart.
 const D64 = "model=random:d=64,L=2";
 const S0 = "seed=0";
 
 /** runSweep with the test's folders, capturing what it prints. */
-async function sweep(resultsDir: string, a: Partial<SweepArgs> = {}): Promise<{ code: number; out: string; err: string }> {
-  const log = console.log, error = console.error;
-  let out = "", err = "";
+async function sweep(
+  resultsDir: string,
+  a: Partial<SweepArgs> = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const log = console.log,
+    error = console.error;
+  let out = "",
+    err = "";
   console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
   console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
   try {
-    const code = await runSweep({
-      experiment: "quickstart", set: TINY_SET, backend: "wasm", report: false,
-      "results-dir": resultsDir, "data-dir": dataDir, "reports-dir": path.join(tmp, "reports"), ...a,
-    }, EXPERIMENTS);
+    const code = await runSweep(
+      {
+        experiment: "quickstart",
+        set: TINY_SET,
+        backend: "wasm",
+        report: false,
+        "results-dir": resultsDir,
+        "data-dir": dataDir,
+        "reports-dir": path.join(tmp, "reports"),
+        ...a,
+      },
+      EXPERIMENTS,
+    );
     return { code, out, err };
   } finally {
     console.log = log;
@@ -39,7 +59,12 @@ async function sweep(resultsDir: string, a: Partial<SweepArgs> = {}): Promise<{ 
 
 function runs(resultsDir: string): string[] {
   const d = path.join(resultsDir, "quickstart");
-  return fs.existsSync(d) ? fs.readdirSync(d).filter((n) => !n.startsWith(".")).sort() : [];
+  return fs.existsSync(d)
+    ? fs
+        .readdirSync(d)
+        .filter((n) => !n.startsWith("."))
+        .sort()
+    : [];
 }
 
 function summaryOf(resultsDir: string, runId: string): RunSummary {
@@ -83,7 +108,12 @@ test("--only filters; a second run skips finished cells without touching them; -
   assert.ok(archived[0]!.startsWith(`${adamw}-`), archived[0]);
   const archivedDir = path.join(results, "quickstart", ".archive", archived[0]!);
   for (const [f, v] of Object.entries(before)) {
-    if (f.startsWith(`quickstart/${adamw}/`)) assert.equal(snapshot(archivedDir)[f.slice(`quickstart/${adamw}/`.length)]?.split(":")[1], v.split(":")[1], `archived ${f} intact`);
+    if (f.startsWith(`quickstart/${adamw}/`))
+      assert.equal(
+        snapshot(archivedDir)[f.slice(`quickstart/${adamw}/`.length)]?.split(":")[1],
+        v.split(":")[1],
+        `archived ${f} intact`,
+      );
   }
   const rerun = summaryOf(results, adamw);
   assert.equal(rerun.status, "success");
@@ -91,7 +121,10 @@ test("--only filters; a second run skips finished cells without touching them; -
   assert.deepEqual(rerun.final, old.final, "same config, same backend → same numbers");
   // The other cell was not in --only, so it is untouched.
   const sl = ids.find((i) => i.includes("--stable-lora--"))!;
-  assert.equal(fs.statSync(path.join(results, "quickstart", sl, "summary.json")).mtimeMs, Number(before[`quickstart/${sl}/summary.json`]!.split(":")[0]));
+  assert.equal(
+    fs.statSync(path.join(results, "quickstart", sl, "summary.json")).mtimeMs,
+    Number(before[`quickstart/${sl}/summary.json`]!.split(":")[0]),
+  );
 
   // --dry-run: the table with each cell's status; nothing runs or changes.
   const snap = snapshot(results);
@@ -101,7 +134,10 @@ test("--only filters; a second run skips finished cells without touching them; -
   const lines = dry.out.split("\n");
   assert.match(lines[0]!, /^#\s+run id\s+status\s+est\./);
   assert.equal(lines.filter((l) => /^\d+\s/.test(l)).length, 5, dry.out);
-  assert.ok(lines.some((l) => l.includes(adamw) && /\ssuccess\s/.test(l)), dry.out);
+  assert.ok(
+    lines.some((l) => l.includes(adamw) && /\ssuccess\s/.test(l)),
+    dry.out,
+  );
   assert.equal(lines.filter((l) => /^\d+\s.*\snew\s/.test(l)).length, 3, dry.out);
   assert.match(dry.out, /quickstart: 5 cells \(2 success, 3 new\); estimated \S+ of training to run the rest/);
 });
@@ -116,7 +152,10 @@ test("a folder written by a different config under the same id is refused, and n
   const before = snapshot(results);
   for (const force of [false, true]) {
     await assert.rejects(sweep(results, { only: [D64, S0, "optimizer=adamw"], force }), (e: Error) => {
-      assert.match(e.message, /config\.json was written by a different config \(hash [0-9a-f]{6}\) than this cell \(hash [0-9a-f]{6}\)/);
+      assert.match(
+        e.message,
+        /config\.json was written by a different config \(hash [0-9a-f]{6}\) than this cell \(hash [0-9a-f]{6}\)/,
+      );
       assert.match(e.message, /Nothing was changed; move or delete .* yourself/);
       return true;
     });
@@ -130,22 +169,41 @@ test("a folder written by a different config under the same id is refused, and n
 test("a diverging cell is recorded as diverged and the sweep goes on", async () => {
   const results = path.join(tmp, "diverge");
   // lr = 1e6, no clipping: AdamW's decoupled weight decay (×(1 − lr·wd) per step) overflows the factors.
-  const r = await sweep(results, { only: [D64, S0, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] });
+  const r = await sweep(results, {
+    only: [D64, S0, "optimizer=adamw,lora-plus"],
+    set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"],
+  });
   const ids = runs(results);
   assert.equal(ids.length, 2);
-  const statuses = Object.fromEntries(ids.map((i) => [i.includes("--adamw--") ? "adamw" : "lora-plus", summaryOf(results, i)]));
+  const statuses = Object.fromEntries(
+    ids.map((i) => [i.includes("--adamw--") ? "adamw" : "lora-plus", summaryOf(results, i)]),
+  );
   assert.equal(statuses.adamw!.status, "diverged");
   assert.ok(statuses.adamw!.divergedAtStep! >= 1);
   assert.ok(["diverged", "success"].includes(statuses["lora-plus"]!.status), "the next cell ran to an end");
   assert.equal(r.code, 0, "diverging is a result, not a failure");
   // Diverged cells count as finished: not rerun.
-  assert.match((await sweep(results, { only: [D64, S0, "optimizer=adamw,lora-plus"], set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"] })).err, /2 finished, 0 to run/);
+  assert.match(
+    (
+      await sweep(results, {
+        only: [D64, S0, "optimizer=adamw,lora-plus"],
+        set: [...TINY_SET, "train.steps=12", "optimizer.lr=1e6", "train.maxGradNorm=0"],
+      })
+    ).err,
+    /2 finished, 0 to run/,
+  );
 });
 
 test("bad input: clear errors, nothing created", async () => {
   const results = path.join(tmp, "bad");
-  await assert.rejects(sweep(results, { experiment: "no-such-experiment" }), /unknown experiment "no-such-experiment"\. Known: quickstart, /);
-  await assert.rejects(sweep(results, { only: ["optimizer=sgd"] }), /--only optimizer=sgd: no cell of experiment quickstart matches\. Its axes: .*optimizer ∈/s);
+  await assert.rejects(
+    sweep(results, { experiment: "no-such-experiment" }),
+    /unknown experiment "no-such-experiment"\. Known: quickstart, /,
+  );
+  await assert.rejects(
+    sweep(results, { only: ["optimizer=sgd"] }),
+    /--only optimizer=sgd: no cell of experiment quickstart matches\. Its axes: .*optimizer ∈/s,
+  );
   await assert.rejects(sweep(results, { only: ["nosuchkey=1"] }), /"nosuchkey" is not a config key/);
   await assert.rejects(sweep(results, { set: ["train.steps=abc"] }), /train\.steps/);
   await assert.rejects(sweep(results, { set: ["optimizer.lr=-1"] }), /optimizer\.lr/);

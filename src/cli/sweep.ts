@@ -12,7 +12,14 @@ import type { CommandModule } from "yargs";
 import { spawnSync } from "node:child_process";
 import { parseOverrides, mergeConfig, ConfigError } from "../config.ts";
 import {
-  expandExperiment, cellStatus, findExperiment, isFinished, assertSameConfig, type Cell, type Experiment, type ExperimentRegistry,
+  expandExperiment,
+  cellStatus,
+  findExperiment,
+  isFinished,
+  assertSameConfig,
+  type Cell,
+  type Experiment,
+  type ExperimentRegistry,
 } from "../sweep.ts";
 import { RUN_FILES, removeTempFiles, runDir, writeFileAtomic, type RunSummary } from "../results.ts";
 import { checkLease, DEFAULT_LEASE_SECONDS, tryClaim, type Claim } from "../sweep/claims.ts";
@@ -33,12 +40,40 @@ import { asList } from "./common.ts";
 import { installInterruptHandler, formatDuration, formatProgressLine } from "./progress.ts";
 
 export interface SweepArgs {
-  experiment: string; set?: string[]; only?: string[]; "dry-run"?: boolean; force?: boolean; report?: boolean;
-  backend: string; "data-dir"?: string; "results-dir": string; "reports-dir"?: string; seed?: number;
-  "migrate-ids"?: boolean; preflight?: boolean; shard?: string; shards?: number; lease?: number; wait?: boolean; status?: boolean; json?: boolean;
-  slurm?: boolean; partition?: string; "gpus-per-task"?: number; "cpus-per-task"?: number; mem?: string; time?: string;
-  "array-parallelism"?: number; "sbatch-arg"?: string[]; print?: boolean;
-  k8s?: boolean; image?: string; parallelism?: number; gpus?: number; "mount-path"?: string; "volume-claim"?: string;
+  experiment: string;
+  set?: string[];
+  only?: string[];
+  "dry-run"?: boolean;
+  force?: boolean;
+  report?: boolean;
+  backend: string;
+  "data-dir"?: string;
+  "results-dir": string;
+  "reports-dir"?: string;
+  seed?: number;
+  "migrate-ids"?: boolean;
+  preflight?: boolean;
+  shard?: string;
+  shards?: number;
+  lease?: number;
+  wait?: boolean;
+  status?: boolean;
+  json?: boolean;
+  slurm?: boolean;
+  partition?: string;
+  "gpus-per-task"?: number;
+  "cpus-per-task"?: number;
+  mem?: string;
+  time?: string;
+  "array-parallelism"?: number;
+  "sbatch-arg"?: string[];
+  print?: boolean;
+  k8s?: boolean;
+  image?: string;
+  parallelism?: number;
+  gpus?: number;
+  "mount-path"?: string;
+  "volume-claim"?: string;
 }
 
 /** What the arguments select: the experiment, this worker's cells (its shard) and where results go. */
@@ -166,7 +201,11 @@ async function trainPending(
     const held: Cell[] = [];
     for (const cell of pending) {
       if (signal.aborted) break;
-      const claim = tryClaim(resultsDir, exp.name, cell.runId, { leaseSeconds, totalSteps: cell.config.train.steps, task });
+      const claim = tryClaim(resultsDir, exp.name, cell.runId, {
+        leaseSeconds,
+        totalSteps: cell.config.train.steps,
+        task,
+      });
       if (!claim) {
         held.push(cell);
         continue;
@@ -218,7 +257,8 @@ async function trainClaimed(
   const dir = runDir(resultsDir, exp.name, cell.runId);
   if (st !== "new") assertSameConfig(dir, cell);
   const stale = removeTempFiles(dir);
-  if (stale.length) log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
+  if (stale.length)
+    log(`  removed ${stale.length} temp file(s) a killed worker left in ${cell.runId}: ${stale.join(", ")}`);
   if (a.force && isFinished(st)) {
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     const archive = path.join(resultsDir, exp.name, ".archive", `${cell.runId}-${stamp}`);
@@ -232,7 +272,9 @@ async function trainClaimed(
   const summary = await runCell(exp.name, cell, dir, claim, p.leaseSeconds, run.signal, log, run.line);
   counts.done++;
   run.overall?.update(counts.done);
-  const finalTxt = Object.entries(summary.final).map(([t, m]) => `${t} ${fmtMain(m)}`).join(", ");
+  const finalTxt = Object.entries(summary.final)
+    .map(([t, m]) => `${t} ${fmtMain(m)}`)
+    .join(", ");
   const took = formatDuration(summary.trainSeconds + summary.evalSeconds);
   log(`  → ${summary.status}${summary.error ? `: ${summary.error}` : ""} in ${took}${finalTxt ? `; ${finalTxt}` : ""}`);
   if (summary.status === "failed") counts.failures++;
@@ -255,15 +297,25 @@ async function writeReport(a: SweepArgs, p: SweepPlan): Promise<void> {
 
 /** Train one claimed cell with its heartbeat running; a lost claim (another worker took it over) stops the run. */
 async function runCell(
-  experiment: string, cell: Cell, dir: string, claim: Claim, leaseSeconds: number, signal: AbortSignal, log: (m: string) => void,
+  experiment: string,
+  cell: Cell,
+  dir: string,
+  claim: Claim,
+  leaseSeconds: number,
+  signal: AbortSignal,
+  log: (m: string) => void,
   line: cliProgress.SingleBar | undefined,
 ): Promise<RunSummary> {
   const hb = startHeartbeat(claim, leaseSeconds / 4);
   const lostCtl = new AbortController();
   try {
     return await runTraining(cell.config, {
-      experiment, runId: cell.runId, configHash: cell.configHash, dir,
-      signal: AbortSignal.any([signal, lostCtl.signal]), log: (m) => log(`  ${m}`),
+      experiment,
+      runId: cell.runId,
+      configHash: cell.configHash,
+      dir,
+      signal: AbortSignal.any([signal, lostCtl.signal]),
+      log: (m) => log(`  ${m}`),
       onStep: (p) => {
         hb.setStep(p.step);
         if (hb.lost() && !lostCtl.signal.aborted) {
@@ -271,7 +323,8 @@ async function runCell(
           lostCtl.abort("lost claim");
         }
         if (line) line.update(p.step, { label: formatProgressLine(cell.runId, p) });
-        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 10)) === 0) console.error(`  ${formatProgressLine(cell.runId, p)}`);
+        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 10)) === 0)
+          console.error(`  ${formatProgressLine(cell.runId, p)}`);
       },
     });
   } finally {
@@ -281,7 +334,9 @@ async function runCell(
 
 function finishedAt(resultsDir: string, experiment: string, cell: Cell): number | null {
   try {
-    const s = JSON.parse(fs.readFileSync(path.join(runDir(resultsDir, experiment, cell.runId), RUN_FILES.summary), "utf8")) as RunSummary;
+    const s = JSON.parse(
+      fs.readFileSync(path.join(runDir(resultsDir, experiment, cell.runId), RUN_FILES.summary), "utf8"),
+    ) as RunSummary;
     const t = Date.parse(s.finishedAt ?? "");
     return Number.isFinite(t) ? t : null;
   } catch {
@@ -313,27 +368,54 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** --slurm / --k8s: write (and submit) the job array, or print the Indexed Job manifest. */
 async function launch(a: SweepArgs, experiment: string, nCells: number, leaseSeconds: number): Promise<number> {
   if (a.slurm && a.k8s) throw new ConfigError("--slurm and --k8s: pick one");
-  if (a.force) throw new ConfigError("--force cannot be combined with --slurm/--k8s (a requeued task would archive cells the first attempt finished); run --force once locally, or move the folders to rerun");
-  if (a.shard !== undefined) throw new ConfigError("--shard selects one shard to run here; with --slurm/--k8s use --shards N (the number of array tasks)");
+  if (a.force)
+    throw new ConfigError(
+      "--force cannot be combined with --slurm/--k8s (a requeued task would archive cells the first attempt finished); run --force once locally, or move the folders to rerun",
+    );
+  if (a.shard !== undefined)
+    throw new ConfigError(
+      "--shard selects one shard to run here; with --slurm/--k8s use --shards N (the number of array tasks)",
+    );
   if (a.status || a["dry-run"]) throw new ConfigError("--status/--dry-run cannot be combined with --slurm/--k8s");
   const shards = a.shards ?? Math.min(nCells, 1000);
-  if (!Number.isInteger(shards) || shards < 1) throw new ConfigError(`--shards ${a.shards}: must be a positive integer`);
-  if (shards > nCells) console.error(`note: ${shards} shards for ${nCells} cells: ${shards - nCells} task(s) will have nothing to do`);
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new ConfigError(`--shards ${a.shards}: must be a positive integer`);
+  if (shards > nCells)
+    console.error(`note: ${shards} shards for ${nCells} cells: ${shards - nCells} task(s) will have nothing to do`);
   const w: WorkerArgs = {
-    experiment, set: asList(a.set), only: asList(a.only), backend: a.backend, dataDir: a["data-dir"], resultsDir: a["results-dir"],
-    seed: a.seed, leaseSeconds: a.lease === undefined ? undefined : leaseSeconds,
+    experiment,
+    set: asList(a.set),
+    only: asList(a.only),
+    backend: a.backend,
+    dataDir: a["data-dir"],
+    resultsDir: a["results-dir"],
+    seed: a.seed,
+    leaseSeconds: a.lease === undefined ? undefined : leaseSeconds,
   };
   if (a.k8s) {
-    if (!a.print) throw new ConfigError("--k8s only prints the manifest: add --print (and apply it with kubectl apply -f)");
-    console.log(indexedJobManifest(w, {
-      shards, image: a.image ?? "lora-lab:latest", parallelism: a.parallelism, gpus: a.gpus,
-      mountPath: a["mount-path"] ?? "/data", claimName: a["volume-claim"] ?? "lora-lab-data",
-    }));
+    if (!a.print)
+      throw new ConfigError("--k8s only prints the manifest: add --print (and apply it with kubectl apply -f)");
+    console.log(
+      indexedJobManifest(w, {
+        shards,
+        image: a.image ?? "lora-lab:latest",
+        parallelism: a.parallelism,
+        gpus: a.gpus,
+        mountPath: a["mount-path"] ?? "/data",
+        claimName: a["volume-claim"] ?? "lora-lab-data",
+      }),
+    );
     return 0;
   }
   const o: SlurmOptions = {
-    shards, partition: a.partition, gpusPerTask: a["gpus-per-task"], cpusPerTask: a["cpus-per-task"], mem: a.mem, time: a.time,
-    arrayParallelism: a["array-parallelism"], sbatchArgs: asList(a["sbatch-arg"]),
+    shards,
+    partition: a.partition,
+    gpusPerTask: a["gpus-per-task"],
+    cpusPerTask: a["cpus-per-task"],
+    mem: a.mem,
+    time: a.time,
+    arrayParallelism: a["array-parallelism"],
+    sbatchArgs: asList(a["sbatch-arg"]),
   };
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const files = slurmPaths(a["results-dir"], experiment, stamp);
@@ -345,20 +427,28 @@ async function launch(a: SweepArgs, experiment: string, nCells: number, leaseSec
     return 0;
   }
   const sbatch = findOnPath("sbatch");
-  if (!sbatch) throw new ConfigError("--slurm: `sbatch` is not on PATH (run this on a Slurm login node, or add --print to only write the script)");
+  if (!sbatch)
+    throw new ConfigError(
+      "--slurm: `sbatch` is not on PATH (run this on a Slurm login node, or add --print to only write the script)",
+    );
   fs.mkdirSync(files.logsDir, { recursive: true });
   writeFileAtomic(files.arrayScript, array);
   writeFileAtomic(files.reportScript, report);
   const jobId = submit(sbatch, ["--parsable", files.arrayScript]);
   const reportId = submit(sbatch, ["--parsable", `--dependency=afterany:${jobId}`, files.reportScript]);
-  console.error(`submitted job array ${jobId} (${shards} tasks) and report job ${reportId}\n  script: ${files.arrayScript}\n  logs:   ${files.logsDir}/\n  watch:  sweep ${experiment} --status`);
+  console.error(
+    `submitted job array ${jobId} (${shards} tasks) and report job ${reportId}\n  script: ${files.arrayScript}\n  logs:   ${files.logsDir}/\n  watch:  sweep ${experiment} --status`,
+  );
   console.log(jobId);
   return 0;
 }
 
 function submit(sbatch: string, args: string[]): string {
   const r = spawnSync(sbatch, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`sbatch ${args.join(" ")} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+  if (r.status !== 0)
+    throw new Error(
+      `sbatch ${args.join(" ")} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`,
+    );
   return r.stdout.trim().split(";")[0]!;
 }
 
@@ -390,7 +480,11 @@ const WASM_GFLOPS = 8;
 function estimateFromFlops(cfg: Cell["config"]): number {
   let mc: ModelConfig | undefined = MODEL_PRESETS[cfg.model]?.config;
   try {
-    mc ??= isRandomModelSpec(cfg.model) ? parseRandomModelSpec(cfg.model).config : fs.existsSync(path.join(cfg.model, "config.json")) ? readModelConfig(cfg.model) : undefined;
+    mc ??= isRandomModelSpec(cfg.model)
+      ? parseRandomModelSpec(cfg.model).config
+      : fs.existsSync(path.join(cfg.model, "config.json"))
+        ? readModelConfig(cfg.model)
+        : undefined;
   } catch {
     mc = undefined;
   }
@@ -399,12 +493,19 @@ function estimateFromFlops(cfg: Cell["config"]): number {
   return (cfg.train.steps * f.step) / (WASM_GFLOPS * 1e9);
 }
 
-function printPlan(name: string, cells: readonly Cell[], status: Map<string, string>, estimate?: (c: Cell["config"]) => number): void {
+function printPlan(
+  name: string,
+  cells: readonly Cell[],
+  status: Map<string, string>,
+  estimate?: (c: Cell["config"]) => number,
+): void {
   const rows = cells.map((c, i) => {
     const est = estimate ? estimate(c.config) : NaN;
     return [String(i + 1), c.runId, status.get(c.runId)!, Number.isFinite(est) ? formatDuration(est) : "?"];
   });
-  const w = [0, 1, 2, 3].map((j) => Math.max(...rows.map((r) => r[j]!.length), ["#", "run id", "status", "est."][j]!.length));
+  const w = [0, 1, 2, 3].map((j) =>
+    Math.max(...rows.map((r) => r[j]!.length), ["#", "run id", "status", "est."][j]!.length),
+  );
   const fmt = (r: string[]) => r.map((x, j) => x.padEnd(w[j]!)).join("  ");
   console.log(fmt(["#", "run id", "status", "est."]));
   for (const r of rows) console.log(fmt(r));
@@ -412,40 +513,87 @@ function printPlan(name: string, cells: readonly Cell[], status: Map<string, str
   for (const s of status.values()) counts.set(s, (counts.get(s) ?? 0) + 1);
   const todo = cells.filter((c) => !isFinished(status.get(c.runId) as never));
   const total = estimate ? todo.reduce((s, c) => s + estimate(c.config), 0) : NaN;
-  console.log(`\n${name}: ${cells.length} cells (${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}); estimated ${formatDuration(total)} of training to run the rest on a 2-core CPU with the wasm backend (full-length batches; evaluation not included)`);
+  console.log(
+    `\n${name}: ${cells.length} cells (${[...counts].map(([k, v]) => `${v} ${k}`).join(", ")}); estimated ${formatDuration(total)} of training to run the rest on a 2-core CPU with the wasm backend (full-length batches; evaluation not included)`,
+  );
 }
 
 const sweepBuilder = (y: import("yargs").Argv) =>
   y
     .option("set", { type: "string", array: true, describe: "override for every cell, key=value (changes run ids)" })
-    .option("only", { type: "string", array: true, describe: "run only cells with key=value[,value] (e.g. optimizer=stable-lora seed=0)" })
+    .option("only", {
+      type: "string",
+      array: true,
+      describe: "run only cells with key=value[,value] (e.g. optimizer=stable-lora seed=0)",
+    })
     .option("dry-run", { type: "boolean", describe: "print the cells, their status and estimated cost; run nothing" })
-    .option("force", { type: "boolean", describe: "rerun finished cells (their old folders are archived, not deleted)" })
-    .option("report", { type: "boolean", default: true, describe: "write reports/<experiment>/ at the end (--no-report to skip)" })
+    .option("force", {
+      type: "boolean",
+      describe: "rerun finished cells (their old folders are archived, not deleted)",
+    })
+    .option("report", {
+      type: "boolean",
+      default: true,
+      describe: "write reports/<experiment>/ at the end (--no-report to skip)",
+    })
     .option("reports-dir", { type: "string", default: "reports" })
-    .option("migrate-ids", { type: "boolean", describe: "rename result folders written under pre-per-optimizer-config run ids, then exit" })
-    .option("preflight", { type: "boolean", default: true, describe: "check every model, data file and task split the cells read before the first cell (--no-preflight to skip)" })
-    .option("shard", { type: "string", describe: "run only shard I of N (0-based I/N); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX" })
-    .option("shards", { type: "number", describe: "number of shards: array tasks for --slurm/--k8s; with JOB_COMPLETION_INDEX, the Job's completions" })
-    .option("lease", { type: "number", describe: `seconds without a heartbeat after which a claimed cell is taken over (default ${DEFAULT_LEASE_SECONDS})` })
-    .option("wait", { type: "boolean", default: true, describe: "when only cells held by other workers are left, wait for them (--no-wait: exit)" })
-    .option("status", { type: "boolean", describe: "print done/running/stale/failed/diverged/to-do counts, workers and an ETA; run nothing" })
+    .option("migrate-ids", {
+      type: "boolean",
+      describe: "rename result folders written under pre-per-optimizer-config run ids, then exit",
+    })
+    .option("preflight", {
+      type: "boolean",
+      default: true,
+      describe:
+        "check every model, data file and task split the cells read before the first cell (--no-preflight to skip)",
+    })
+    .option("shard", {
+      type: "string",
+      describe: "run only shard I of N (0-based I/N); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX",
+    })
+    .option("shards", {
+      type: "number",
+      describe: "number of shards: array tasks for --slurm/--k8s; with JOB_COMPLETION_INDEX, the Job's completions",
+    })
+    .option("lease", {
+      type: "number",
+      describe: `seconds without a heartbeat after which a claimed cell is taken over (default ${DEFAULT_LEASE_SECONDS})`,
+    })
+    .option("wait", {
+      type: "boolean",
+      default: true,
+      describe: "when only cells held by other workers are left, wait for them (--no-wait: exit)",
+    })
+    .option("status", {
+      type: "boolean",
+      describe: "print done/running/stale/failed/diverged/to-do counts, workers and an ETA; run nothing",
+    })
     .option("json", { type: "boolean", describe: "with --status: one JSON object on stdout" })
-    .option("slurm", { type: "boolean", describe: "write results/<exp>/slurm/<stamp>.sbatch (a job array, one task per shard) and submit it" })
+    .option("slurm", {
+      type: "boolean",
+      describe: "write results/<exp>/slurm/<stamp>.sbatch (a job array, one task per shard) and submit it",
+    })
     .option("partition", { type: "string", describe: "--slurm: partition" })
     .option("gpus-per-task", { type: "number", describe: "--slurm: GPUs per array task" })
     .option("cpus-per-task", { type: "number", describe: "--slurm: CPUs per array task" })
     .option("mem", { type: "string", describe: "--slurm: memory per task (e.g. 32G)" })
     .option("time", { type: "string", describe: "--slurm: time limit per task (e.g. 12:00:00)" })
     .option("array-parallelism", { type: "number", describe: "--slurm: at most K tasks at once (--array=0-N%K)" })
-    .option("sbatch-arg", { type: "string", array: true, describe: "--slurm: extra #SBATCH line, e.g. --sbatch-arg=--account=abc" })
+    .option("sbatch-arg", {
+      type: "string",
+      array: true,
+      describe: "--slurm: extra #SBATCH line, e.g. --sbatch-arg=--account=abc",
+    })
     .option("print", { type: "boolean", describe: "--slurm/--k8s: print the script or manifest, submit nothing" })
     .option("k8s", { type: "boolean", describe: "with --print: a Kubernetes Indexed Job manifest (one pod per shard)" })
     .option("image", { type: "string", describe: "--k8s: container image holding this repository" })
     .option("parallelism", { type: "number", describe: "--k8s: pods at once" })
     .option("gpus", { type: "number", describe: "--k8s: nvidia.com/gpu per pod" })
     .option("mount-path", { type: "string", describe: "--k8s: where the shared volume is mounted (default /data)" })
-    .option("volume-claim", { type: "string", describe: "--k8s: the ReadWriteMany PVC holding results/ (default lora-lab-data)" });
+    .option("volume-claim", {
+      type: "string",
+      describe: "--k8s: the ReadWriteMany PVC holding results/ (default lora-lab-data)",
+    });
 
 /** Exit codes: 0 done, 1 a cell failed, 2 configuration error, 75 SIGTERM after a checkpoint (retry), 130 Ctrl-C. */
 export async function sweepExitCode(a: SweepArgs, experiments: ExperimentRegistry): Promise<number> {

@@ -13,14 +13,25 @@ import { trainCommand } from "./train.ts";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "train-cli-test-"));
 
 async function train(out: string, extra: Record<string, unknown> = {}): Promise<{ out: string; err: string }> {
-  const log = console.log, error = console.error;
-  let o = "", e = "";
+  const log = console.log,
+    error = console.error;
+  let o = "",
+    e = "";
   console.log = (...x: unknown[]) => void (o += x.join(" ") + "\n");
   console.error = (...x: unknown[]) => void (e += x.join(" ") + "\n");
   try {
     await (trainCommand.handler as (a: unknown) => Promise<void>)({
-      model: "random:d=32,L=1,heads=2,kv=1", task: "synthetic", optimizer: "adamw", steps: 4, "batch-size": 4, out, shuffle: true,
-      set: ["train.maxSeqLen=16", "eval.limit=20", "train.checkpointEvery=2"], backend: "wasm", "data-dir": path.join(tmp, "datasets"), ...extra,
+      model: "random:d=32,L=1,heads=2,kv=1",
+      task: "synthetic",
+      optimizer: "adamw",
+      steps: 4,
+      "batch-size": 4,
+      out,
+      shuffle: true,
+      set: ["train.maxSeqLen=16", "eval.limit=20", "train.checkpointEvery=2"],
+      backend: "wasm",
+      "data-dir": path.join(tmp, "datasets"),
+      ...extra,
     });
     return { out: o, err: e };
   } finally {
@@ -36,16 +47,31 @@ test("train: a finished --out folder is left alone on rerun; a different config 
   const s = JSON.parse(fs.readFileSync(summaryFile, "utf8")) as RunSummary;
   assert.equal(s.status, "success", first.err);
   assert.equal(JSON.parse(first.out).status, "success");
-  const before = fs.readdirSync(out, { recursive: true }).map(String).sort().map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`);
+  const before = fs
+    .readdirSync(out, { recursive: true })
+    .map(String)
+    .sort()
+    .map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`);
 
   const again = await train(out);
   assert.match(again.err, /already holds a finished run \(success\); nothing to do/);
   assert.deepEqual(JSON.parse(again.out).final, s.final);
-  const after = fs.readdirSync(out, { recursive: true }).map(String).sort().map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`);
+  const after = fs
+    .readdirSync(out, { recursive: true })
+    .map(String)
+    .sort()
+    .map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`);
   assert.deepEqual(after, before, "no file rewritten");
 
   await assert.rejects(train(out, { steps: 5 }), /written by a different config/);
-  assert.deepEqual(fs.readdirSync(out, { recursive: true }).map(String).sort().map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`), before);
+  assert.deepEqual(
+    fs
+      .readdirSync(out, { recursive: true })
+      .map(String)
+      .sort()
+      .map((f) => `${f}:${fs.statSync(path.join(out, f)).mtimeMs}`),
+    before,
+  );
   process.exitCode = 0;
 });
 
@@ -65,7 +91,10 @@ test("train --init-adapter trains the adapter with its own LoRA configuration; c
   const adopted = { r: 2, alpha: 3, targets: ["k_proj", "down_proj"], dropout: 0.1, rslora: false };
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")).lora, adopted);
   const written = JSON.parse(fs.readFileSync(path.join(out, "adapter", "adapter_config.json"), "utf8"));
-  assert.deepEqual([written.r, written.lora_alpha, written.lora_dropout, written.target_modules], [2, 3, 0.1, ["k_proj", "down_proj"]]);
+  assert.deepEqual(
+    [written.r, written.lora_alpha, written.lora_dropout, written.target_modules],
+    [2, 3, 0.1, ["k_proj", "down_proj"]],
+  );
 
   // An explicit --set that contradicts the adapter fails before anything is written.
   const refused = path.join(tmp, "refused");

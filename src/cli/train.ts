@@ -14,8 +14,19 @@ import { asList } from "./common.ts";
 import { installInterruptHandler, formatProgressLine } from "./progress.ts";
 
 interface TrainArgs {
-  model: string; task?: string; data?: string; optimizer: string; steps?: number; "batch-size"?: number; out: string;
-  "init-adapter"?: string; shuffle: boolean; set?: string[]; backend: string; "data-dir"?: string; seed?: number;
+  model: string;
+  task?: string;
+  data?: string;
+  optimizer: string;
+  steps?: number;
+  "batch-size"?: number;
+  out: string;
+  "init-adapter"?: string;
+  shuffle: boolean;
+  set?: string[];
+  backend: string;
+  "data-dir"?: string;
+  seed?: number;
 }
 
 function readFinishedSummary(dir: string): RunSummary | null {
@@ -43,10 +54,19 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option("out", { type: "string", demandOption: true, describe: "run folder to write" })
       .option("init-adapter", {
         type: "string",
-        describe: "start from this PEFT adapter folder instead of a fresh init (adopts its r, alpha, targets, rsLoRA, dropout)",
+        describe:
+          "start from this PEFT adapter folder instead of a fresh init (adopts its r, alpha, targets, rsLoRA, dropout)",
       })
-      .option("shuffle", { type: "boolean", default: true, describe: "shuffle the training data (--no-shuffle keeps file order)" })
-      .option("set", { type: "string", array: true, describe: "config override key=value (repeatable), e.g. --set optimizer.lr=2e-4" })
+      .option("shuffle", {
+        type: "boolean",
+        default: true,
+        describe: "shuffle the training data (--no-shuffle keeps file order)",
+      })
+      .option("set", {
+        type: "string",
+        array: true,
+        describe: "config override key=value (repeatable), e.g. --set optimizer.lr=2e-4",
+      })
       .check((a) => {
         if (!a.task && !a.data) throw new Error("give --task T or --data F.jsonl");
         if (a.task && a.data) throw new Error("give either --task or --data, not both");
@@ -59,7 +79,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       data: a.data ? path.resolve(a.data) : null,
       backend: a.backend as RunConfig["backend"],
       optimizer: { name: a.optimizer as RunConfig["optimizer"]["name"] },
-      train: { shuffle: a.shuffle, ...(a.steps !== undefined ? { steps: a.steps } : {}), ...(a["batch-size"] !== undefined ? { batchSize: a["batch-size"] } : {}) },
+      train: {
+        shuffle: a.shuffle,
+        ...(a.steps !== undefined ? { steps: a.steps } : {}),
+        ...(a["batch-size"] !== undefined ? { batchSize: a["batch-size"] } : {}),
+      },
       ...(a["data-dir"] ? { dataDir: a["data-dir"] } : {}),
       ...(a.seed !== undefined ? { seed: a.seed } : {}),
     };
@@ -88,25 +112,44 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     // A finished run is never overwritten: rerunning its command is a no-op (as a sweep skips finished cells).
     const done = readFinishedSummary(dir);
     if (done) {
-      console.error(`${dir} already holds a finished run (${done.status}); nothing to do. Use another --out to train again.`);
-      console.log(JSON.stringify({ status: done.status, dir, steps: done.stepsCompleted, final: done.final, error: done.error }, null, 2));
+      console.error(
+        `${dir} already holds a finished run (${done.status}); nothing to do. Use another --out to train again.`,
+      );
+      console.log(
+        JSON.stringify(
+          { status: done.status, dir, steps: done.stepsCompleted, final: done.final, error: done.error },
+          null,
+          2,
+        ),
+      );
       return;
     }
     const { signal, dispose } = installInterruptHandler();
     const tty = process.stderr.isTTY;
     const summary = await runTraining(cfg, {
-      experiment: "train", runId: cell.runId, configHash: hash, dir, signal,
+      experiment: "train",
+      runId: cell.runId,
+      configHash: hash,
+      dir,
+      signal,
       ...(initAdapter ? { initAdapter } : {}),
       log: (m) => console.error(m),
       onStep: (p) => {
         const line = formatProgressLine(cell.runId, p);
         if (tty) process.stderr.write(`\r${line}\x1b[K`);
-        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 20)) === 0) console.error(line);
+        else if (p.step === p.totalSteps || p.step % Math.max(1, Math.floor(p.totalSteps / 20)) === 0)
+          console.error(line);
       },
     });
     dispose();
     if (tty) process.stderr.write("\n");
-    console.log(JSON.stringify({ status: summary.status, dir, steps: summary.stepsCompleted, final: summary.final, error: summary.error }, null, 2));
+    console.log(
+      JSON.stringify(
+        { status: summary.status, dir, steps: summary.stepsCompleted, final: summary.final, error: summary.error },
+        null,
+        2,
+      ),
+    );
     if (summary.status !== "success") process.exitCode = summary.status === "interrupted" ? 130 : 1;
   },
 };

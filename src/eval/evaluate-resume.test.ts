@@ -16,7 +16,10 @@ class CountingLM implements LanguageModel {
     if (this.failAfterCalls-- <= 0) throw new Error("killed");
     this.contexts.push(...new Set(requests.map((r) => r.context)));
     // a deterministic score per (context, continuation)
-    return requests.map((r) => ({ logprob: -((r.context.length * 7 + r.continuation.length * 3) % 11) - 0.5, isGreedy: false }));
+    return requests.map((r) => ({
+      logprob: -((r.context.length * 7 + r.continuation.length * 3) % 11) - 0.5,
+      isGreedy: false,
+    }));
   }
   async generateUntil(requests: readonly GenerateRequest[]): Promise<string[]> {
     return requests.map(() => "");
@@ -24,12 +27,22 @@ class CountingLM implements LanguageModel {
 }
 
 const arc = (i: number) =>
-  JSON.stringify({ id: `d${i}`, question: { stem: `question ${i}${"?".repeat(i)}`, choices: ["A", "B", "C"].map((l) => ({ text: `${l}${i}`, label: l })) }, answerKey: "ABC"[i % 3] });
+  JSON.stringify({
+    id: `d${i}`,
+    question: {
+      stem: `question ${i}${"?".repeat(i)}`,
+      choices: ["A", "B", "C"].map((l) => ({ text: `${l}${i}`, label: l })),
+    },
+    answerKey: "ABC"[i % 3],
+  });
 
 test("an interrupted evaluation resumes from the documents already scored", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-resume-"));
   fs.mkdirSync(path.join(dir, "arc_easy"));
-  fs.writeFileSync(path.join(dir, "arc_easy", "ARC-Easy-Test.jsonl"), Array.from({ length: 10 }, (_, i) => arc(i)).join("\n"));
+  fs.writeFileSync(
+    path.join(dir, "arc_easy", "ARC-Easy-Test.jsonl"),
+    Array.from({ length: 10 }, (_, i) => arc(i)).join("\n"),
+  );
   const straight = await evaluateTask(new CountingLM(), "arc_easy", { dataDir: dir });
   const file = path.join(dir, "partial.jsonl");
   const resume = { file, key: "model-a", chunkDocs: 3 };
@@ -54,7 +67,14 @@ test("an interrupted evaluation resumes from the documents already scored", asyn
     return orig(reqs);
   };
   const file2 = path.join(dir, "partial2.jsonl");
-  await assert.rejects(evaluateTask(stopping, "arc_easy", { dataDir: dir, resume: { file: file2, key: "k", chunkDocs: 4 }, signal: ctl.signal }), /evaluation interrupted after 4 of 10 documents/);
+  await assert.rejects(
+    evaluateTask(stopping, "arc_easy", {
+      dataDir: dir,
+      resume: { file: file2, key: "k", chunkDocs: 4 },
+      signal: ctl.signal,
+    }),
+    /evaluation interrupted after 4 of 10 documents/,
+  );
   assert.equal(fs.readFileSync(file2, "utf8").trim().split("\n").length, 1 + 4);
 
   // Another key: nothing is reused.

@@ -83,10 +83,15 @@ export interface EvalResult {
   readonly seconds: number;
 }
 
-export async function evaluateTask(lm: LanguageModel, taskOrName: TaskSpec | string, opts: EvalOptions): Promise<EvalResult> {
+export async function evaluateTask(
+  lm: LanguageModel,
+  taskOrName: TaskSpec | string,
+  opts: EvalOptions,
+): Promise<EvalResult> {
   const t0 = Date.now();
   const task = typeof taskOrName === "string" ? getTask(taskOrName) : taskOrName;
-  if (task.outputType === "train_only") throw new Error(`task "${task.name}" is training-only; evaluate on a task with an evaluation split (e.g. gsm8k)`);
+  if (task.outputType === "train_only")
+    throw new Error(`task "${task.name}" is training-only; evaluate on a task with an evaluation split (e.g. gsm8k)`);
   const split = opts.split ?? task.splits.eval;
   if (!split) throw new Error(`task "${task.name}" has no evaluation split; pass one (--split)`);
   const seed = opts.seed ?? 0;
@@ -97,9 +102,22 @@ export async function evaluateTask(lm: LanguageModel, taskOrName: TaskSpec | str
   const contexts = await buildContexts(task, loaded.docs, indices, split, numFewshot, seed, opts.dataDir);
 
   const run = (idx: number[], ctx: string[], o: EvalOptions): Promise<EvalSample[]> =>
-    task.outputType === "multiple_choice" ? runMultipleChoice(lm, task, loaded.docs, idx, ctx, o) : runGenerate(lm, task, loaded.docs, idx, ctx, o);
-  const samples = opts.resume ? await runResumable(indices, contexts, opts, opts.resume, run) : await run(indices, contexts, opts);
-  return { task: task.name, split, n: samples.length, numFewshot, metrics: rescore(samples), samples, files: loaded.files, seconds: (Date.now() - t0) / 1000 };
+    task.outputType === "multiple_choice"
+      ? runMultipleChoice(lm, task, loaded.docs, idx, ctx, o)
+      : runGenerate(lm, task, loaded.docs, idx, ctx, o);
+  const samples = opts.resume
+    ? await runResumable(indices, contexts, opts, opts.resume, run)
+    : await run(indices, contexts, opts);
+  return {
+    task: task.name,
+    split,
+    n: samples.length,
+    numFewshot,
+    metrics: rescore(samples),
+    samples,
+    files: loaded.files,
+    seconds: (Date.now() - t0) / 1000,
+  };
 }
 
 /**
@@ -107,7 +125,10 @@ export async function evaluateTask(lm: LanguageModel, taskOrName: TaskSpec | str
  * samples in document order. Kept samples must be for the same document and context (else they are scored again).
  */
 async function runResumable(
-  indices: number[], contexts: string[], opts: EvalOptions, resume: NonNullable<EvalOptions["resume"]>,
+  indices: number[],
+  contexts: string[],
+  opts: EvalOptions,
+  resume: NonNullable<EvalOptions["resume"]>,
   run: (idx: number[], ctx: string[], o: EvalOptions) => Promise<EvalSample[]>,
 ): Promise<EvalSample[]> {
   const done = new Map<number, EvalSample>();
@@ -133,18 +154,31 @@ async function runResumable(
   }
   // Rewrite the file with the header and the samples kept (drops torn lines and another key's samples).
   fs.mkdirSync(path.dirname(resume.file), { recursive: true });
-  fs.writeFileSync(resume.file, [JSON.stringify({ resumeKey: resume.key }), ...[...done.values()].map((s) => JSON.stringify(s))].join("\n") + "\n");
+  fs.writeFileSync(
+    resume.file,
+    [JSON.stringify({ resumeKey: resume.key }), ...[...done.values()].map((s) => JSON.stringify(s))].join("\n") + "\n",
+  );
   const todo = indices.map((i, k) => [i, k] as const).filter(([i]) => !done.has(i));
   const chunk = Math.max(1, resume.chunkDocs ?? Math.max(64, (opts.batchSize ?? 16) * 4));
   for (let c = 0; c < todo.length; c += chunk) {
     // Let signal handlers run (scoring keeps the event loop busy), then stop if asked to: the chunks done are kept.
     await new Promise<void>((r) => setImmediate(r));
-    if (opts.signal?.aborted) throw new Error(`evaluation interrupted after ${done.size} of ${indices.length} documents (they are kept in ${resume.file})`);
+    if (opts.signal?.aborted)
+      throw new Error(
+        `evaluation interrupted after ${done.size} of ${indices.length} documents (they are kept in ${resume.file})`,
+      );
     const part = todo.slice(c, c + chunk);
     const base = done.size;
-    const got = await run(part.map(([i]) => i), part.map(([, k]) => contexts[k]!), {
-      ...opts, onProgress: opts.onProgress ? (d, t) => opts.onProgress!(base + (d / Math.max(1, t)) * part.length, indices.length) : undefined,
-    });
+    const got = await run(
+      part.map(([i]) => i),
+      part.map(([, k]) => contexts[k]!),
+      {
+        ...opts,
+        onProgress: opts.onProgress
+          ? (d, t) => opts.onProgress!(base + (d / Math.max(1, t)) * part.length, indices.length)
+          : undefined,
+      },
+    );
     fs.appendFileSync(resume.file, got.map((s) => JSON.stringify(s) + "\n").join(""));
     for (const s of got) done.set(s.docIndex, s);
   }
@@ -155,14 +189,27 @@ async function runResumable(
  * lm-eval's context: k few-shot examples (docToText + delimiter + target), joined and followed by fewshotDelimiter,
  * then the doc's docToText. Shots are drawn per doc from the few-shot split with a seeded Rng, never the doc itself.
  */
-async function buildContexts(task: MultipleChoiceTask | GenerateTask, docs: unknown[], indices: number[], split: SplitName, k: number, seed: number, dataDir: string): Promise<string[]> {
+async function buildContexts(
+  task: MultipleChoiceTask | GenerateTask,
+  docs: unknown[],
+  indices: number[],
+  split: SplitName,
+  k: number,
+  seed: number,
+  dataDir: string,
+): Promise<string[]> {
   if (k === 0) return indices.map((i) => task.docToText(docs[i]));
   const fewshotSplit = task.splits.fewshot ?? "train";
   const pool = fewshotSplit === split ? docs : (await loadDocs(task, fewshotSplit, dataDir)).docs;
-  if (pool.length < k + 1) throw new Error(`task "${task.name}": ${k}-shot needs more than ${pool.length} docs in the "${fewshotSplit}" split`);
+  if (pool.length < k + 1)
+    throw new Error(
+      `task "${task.name}": ${k}-shot needs more than ${pool.length} docs in the "${fewshotSplit}" split`,
+    );
   const rng = Rng.derive(seed, `${task.name}/fewshot`);
   const shotText = (d: unknown) =>
-    task.docToText(d) + task.targetDelimiter + (task.outputType === "multiple_choice" ? task.docToChoice(d)[task.docToTarget(d)]! : task.docToTarget(d));
+    task.docToText(d) +
+    task.targetDelimiter +
+    (task.outputType === "multiple_choice" ? task.docToChoice(d)[task.docToTarget(d)]! : task.docToTarget(d));
   return indices.map((i) => {
     const chosen = new Set<number>();
     while (chosen.size < k) {
@@ -175,11 +222,21 @@ async function buildContexts(task: MultipleChoiceTask | GenerateTask, docs: unkn
   });
 }
 
-async function runMultipleChoice(lm: LanguageModel, task: MultipleChoiceTask, docs: unknown[], indices: number[], contexts: string[], opts: EvalOptions): Promise<MultipleChoiceSample[]> {
+async function runMultipleChoice(
+  lm: LanguageModel,
+  task: MultipleChoiceTask,
+  docs: unknown[],
+  indices: number[],
+  contexts: string[],
+  opts: EvalOptions,
+): Promise<MultipleChoiceSample[]> {
   const perDoc = indices.map((i) => ({ choices: task.docToChoice(docs[i]), gold: task.docToTarget(docs[i]) }));
-  const requests = perDoc.flatMap((d, k) => d.choices.map((c) => ({ context: contexts[k]!, continuation: task.targetDelimiter + c })));
+  const requests = perDoc.flatMap((d, k) =>
+    d.choices.map((c) => ({ context: contexts[k]!, continuation: task.targetDelimiter + c })),
+  );
   const results = await lm.loglikelihood(requests, { batchSize: opts.batchSize, onProgress: opts.onProgress });
-  if (results.length !== requests.length) throw new Error(`model returned ${results.length} log-likelihoods for ${requests.length} requests`);
+  if (results.length !== requests.length)
+    throw new Error(`model returned ${results.length} log-likelihoods for ${requests.length} requests`);
   let r = 0;
   return perDoc.map((d, k) => {
     const res = results.slice(r, r + d.choices.length);
@@ -205,11 +262,19 @@ async function runMultipleChoice(lm: LanguageModel, task: MultipleChoiceTask, do
   });
 }
 
-async function runGenerate(lm: LanguageModel, task: GenerateTask, docs: unknown[], indices: number[], contexts: string[], opts: EvalOptions): Promise<GenerateSample[]> {
+async function runGenerate(
+  lm: LanguageModel,
+  task: GenerateTask,
+  docs: unknown[],
+  indices: number[],
+  contexts: string[],
+  opts: EvalOptions,
+): Promise<GenerateSample[]> {
   const maxNewTokens = opts.maxNewTokens ?? task.generation.maxNewTokens;
   const requests = contexts.map((context) => ({ context, until: task.generation.until, maxNewTokens }));
   const generations = await lm.generateUntil(requests, { onProgress: opts.onProgress });
-  if (generations.length !== requests.length) throw new Error(`model returned ${generations.length} generations for ${requests.length} requests`);
+  if (generations.length !== requests.length)
+    throw new Error(`model returned ${generations.length} generations for ${requests.length} requests`);
   return indices.map((i, k) => {
     const target = task.docToAnswer(docs[i]);
     const filtered: Partial<Record<FilterName, string>> = {};
@@ -218,7 +283,18 @@ async function runGenerate(lm: LanguageModel, task: GenerateTask, docs: unknown[
       filtered[f] = applyFilter(f, generations[k]!, task.answerStyle);
       em[f] = exactMatch(filtered[f]!, target, task.answerStyle);
     }
-    return { task: task.name, kind: "generate_until", docIndex: i, docId: task.docId(docs[i]), context: contexts[k]!, generation: generations[k]!, target, answerStyle: task.answerStyle, filtered, exact_match: em };
+    return {
+      task: task.name,
+      kind: "generate_until",
+      docIndex: i,
+      docId: task.docId(docs[i]),
+      context: contexts[k]!,
+      generation: generations[k]!,
+      target,
+      answerStyle: task.answerStyle,
+      filtered,
+      exact_match: em,
+    };
   });
 }
 
@@ -229,7 +305,8 @@ async function runGenerate(lm: LanguageModel, task: GenerateTask, docs: unknown[
 export function rescore(samples: readonly EvalSample[]): Record<string, number> {
   if (samples.length === 0) throw new Error("rescore: no samples");
   const kind = samples[0]!.kind;
-  if (samples.some((s) => s.kind !== kind)) throw new Error("rescore: samples mix multiple-choice and generation records");
+  if (samples.some((s) => s.kind !== kind))
+    throw new Error("rescore: samples mix multiple-choice and generation records");
   if (kind === "multiple_choice") {
     const acc: number[] = [];
     const accNorm: number[] = [];

@@ -58,7 +58,12 @@ export function applyFilter(name: FilterName, text: string, style: AnswerStyle):
  * "2.50" → "2.5").
  */
 export function normalizeAnswer(s: string, style: AnswerStyle): string {
-  let t = s.replace(/,/g, "").replace(/\$/g, "").replace(/^[\s\S]*#### /, "").replace(/\.$/, "").toLowerCase();
+  let t = s
+    .replace(/,/g, "")
+    .replace(/\$/g, "")
+    .replace(/^[\s\S]*#### /, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
   if (style === "metamath") {
     t = t.trim();
     if (/^-?\d*\.\d+$/.test(t)) t = t.replace(/0+$/, "").replace(/\.$/, "");

@@ -26,8 +26,10 @@ export interface ChoiceScores {
 
 /** lm-eval multiple_choice scoring of one doc. `choices` are the texts without the target delimiter. */
 export function scoreChoices(logprobs: readonly number[], choices: readonly string[], gold: number): ChoiceScores {
-  if (logprobs.length !== choices.length) throw new Error(`scoreChoices: ${logprobs.length} log-probs for ${choices.length} choices`);
-  if (!(Number.isInteger(gold) && gold >= 0 && gold < choices.length)) throw new Error(`scoreChoices: gold index ${gold} out of range 0..${choices.length - 1}`);
+  if (logprobs.length !== choices.length)
+    throw new Error(`scoreChoices: ${logprobs.length} log-probs for ${choices.length} choices`);
+  if (!(Number.isInteger(gold) && gold >= 0 && gold < choices.length))
+    throw new Error(`scoreChoices: gold index ${gold} out of range 0..${choices.length - 1}`);
   const pred = argmax(logprobs);
   // lm-eval divides by float(len(choice)); a zero-length choice gives ±inf/NaN there too.
   const predNorm = argmax(logprobs.map((lp, i) => lp / choices[i]!.length));

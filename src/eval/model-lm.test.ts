@@ -15,7 +15,14 @@ import { encodePair } from "../models/batch.ts";
 import { createLanguageModel } from "./model-lm.ts";
 
 const tok = createCharTokenizer();
-const config = customConfig({ vocabSize: tok.vocabSize, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+const config = customConfig({
+  vocabSize: tok.vocabSize,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+});
 
 /** A random decoder whose greedy continuation of "ab" has no special tokens (so its text re-encodes to the same ids). */
 async function textFriendlyDecoder(): Promise<Decoder> {
@@ -28,13 +35,19 @@ async function textFriendlyDecoder(): Promise<Decoder> {
 }
 
 /** Σ log p over the continuation from one unbatched full forward. */
-function naive(d: Decoder, t: Tokenizer, context: string, continuation: string): { logprob: number; isGreedy: boolean } {
+function naive(
+  d: Decoder,
+  t: Tokenizer,
+  context: string,
+  continuation: string,
+): { logprob: number; isGreedy: boolean } {
   const e = encodePair(t, context, continuation);
   const seq = [...e.context, ...e.continuation];
   return tf.tidy(() => {
     const V = d.config.vocabSize;
     const logp = tf.logSoftmax(d.forward(tf.tensor2d([seq.slice(0, -1)], undefined, "int32"))).dataSync();
-    let lp = 0, greedy = true;
+    let lp = 0,
+      greedy = true;
     for (let i = e.context.length; i < seq.length; i++) {
       const row = logp.subarray((i - 1) * V, i * V);
       lp += row[seq[i]!]!;
@@ -48,7 +61,9 @@ test("loglikelihood: batched, sorted, padded = per-request full forward, in inpu
   await initBackend("wasm");
   const d = await textFriendlyDecoder();
   try {
-    const greedyText = tok.decode((await generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 4 })).ids);
+    const greedyText = tok.decode(
+      (await generateGreedy(d, tok.encode("ab", { addSpecialTokens: true }), { maxNewTokens: 4 })).ids,
+    );
     const reqs = [
       { context: "the quick brown fox", continuation: " jumps" },
       { context: "ab", continuation: greedyText },
@@ -64,7 +79,10 @@ test("loglikelihood: batched, sorted, padded = per-request full forward, in inpu
     assert.deepEqual(progress, [2, 4, 5]);
     reqs.forEach((r, i) => {
       const ref = naive(d, tok, r.context, r.continuation);
-      assert.ok(Math.abs(got[i]!.logprob - ref.logprob) < 1e-4 * Math.max(1, Math.abs(ref.logprob)), `request ${i}: ${got[i]!.logprob} vs ${ref.logprob}`);
+      assert.ok(
+        Math.abs(got[i]!.logprob - ref.logprob) < 1e-4 * Math.max(1, Math.abs(ref.logprob)),
+        `request ${i}: ${got[i]!.logprob} vs ${ref.logprob}`,
+      );
       assert.equal(got[i]!.isGreedy, ref.isGreedy, `request ${i}: isGreedy`);
     });
     assert.equal(got[1]!.isGreedy, true, "the model's own greedy continuation is greedy");

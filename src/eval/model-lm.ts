@@ -23,9 +23,14 @@ export interface ModelLmOptions {
 
 export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts: ModelLmOptions = {}): LanguageModel {
   const maxLength = Math.min(opts.maxLength ?? Infinity, decoder.config.maxPositionEmbeddings);
-  const stopIds = [...new Set([...decoder.config.eosTokenIds, ...(tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId])])];
+  const stopIds = [
+    ...new Set([...decoder.config.eosTokenIds, ...(tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId])]),
+  ];
 
-  async function loglikelihood(requests: readonly LoglikelihoodRequest[], o: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<LoglikelihoodResult[]> {
+  async function loglikelihood(
+    requests: readonly LoglikelihoodRequest[],
+    o: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<LoglikelihoodResult[]> {
     const bs = o.batchSize ?? opts.batchSize ?? 16;
     const encoded = requests.map((r, i) => {
       try {
@@ -39,7 +44,10 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
     const results: LoglikelihoodResult[] = new Array(requests.length);
     for (let s = 0; s < order.length; s += bs) {
       const idx = order.slice(s, s + bs);
-      const batch = batchFromSequences(idx.map((i) => encoded[i]!), maxLength);
+      const batch = batchFromSequences(
+        idx.map((i) => encoded[i]!),
+        maxLength,
+      );
       const { logprob, greedy } = await scoreRows(decoder, batch);
       // Rows come back b-major, t ascending: split them per request.
       let k = 0;
@@ -60,7 +68,10 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
     return results;
   }
 
-  async function generateUntil(requests: readonly GenerateRequest[], o: { onProgress?: (done: number, total: number) => void } = {}): Promise<string[]> {
+  async function generateUntil(
+    requests: readonly GenerateRequest[],
+    o: { onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<string[]> {
     const out: string[] = [];
     for (const [i, r] of requests.entries()) {
       let ids = r.context.length > 0 ? tokenizer.encode(r.context, { addSpecialTokens: true }) : [];
@@ -71,7 +82,9 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
       const res = await generateGreedy(decoder, ids, {
         maxNewTokens: r.maxNewTokens,
         stopIds,
-        shouldStop: (gen) => r.until.length > 0 && r.until.some((u) => u && tokenizer.decode(gen, { skipSpecialTokens: true }).includes(u)),
+        shouldStop: (gen) =>
+          r.until.length > 0 &&
+          r.until.some((u) => u && tokenizer.decode(gen, { skipSpecialTokens: true }).includes(u)),
       });
       out.push(cut(tokenizer.decode(res.ids, { skipSpecialTokens: true })));
       o.onProgress?.(i + 1, requests.length);
@@ -88,7 +101,10 @@ function total(e: { context: readonly number[]; continuation: readonly number[] 
 }
 
 /** log p(target) and argmax == target for every masked position of the batch (in index order); one read per chunk. */
-async function scoreRows(decoder: Decoder, batch: ReturnType<typeof batchFromSequences>): Promise<{ logprob: Float32Array; greedy: boolean[] }> {
+async function scoreRows(
+  decoder: Decoder,
+  batch: ReturnType<typeof batchFromSequences>,
+): Promise<{ logprob: Float32Array; greedy: boolean[] }> {
   const { rows, targets } = continuationRows(batch);
   const V = decoder.config.vocabSize;
   const chunk = lmHeadChunkRows(V);
@@ -139,7 +155,10 @@ export async function loadLanguageModel(
     loaded.decoder.dispose();
     throw e;
   }
-  const lm = createLanguageModel(loaded.decoder, loaded.tokenizer, { batchSize: opts.batchSize, maxLength: opts.maxLength });
+  const lm = createLanguageModel(loaded.decoder, loaded.tokenizer, {
+    batchSize: opts.batchSize,
+    maxLength: opts.maxLength,
+  });
   return {
     ...lm,
     decoder: loaded.decoder,

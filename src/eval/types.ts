@@ -20,7 +20,13 @@ export interface GenerateRequest {
 }
 
 export interface LanguageModel {
-  loglikelihood(requests: readonly LoglikelihoodRequest[], opts?: { batchSize?: number; onProgress?: (done: number, total: number) => void }): Promise<LoglikelihoodResult[]>;
+  loglikelihood(
+    requests: readonly LoglikelihoodRequest[],
+    opts?: { batchSize?: number; onProgress?: (done: number, total: number) => void },
+  ): Promise<LoglikelihoodResult[]>;
   /** Returns the generated text with the stop string (and anything after it) removed. */
-  generateUntil(requests: readonly GenerateRequest[], opts?: { onProgress?: (done: number, total: number) => void }): Promise<string[]>;
+  generateUntil(
+    requests: readonly GenerateRequest[],
+    opts?: { onProgress?: (done: number, total: number) => void },
+  ): Promise<string[]>;
 }

@@ -94,7 +94,8 @@ function modelName(spec: string): string {
 export function baseModelMismatch(dir: string, model: string): string | null {
   const base = readPeftConfig(dir).base_model_name_or_path;
   if (!base) return null;
-  const a = modelName(base), b = modelName(model);
+  const a = modelName(base),
+    b = modelName(model);
   const last = (x: string) => x.split(/[\\/]/).pop();
   if (a === b || path.resolve(base) === path.resolve(model) || last(a) === last(b)) return null;
   return (

@@ -15,10 +15,32 @@ import { disposePairs, injectLora, loadAdapter, loadAdapterInto, saveAdapter } f
 import { readPeftAdapter } from "./peft-format.ts";
 import type { LoraConfig } from "../config.ts";
 
-const config = customConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+const config = customConfig({
+  vocabSize: 40,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+});
 const ALL: LoraConfig["targets"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-const lora = (over: Partial<LoraConfig> = {}): LoraConfig => ({ r: 4, alpha: 8, targets: ALL, dropout: 0, rslora: false, ...over });
-const ids = () => tf.tensor2d([[1, 5, 7, 9, 2], [3, 3, 8, 1, 0]], [2, 5], "int32");
+const lora = (over: Partial<LoraConfig> = {}): LoraConfig => ({
+  r: 4,
+  alpha: 8,
+  targets: ALL,
+  dropout: 0,
+  rslora: false,
+  ...over,
+});
+const ids = () =>
+  tf.tensor2d(
+    [
+      [1, 5, 7, 9, 2],
+      [3, 3, 8, 1, 0],
+    ],
+    [2, 5],
+    "int32",
+  );
 
 function makeDecoder(seed = 3) {
   return buildDecoder(config, randomWeights(config, new Rng(seed)));
@@ -26,7 +48,15 @@ function makeDecoder(seed = 3) {
 
 /** Give every B a nonzero value so the LoRA branch matters. */
 function randomizeB(pairs: ReturnType<typeof injectLora>, rng: Rng) {
-  for (const p of pairs) tf.tidy(() => p.B.assign(tf.tensor2d(Float32Array.from({ length: p.outDim * p.r }, () => rng.normal() * 0.3), [p.outDim, p.r])));
+  for (const p of pairs)
+    tf.tidy(() =>
+      p.B.assign(
+        tf.tensor2d(
+          Float32Array.from({ length: p.outDim * p.r }, () => rng.normal() * 0.3),
+          [p.outDim, p.r],
+        ),
+      ),
+    );
 }
 
 test("injectLora: PEFT init from the seeded Rng, names, shapes, scaling", async () => {
@@ -34,7 +64,15 @@ test("injectLora: PEFT init from the seeded Rng, names, shapes, scaling", async 
   const d = makeDecoder();
   try {
     const pairs = injectLora(d, lora({ targets: ["q_proj", "v_proj"] }), new Rng(7));
-    assert.deepEqual(pairs.map((p) => p.module), ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"]);
+    assert.deepEqual(
+      pairs.map((p) => p.module),
+      [
+        "model.layers.0.self_attn.q_proj",
+        "model.layers.0.self_attn.v_proj",
+        "model.layers.1.self_attn.q_proj",
+        "model.layers.1.self_attn.v_proj",
+      ],
+    );
     const v = pairs[1]!;
     assert.equal(v.A.name, "model.layers.0.self_attn.v_proj.lora_A.weight");
     assert.equal(v.B.name, "model.layers.0.self_attn.v_proj.lora_B.weight");
@@ -48,7 +86,10 @@ test("injectLora: PEFT init from the seeded Rng, names, shapes, scaling", async 
     const first = pairs.map((p) => Array.from(p.A.dataSync()));
     // Same seed → same A (after the old pairs are replaced and freed).
     const again = injectLora(d, lora({ targets: ["q_proj", "v_proj"] }), new Rng(7));
-    assert.deepEqual(again.map((p) => Array.from(p.A.dataSync())), first);
+    assert.deepEqual(
+      again.map((p) => Array.from(p.A.dataSync())),
+      first,
+    );
     assert.equal(injectLora(d, lora({ rslora: true, r: 16, alpha: 8 }), new Rng(1))[0]!.scaling, 2);
   } finally {
     d.dispose();
@@ -66,7 +107,10 @@ test("the LoRA forward equals the base model with merged weights W0 + s·B·A", 
   const merged = randomWeights(config, new Rng(5));
   for (const p of pairs) {
     const W = merged.get(`${p.module}.weight`)!;
-    merged.set(`${p.module}.weight`, tf.tidy(() => tf.add(W, tf.mul(tf.matMul(p.B, p.A), p.scaling))));
+    merged.set(
+      `${p.module}.weight`,
+      tf.tidy(() => tf.add(W, tf.mul(tf.matMul(p.B, p.A), p.scaling))),
+    );
     W.dispose();
   }
   const m = buildDecoder(config, merged);
@@ -77,7 +121,8 @@ test("the LoRA forward equals the base model with merged weights W0 + s·B·A", 
     d.attachLora(saved);
     return out;
   });
-  let worst = 0, moved = 0;
+  let worst = 0,
+    moved = 0;
   for (let i = 0; i < ref.length; i++) {
     worst = Math.max(worst, Math.abs(withLora[i]! - ref[i]!));
     moved = Math.max(moved, Math.abs(base[i]! - ref[i]!));
@@ -128,15 +173,24 @@ test("PEFT export → import round trip is exact; mismatches are clear errors", 
 
     const fresh = injectLora(d, lora({ targets: ["q_proj", "down_proj"], alpha: 16 }), new Rng(99));
     loadAdapterInto(fresh, dir);
-    assert.deepEqual(fresh.map((p) => [Array.from(p.A.dataSync()), Array.from(p.B.dataSync())]), values);
+    assert.deepEqual(
+      fresh.map((p) => [Array.from(p.A.dataSync()), Array.from(p.B.dataSync())]),
+      values,
+    );
 
     const loaded = loadAdapter(d, dir);
-    assert.deepEqual(loaded.map((p) => [Array.from(p.A.dataSync()), Array.from(p.B.dataSync())]), values);
+    assert.deepEqual(
+      loaded.map((p) => [Array.from(p.A.dataSync()), Array.from(p.B.dataSync())]),
+      values,
+    );
     assert.equal(loaded[0]!.scaling, 4);
     assert.equal(d.loraDropout, 0.1);
 
     const other = injectLora(d, lora({ targets: ["q_proj", "v_proj"] }), new Rng(1));
-    assert.throws(() => loadAdapterInto(other, dir), /missing: model\.layers\.0\.self_attn\.v_proj.*not targeted here: model\.layers\.0\.mlp\.down_proj/);
+    assert.throws(
+      () => loadAdapterInto(other, dir),
+      /missing: model\.layers\.0\.self_attn\.v_proj.*not targeted here: model\.layers\.0\.mlp\.down_proj/,
+    );
     const wrongRank = injectLora(d, lora({ targets: ["q_proj", "down_proj"], r: 2 }), new Rng(1));
     assert.throws(() => loadAdapterInto(wrongRank, dir), /lora_A has shape \[4, 16\], expected \[2, 16\]/);
     disposePairs(d.removeLora());
@@ -149,11 +203,21 @@ test("loadAdapter: an adapter of another model is an error naming the tensor, bo
   await initBackend("wasm");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-adapter-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const wider = customConfig({ vocabSize: 40, hiddenSize: 24, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+  const wider = customConfig({
+    vocabSize: 40,
+    hiddenSize: 24,
+    intermediateSize: 24,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+  });
   const other = buildDecoder(wider, randomWeights(wider, new Rng(5)));
   const d = makeDecoder();
   try {
-    await saveAdapter(injectLora(other, lora({ targets: ["v_proj"] }), new Rng(1)), dir, { baseModel: "wider-model", lora: lora() });
+    await saveAdapter(injectLora(other, lora({ targets: ["v_proj"] }), new Rng(1)), dir, {
+      baseModel: "wider-model",
+      lora: lora(),
+    });
     const before = tf.memory().numTensors;
     assert.throws(
       () => loadAdapter(d, dir),

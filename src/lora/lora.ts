@@ -32,7 +32,9 @@ export function loraModules(config: ModelConfig, targets: readonly LoraTarget[])
     up_proj: [d, config.intermediateSize],
     down_proj: [config.intermediateSize, d],
   };
-  for (const t of targets) if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new Error(`unknown LoRA target "${t}"; choose from ${LORA_TARGETS.join(", ")}`);
+  for (const t of targets)
+    if (!(LORA_TARGETS as readonly string[]).includes(t))
+      throw new Error(`unknown LoRA target "${t}"; choose from ${LORA_TARGETS.join(", ")}`);
   const out: LoraModule[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     for (const t of LORA_TARGETS) {
@@ -46,11 +48,24 @@ export function loraModules(config: ModelConfig, targets: readonly LoraTarget[])
 }
 
 /** One pair from explicit values (row-major A [r, in], B [out, r]); zeros where a value array is not given. */
-export function createLoraPair(m: LoraModule, r: number, scaling: number, values: { A?: Float32Array; B?: Float32Array } = {}): LoraPair {
+export function createLoraPair(
+  m: LoraModule,
+  r: number,
+  scaling: number,
+  values: { A?: Float32Array; B?: Float32Array } = {},
+): LoraPair {
   // tf.variable shares the initial tensor's data; tidy frees the initial tensor objects.
   const [A, B] = tf.tidy(() => [
-    tf.variable(tf.tensor2d(values.A ?? new Float32Array(r * m.inDim), [r, m.inDim]), true, `${m.module}.lora_A.weight`),
-    tf.variable(tf.tensor2d(values.B ?? new Float32Array(m.outDim * r), [m.outDim, r]), true, `${m.module}.lora_B.weight`),
+    tf.variable(
+      tf.tensor2d(values.A ?? new Float32Array(r * m.inDim), [r, m.inDim]),
+      true,
+      `${m.module}.lora_A.weight`,
+    ),
+    tf.variable(
+      tf.tensor2d(values.B ?? new Float32Array(m.outDim * r), [m.outDim, r]),
+      true,
+      `${m.module}.lora_B.weight`,
+    ),
   ]) as [tf.Variable, tf.Variable];
   return { module: m.module, A, B, scaling, inDim: m.inDim, outDim: m.outDim, r };
 }
@@ -100,7 +115,10 @@ export function loadAdapterInto(pairs: readonly LoraPair[], dir: string): void {
   }
   for (const p of pairs) {
     const t = byModule.get(p.module)!;
-    for (const [name, v, want] of [["lora_A", t.A, [p.r, p.inDim]], ["lora_B", t.B, [p.outDim, p.r]]] as const) {
+    for (const [name, v, want] of [
+      ["lora_A", t.A, [p.r, p.inDim]],
+      ["lora_B", t.B, [p.outDim, p.r]],
+    ] as const) {
       if (v.shape[0] !== want[0] || v.shape[1] !== want[1]) {
         throw new Error(
           `${dir}: ${p.module}.${name} has shape [${v.shape.join(", ")}], expected [${want.join(", ")}] ` +
@@ -128,11 +146,16 @@ export function loadAdapter(decoder: Decoder, dir: string): LoraPair[] {
     const ordered = [...tensors].sort((a, b) => (rank.get(a.module) ?? -1) - (rank.get(b.module) ?? -1)); // layer, then q…down
     for (const t of ordered) {
       const m = known.get(t.module);
-      if (!m) throw new Error(`${dir}: adapter module "${t.module}" is not a linear layer of this model (${decoder.config.modelType}, ${decoder.config.numLayers} layers)`);
+      if (!m)
+        throw new Error(
+          `${dir}: adapter module "${t.module}" is not a linear layer of this model (${decoder.config.modelType}, ${decoder.config.numLayers} layers)`,
+        );
       const bad =
-        t.A.shape[1] !== m.inDim ? { name: "lora_A", shape: t.A.shape, want: [config.r, m.inDim] }
-        : t.B.shape[0] !== m.outDim ? { name: "lora_B", shape: t.B.shape, want: [m.outDim, config.r] }
-        : null;
+        t.A.shape[1] !== m.inDim
+          ? { name: "lora_A", shape: t.A.shape, want: [config.r, m.inDim] }
+          : t.B.shape[0] !== m.outDim
+            ? { name: "lora_B", shape: t.B.shape, want: [m.outDim, config.r] }
+            : null;
       if (bad) {
         const named = config.base_model_name_or_path;
         const base = named ? ` ("${named}" per its adapter_config.json)` : "";
@@ -167,5 +190,16 @@ export async function saveAdapter(
     const [A, B] = await readMany(() => [p.A, p.B]);
     tensors.push({ module: p.module, A: { shape: [p.r, p.inDim], data: A! }, B: { shape: [p.outDim, p.r], data: B! } });
   }
-  writePeftAdapter(dir, { r, lora_alpha: meta.lora.alpha, lora_dropout: meta.lora.dropout, target_modules: targets, use_rslora: meta.lora.rslora, base_model_name_or_path: meta.baseModel }, tensors);
+  writePeftAdapter(
+    dir,
+    {
+      r,
+      lora_alpha: meta.lora.alpha,
+      lora_dropout: meta.lora.dropout,
+      target_modules: targets,
+      use_rslora: meta.lora.rslora,
+      base_model_name_or_path: meta.baseModel,
+    },
+    tensors,
+  );
 }

@@ -25,17 +25,25 @@ export interface TokenBatch {
  * continuation; ids = encode(context, special tokens on) ++ encode(continuation, special tokens off); an empty
  * context becomes [BOS] (or [EOS] when the tokenizer has no BOS), lm-eval's prefix token.
  */
-export function encodePair(tokenizer: Tokenizer, context: string, continuation: string): { context: number[]; continuation: number[] } {
+export function encodePair(
+  tokenizer: Tokenizer,
+  context: string,
+  continuation: string,
+): { context: number[]; continuation: number[] } {
   const trimmed = context.replace(/\s+$/, "");
   const moved = context.slice(trimmed.length);
   let ctx = trimmed.length > 0 ? tokenizer.encode(trimmed, { addSpecialTokens: true }) : [];
   if (ctx.length === 0) {
     const prefix = tokenizer.bosTokenId ?? tokenizer.eosTokenId;
-    if (prefix === null) throw new Error("empty context and the tokenizer has neither a BOS nor an EOS token to condition on");
+    if (prefix === null)
+      throw new Error("empty context and the tokenizer has neither a BOS nor an EOS token to condition on");
     ctx = [prefix];
   }
   const cont = tokenizer.encode(moved + continuation, { addSpecialTokens: false });
-  if (cont.length === 0) throw new Error(`continuation ${JSON.stringify(continuation)} encodes to no tokens; there is nothing to score or train on`);
+  if (cont.length === 0)
+    throw new Error(
+      `continuation ${JSON.stringify(continuation)} encodes to no tokens; there is nothing to score or train on`,
+    );
   return { context: ctx, continuation: cont };
 }
 
@@ -43,7 +51,10 @@ export function encodePair(tokenizer: Tokenizer, context: string, continuation: 
  * Batch sequences (context ids ++ continuation ids). A sequence longer than maxSeqLen + 1 is cut from the left
  * (lm-eval: keep the last maxSeqLen + 1 tokens), so the continuation is kept whole whenever it fits.
  */
-export function batchFromSequences(examples: readonly { context: readonly number[]; continuation: readonly number[] }[], maxSeqLen: number): TokenBatch {
+export function batchFromSequences(
+  examples: readonly { context: readonly number[]; continuation: readonly number[] }[],
+  maxSeqLen: number,
+): TokenBatch {
   if (examples.length === 0) throw new Error("batchFromSequences: no examples");
   const rows = examples.map((e) => {
     const full = [...e.context, ...e.continuation];
@@ -52,7 +63,10 @@ export function batchFromSequences(examples: readonly { context: readonly number
   });
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.seq.length - 1));
-  if (T < 1) throw new Error("batchFromSequences: every example needs at least two tokens (a context token and a continuation token)");
+  if (T < 1)
+    throw new Error(
+      "batchFromSequences: every example needs at least two tokens (a context token and a continuation token)",
+    );
   const ids = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
   const mask = new Float32Array(B * T);
@@ -67,15 +81,26 @@ export function batchFromSequences(examples: readonly { context: readonly number
 }
 
 /** A TokenBatch from its arrays (counts the scored tokens). */
-export function tokenBatch(b: { B: number; T: number; ids: Int32Array; targets: Int32Array; mask: Float32Array }): TokenBatch {
+export function tokenBatch(b: {
+  B: number;
+  T: number;
+  ids: Int32Array;
+  targets: Int32Array;
+  mask: Float32Array;
+}): TokenBatch {
   const { B, T, ids, targets, mask } = b;
-  if (ids.length !== B * T || targets.length !== B * T || mask.length !== B * T) throw new Error(`tokenBatch: arrays must have B·T = ${B * T} entries`);
+  if (ids.length !== B * T || targets.length !== B * T || mask.length !== B * T)
+    throw new Error(`tokenBatch: arrays must have B·T = ${B * T} entries`);
   const tokens = mask.reduce((s, m) => s + (m ? 1 : 0), 0);
   return { B, T, ids, targets, mask, tokens, idsTensor: () => tf.tensor2d(ids, [B, T], "int32") };
 }
 
 /** Tokenize and batch (context, continuation) pairs (see encodePair and batchFromSequences). */
-export function makeBatch(tokenizer: Tokenizer, pairs: readonly { context: string; continuation: string }[], maxSeqLen: number): TokenBatch {
+export function makeBatch(
+  tokenizer: Tokenizer,
+  pairs: readonly { context: string; continuation: string }[],
+  maxSeqLen: number,
+): TokenBatch {
   return batchFromSequences(
     pairs.map((p) => encodePair(tokenizer, p.context, p.continuation)),
     maxSeqLen,
@@ -99,4 +124,3 @@ export function continuationRows(batch: Pick<TokenBatch, "mask" | "targets">): {
 export function lmHeadChunkRows(vocabSize: number): number {
   return Math.max(1, Math.floor(2 ** 24 / vocabSize));
 }
-

@@ -21,7 +21,10 @@ export function createCharTokenizer(alphabet: string = CHAR_ALPHABET): Tokenizer
       return ids;
     },
     decode(ids, opts) {
-      return ids.filter((i) => !(opts?.skipSpecialTokens && i < SPECIALS.length)).map((i) => vocab[i] ?? "\uFFFD").join("");
+      return ids
+        .filter((i) => !(opts?.skipSpecialTokens && i < SPECIALS.length))
+        .map((i) => vocab[i] ?? "\uFFFD")
+        .join("");
     },
     tokenToId: (token) => {
       const s = SPECIALS.indexOf(token as (typeof SPECIALS)[number]);

@@ -14,8 +14,24 @@ import { buildDecoder, type AttachedLora, type Decoder } from "./decoder.ts";
 import { customConfig, randomWeightSource } from "./presets.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 
-const config = customConfig({ modelType: "qwen2", vocabSize: 61, hiddenSize: 64, intermediateSize: 112, numLayers: 2, numHeads: 4, numKvHeads: 2 });
-const MODULES = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+const config = customConfig({
+  modelType: "qwen2",
+  vocabSize: 61,
+  hiddenSize: 64,
+  intermediateSize: 112,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+});
+const MODULES = [
+  "self_attn.q_proj",
+  "self_attn.k_proj",
+  "self_attn.v_proj",
+  "self_attn.o_proj",
+  "mlp.gate_proj",
+  "mlp.up_proj",
+  "mlp.down_proj",
+];
 
 function setup(): { decoder: Decoder; vars: tf.Variable[] } {
   const decoder = buildDecoder(config, randomWeightSource(config, Rng.derive(0, "fused-decoder"), 0.1));
@@ -25,8 +41,19 @@ function setup(): { decoder: Decoder; vars: tf.Variable[] } {
   for (let l = 0; l < config.numLayers; l++) {
     for (const m of MODULES) {
       const module = `model.layers.${l}.${m}`;
-      const inDim = m.endsWith("down_proj") ? config.intermediateSize : m.endsWith("o_proj") ? config.numHeads * config.headDim : config.hiddenSize;
-      const outDim = m.includes("k_proj") || m.includes("v_proj") ? config.numKvHeads * config.headDim : m.endsWith("o_proj") || m.endsWith("down_proj") ? config.hiddenSize : m.includes("mlp") ? config.intermediateSize : config.numHeads * config.headDim;
+      const inDim = m.endsWith("down_proj")
+        ? config.intermediateSize
+        : m.endsWith("o_proj")
+          ? config.numHeads * config.headDim
+          : config.hiddenSize;
+      const outDim =
+        m.includes("k_proj") || m.includes("v_proj")
+          ? config.numKvHeads * config.headDim
+          : m.endsWith("o_proj") || m.endsWith("down_proj")
+            ? config.hiddenSize
+            : m.includes("mlp")
+              ? config.intermediateSize
+              : config.numHeads * config.headDim;
       const A = tf.variable(tf.tensor2d(rand(4 * inDim), [4, inDim]), true, `fused-test/${module}/A`);
       const B = tf.variable(tf.tensor2d(rand(outDim * 4), [outDim, 4]), true, `fused-test/${module}/B`);
       pairs.push({ module, A, B, scaling: 2 });
@@ -36,12 +63,23 @@ function setup(): { decoder: Decoder; vars: tf.Variable[] } {
   return { decoder, vars: pairs.flatMap((p) => [p.A, p.B]) };
 }
 
-function lossAndGrads(decoder: Decoder, vars: tf.Variable[], fused: boolean): { h: Float32Array; grads: Float32Array[] } {
+function lossAndGrads(
+  decoder: Decoder,
+  vars: tf.Variable[],
+  fused: boolean,
+): { h: Float32Array; grads: Float32Array[] } {
   const was = setFusedKernels(fused);
   try {
     return tf.tidy(() => {
-      const ids = tf.tensor2d(Int32Array.from({ length: 2 * 9 }, (_, i) => (i * 7 + 3) % config.vocabSize), [2, 9], "int32");
-      const w = tf.tensor3d(Float32Array.from({ length: 2 * 9 * 64 }, (_, i) => Math.sin(i)), [2, 9, 64]);
+      const ids = tf.tensor2d(
+        Int32Array.from({ length: 2 * 9 }, (_, i) => (i * 7 + 3) % config.vocabSize),
+        [2, 9],
+        "int32",
+      );
+      const w = tf.tensor3d(
+        Float32Array.from({ length: 2 * 9 * 64 }, (_, i) => Math.sin(i)),
+        [2, 9, 64],
+      );
       const h = decoder.hidden(ids).dataSync() as Float32Array;
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(decoder.hidden(ids, { training: true }), w)), vars);
       return { h, grads: vars.map((v) => grads[v.name]!.dataSync() as Float32Array) };
@@ -52,7 +90,8 @@ function lossAndGrads(decoder: Decoder, vars: tf.Variable[], fused: boolean): { 
 }
 
 function maxRel(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 1e-30;
+  let num = 0,
+    den = 1e-30;
   for (let i = 0; i < a.length; i++) {
     num = Math.max(num, Math.abs(a[i]! - b[i]!));
     den = Math.max(den, Math.abs(b[i]!));
@@ -67,21 +106,31 @@ function compare(what: string): void {
     const want = lossAndGrads(decoder, vars, false);
     const got = lossAndGrads(decoder, vars, true);
     assert.ok(maxRel(got.h, want.h) <= 1e-5, `${what}: hidden ${maxRel(got.h, want.h)}`);
-    vars.forEach((v, i) => assert.ok(maxRel(got.grads[i]!, want.grads[i]!) <= 1e-5, `${what}: ${v.name}: ${maxRel(got.grads[i]!, want.grads[i]!)}`));
+    vars.forEach((v, i) =>
+      assert.ok(
+        maxRel(got.grads[i]!, want.grads[i]!) <= 1e-5,
+        `${what}: ${v.name}: ${maxRel(got.grads[i]!, want.grads[i]!)}`,
+      ),
+    );
     assert.equal(tf.memory().numTensors, base, `${what}: tensors left behind`);
   } finally {
     decoder.dispose();
   }
 }
 
-const skip = typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
+const skip =
+  typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
 
-test("decoder with fused kernels: hidden states and LoRA gradients equal the composed ops' (native matmul on)", { skip }, async () => {
-  await initBackend("wasm");
-  enableNativeMatmul();
-  assert.ok(fusedKernelsActive());
-  compare("native matmul");
-});
+test(
+  "decoder with fused kernels: hidden states and LoRA gradients equal the composed ops' (native matmul on)",
+  { skip },
+  async () => {
+    await initBackend("wasm");
+    enableNativeMatmul();
+    assert.ok(fusedKernelsActive());
+    compare("native matmul");
+  },
+);
 
 test("plain wasm (native matmul off) runs no fused kernel", { skip }, async () => {
   await initBackend("wasm");
@@ -93,44 +142,58 @@ test("plain wasm (native matmul off) runs no fused kernel", { skip }, async () =
   }
 });
 
-test("fused attention equals the composed RoPE → GQA fold → q·kᵀ/√hd + mask → softmax → ·v bit for bit, and its gradients", { skip }, async () => {
-  await initBackend("wasm");
-  assert.ok(enableNativeMatmul().active);
-  const base = tf.memory().numTensors;
-  const rng = Rng.derive(4, "fused-attention");
-  for (const [B, T, H, KV, hd] of [[2, 9, 4, 2, 16], [1, 13, 6, 2, 8], [3, 5, 2, 2, 32]] as const) {
-    tf.tidy(() => {
-      const rand = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
-      const q = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
-      const k = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
-      const v = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
-      const w = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
-      const { cos, sin } = ropeTables(ropeInvFreq({ headDim: hd, ropeTheta: 10000, ropeScaling: null }), 0, T);
-      const R = rotateHalfMatrix(hd);
-      const G = H / KV;
-      const composed = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => {
-        const qr = applyRope(qi.reshape([B, T, H, hd]) as tf.Tensor4D, cos, sin, R);
-        const kr = applyRope(ki.reshape([B, T, KV, hd]) as tf.Tensor4D, cos, sin, R);
-        const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
-        const kh = tf.transpose(kr, [0, 2, 1, 3]);
-        const vh = tf.transpose(vi.reshape([B, T, KV, hd]), [0, 2, 1, 3]);
-        const m = new Float32Array(T * G * T);
-        for (let t = 0; t < T; t++) for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * T + t + 1, (t * G + g + 1) * T);
-        const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(hd)), tf.tensor2d(m, [T * G, T]));
-        const o = tf.matMul(tf.softmax(scores), vh);
-        return tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]);
-      };
-      const fused = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor): tf.Tensor => fusedAttention(qi as tf.Tensor2D, ki as tf.Tensor2D, vi as tf.Tensor2D, cos, sin, { B, T, H, KV, hd });
-      const loss = (f: typeof fused) => (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => tf.sum(tf.mul(f(qi, ki, vi), w));
-      const what = `B ${B}, T ${T}, H ${H}, KV ${KV}, hd ${hd}`;
-      const y = fused(q, k, v).dataSync(), y0 = composed(q, k, v).dataSync();
-      for (let i = 0; i < y.length; i++) if (!Object.is(y[i], y0[i])) assert.fail(`${what}: o[${i}] ${y[i]} vs ${y0[i]}`);
-      const g = tf.grads(loss(fused))([q, k, v]), g0 = tf.grads(loss(composed))([q, k, v]);
-      ["dq", "dk", "dv"].forEach((name, j) => {
-        const rel = maxRel(g[j]!.dataSync() as Float32Array, g0[j]!.dataSync() as Float32Array);
-        assert.ok(rel <= 1e-6, `${what}: ${name} ${rel}`); // the softmax backward's row sum is the only reordering
+test(
+  "fused attention equals the composed RoPE → GQA fold → q·kᵀ/√hd + mask → softmax → ·v bit for bit, and its gradients",
+  { skip },
+  async () => {
+    await initBackend("wasm");
+    assert.ok(enableNativeMatmul().active);
+    const base = tf.memory().numTensors;
+    const rng = Rng.derive(4, "fused-attention");
+    for (const [B, T, H, KV, hd] of [
+      [2, 9, 4, 2, 16],
+      [1, 13, 6, 2, 8],
+      [3, 5, 2, 2, 32],
+    ] as const) {
+      tf.tidy(() => {
+        const rand = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+        const q = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
+        const k = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
+        const v = tf.tensor2d(rand(B * T * KV * hd), [B * T, KV * hd]);
+        const w = tf.tensor2d(rand(B * T * H * hd), [B * T, H * hd]);
+        const { cos, sin } = ropeTables(ropeInvFreq({ headDim: hd, ropeTheta: 10000, ropeScaling: null }), 0, T);
+        const R = rotateHalfMatrix(hd);
+        const G = H / KV;
+        const composed = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => {
+          const qr = applyRope(qi.reshape([B, T, H, hd]) as tf.Tensor4D, cos, sin, R);
+          const kr = applyRope(ki.reshape([B, T, KV, hd]) as tf.Tensor4D, cos, sin, R);
+          const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
+          const kh = tf.transpose(kr, [0, 2, 1, 3]);
+          const vh = tf.transpose(vi.reshape([B, T, KV, hd]), [0, 2, 1, 3]);
+          const m = new Float32Array(T * G * T);
+          for (let t = 0; t < T; t++)
+            for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * T + t + 1, (t * G + g + 1) * T);
+          const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(hd)), tf.tensor2d(m, [T * G, T]));
+          const o = tf.matMul(tf.softmax(scores), vh);
+          return tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]);
+        };
+        const fused = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor): tf.Tensor =>
+          fusedAttention(qi as tf.Tensor2D, ki as tf.Tensor2D, vi as tf.Tensor2D, cos, sin, { B, T, H, KV, hd });
+        const loss = (f: typeof fused) => (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) =>
+          tf.sum(tf.mul(f(qi, ki, vi), w));
+        const what = `B ${B}, T ${T}, H ${H}, KV ${KV}, hd ${hd}`;
+        const y = fused(q, k, v).dataSync(),
+          y0 = composed(q, k, v).dataSync();
+        for (let i = 0; i < y.length; i++)
+          if (!Object.is(y[i], y0[i])) assert.fail(`${what}: o[${i}] ${y[i]} vs ${y0[i]}`);
+        const g = tf.grads(loss(fused))([q, k, v]),
+          g0 = tf.grads(loss(composed))([q, k, v]);
+        ["dq", "dk", "dv"].forEach((name, j) => {
+          const rel = maxRel(g[j]!.dataSync() as Float32Array, g0[j]!.dataSync() as Float32Array);
+          assert.ok(rel <= 1e-6, `${what}: ${name} ${rel}`); // the softmax backward's row sum is the only reordering
+        });
       });
-    });
-  }
-  assert.equal(tf.memory().numTensors, base);
-});
+    }
+    assert.equal(tf.memory().numTensors, base);
+  },
+);

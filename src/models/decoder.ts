@@ -7,9 +7,24 @@
 // HF layout. GQA folds the G query heads that share a KV head into the row axis, so attention needs no tile or gather.
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
-import { addSameShape, constLeftMatMul, frozenLinear, frozenLinearT, matMulT, product, type GradArgs } from "./linear.ts";
+import {
+  addSameShape,
+  constLeftMatMul,
+  frozenLinear,
+  frozenLinearT,
+  matMulT,
+  product,
+  type GradArgs,
+} from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
-import { fusedAttention, fusedGatherRows, fusedKernelsActive, fusedLoraLinear, fusedRmsNorm, fusedSwiGlu } from "../wasm-fused.ts";
+import {
+  fusedAttention,
+  fusedGatherRows,
+  fusedKernelsActive,
+  fusedLoraLinear,
+  fusedRmsNorm,
+  fusedSwiGlu,
+} from "../wasm-fused.ts";
 
 /** A LoRA pair as the decoder applies it to one linear module: y = x·W0ᵀ (+ bias) + scaling·(x·Aᵀ)·Bᵀ. */
 export interface AttachedLora {
@@ -111,7 +126,9 @@ function loadWeights(c: ModelConfig, source: WeightSource): Weights {
     const t = source(name, shape);
     if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
       t.dispose();
-      throw new WeightShapeError(`tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`);
+      throw new WeightShapeError(
+        `tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`,
+      );
     }
     const f = t.dtype === "float32" ? t : tf.cast(t, "float32");
     if (f !== t) t.dispose();
@@ -191,7 +208,9 @@ interface Ctx {
 function frozenEmbedding(embed: tf.Tensor2D): (ids: tf.Tensor1D) => tf.Tensor2D {
   return tf.customGrad((...args: GradArgs) => ({
     // [N, d]; row copies on wasm with the native addon (src/wasm-fused.ts; tfjs-wasm's GatherV2: ~25 ms for 1024×512)
-    value: fusedKernelsActive() ? fusedGatherRows(embed, args[0] as tf.Tensor1D) : tf.gather(embed, args[0] as tf.Tensor1D),
+    value: fusedKernelsActive()
+      ? fusedGatherRows(embed, args[0] as tf.Tensor1D)
+      : tf.gather(embed, args[0] as tf.Tensor1D),
     gradFunc: () => tf.zerosLike(args[0] as tf.Tensor1D), // ids are integers: no gradient
   })) as (ids: tf.Tensor1D) => tf.Tensor2D;
 }
@@ -238,7 +257,14 @@ type KvPair = { k: tf.Tensor4D; v: tf.Tensor4D };
  * Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output
  * and, when `keepKv`, the keys and values for the cache.
  */
-function attention(s: State, x: tf.Tensor2D, l: Layer, ctx: Ctx, past: KvPair | null, keepKv: boolean): { out: tf.Tensor2D; kv: KvPair | null } {
+function attention(
+  s: State,
+  x: tf.Tensor2D,
+  l: Layer,
+  ctx: Ctx,
+  past: KvPair | null,
+  keepKv: boolean,
+): { out: tf.Tensor2D; kv: KvPair | null } {
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
@@ -304,7 +330,10 @@ function runStack(
     const [next, ...kv] = tf.tidy(() => {
       const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past, cache !== null);
       const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
-      return [addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)), ...(a.kv ? [a.kv.k, a.kv.v] : [])];
+      return [
+        addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)),
+        ...(a.kv ? [a.kv.k, a.kv.v] : []),
+      ];
     });
     x = next as tf.Tensor2D;
     if (kv.length) {
@@ -325,7 +354,9 @@ function loraByModule(layers: readonly Layer[], pairs: readonly AttachedLora[]):
   const byModule = new Map<string, AttachedLora>();
   for (const p of pairs) {
     if (!known.has(p.module)) {
-      throw new Error(`LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`);
+      throw new Error(
+        `LoRA module "${p.module}" is not a linear layer of this model (e.g. model.layers.0.self_attn.q_proj)`,
+      );
     }
     if (byModule.has(p.module)) throw new Error(`LoRA module "${p.module}" given twice`);
     byModule.set(p.module, p);
@@ -419,7 +450,9 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     forward(ids, opts = {}) {
       checkIds(ids);
       const [B, T] = ids.shape;
-      return tf.tidy(() => decoder.logits(runStack(s, ids, 0, null, opts).h).reshape([B, T, config.vocabSize]) as tf.Tensor3D);
+      return tf.tidy(
+        () => decoder.logits(runStack(s, ids, 0, null, opts).h).reshape([B, T, config.vocabSize]) as tf.Tensor3D,
+      );
     },
     logits(h) {
       return frozenLinearT(h, w.lmHeadW); // [M, V]

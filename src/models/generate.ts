@@ -20,11 +20,18 @@ export interface GreedyResult {
   logprobs: number[];
 }
 
-export async function generateGreedy(decoder: Decoder, promptIds: readonly number[], opts: GreedyOptions): Promise<GreedyResult> {
+export async function generateGreedy(
+  decoder: Decoder,
+  promptIds: readonly number[],
+  opts: GreedyOptions,
+): Promise<GreedyResult> {
   if (promptIds.length === 0) throw new Error("generateGreedy: the prompt is empty (give at least a BOS token)");
   const maxPos = decoder.config.maxPositionEmbeddings;
   const maxNew = Math.min(opts.maxNewTokens, maxPos - promptIds.length);
-  if (maxNew < 0) throw new Error(`generateGreedy: the prompt has ${promptIds.length} tokens, more than max_position_embeddings ${maxPos}`);
+  if (maxNew < 0)
+    throw new Error(
+      `generateGreedy: the prompt has ${promptIds.length} tokens, more than max_position_embeddings ${maxPos}`,
+    );
   const stop = new Set(opts.stopIds ?? []);
   const cache = decoder.newCache();
   const ids: number[] = [];
@@ -50,7 +57,11 @@ export async function generateGreedy(decoder: Decoder, promptIds: readonly numbe
 }
 
 /** Greedy continuation by a full forward per step (no cache): the reference the KV-cache path must equal. */
-export async function generateGreedyNoCache(decoder: Decoder, promptIds: readonly number[], maxNewTokens: number): Promise<GreedyResult> {
+export async function generateGreedyNoCache(
+  decoder: Decoder,
+  promptIds: readonly number[],
+  maxNewTokens: number,
+): Promise<GreedyResult> {
   const seq = [...promptIds];
   const ids: number[] = [];
   const logprobs: number[] = [];

@@ -21,7 +21,13 @@ function transposeFlagsAreFast(): boolean {
 /** op(a)·op(b) with op = transpose where asked: transpose flags, or explicit transposes for tfjs-wasm's XNNPACK path. */
 export function product<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
   if (transposeFlagsAreFast()) return tf.matMul(a, b, transposeA, transposeB) as T;
-  const t = (x: T): T => (x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [...x.shape.keys()].map((i) => (i < x.rank - 2 ? i : 2 * x.rank - 3 - i)))) as T;
+  const t = (x: T): T =>
+    (x.rank === 2
+      ? tf.transpose(x)
+      : tf.transpose(
+          x,
+          [...x.shape.keys()].map((i) => (i < x.rank - 2 ? i : 2 * x.rank - 3 - i)),
+        )) as T;
   return tf.matMul(transposeA ? t(a) : a, transposeB ? t(b) : b) as T;
 }
 
@@ -67,7 +73,10 @@ export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
         const g = dy as tf.Tensor2D;
-        const db = transposeFlagsAreFast() || g.shape[1] <= sa.shape[1] ? product(g, sa, true, false) : tf.transpose(tf.matMul(tf.transpose(sa), g)); // [m, k]
+        const db =
+          transposeFlagsAreFast() || g.shape[1] <= sa.shape[1]
+            ? product(g, sa, true, false)
+            : tf.transpose(tf.matMul(tf.transpose(sa), g)); // [m, k]
         return [tf.matMul(g, sb), db]; // da [N, k], db [m, k]
       },
     };
@@ -94,7 +103,8 @@ export function constLeftMatMul(S: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
  * their sum until the backward reaches them: on Qwen2-0.5B ~0.3 GB per 128 tokens. Same kernel, same values.
  */
 export function addSameShape<T extends tf.Tensor>(a: T, b: T): T {
-  if (!tf.util.arraysEqual(a.shape, b.shape)) throw new Error(`addSameShape: shapes [${a.shape}] and [${b.shape}] differ; use tf.add to broadcast`);
+  if (!tf.util.arraysEqual(a.shape, b.shape))
+    throw new Error(`addSameShape: shapes [${a.shape}] and [${b.shape}] differ; use tf.add to broadcast`);
   const f = tf.customGrad((...args: GradArgs) => ({
     value: tf.add(args[0] as T, args[1] as T),
     // Two distinct tensors (reshape shares the buffer), as tfjs' own Add gradient returns: each is released on its own.

@@ -28,7 +28,9 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
   try {
     const expected = checkpointShapes(config);
     checkTensorsFit(expected, dir);
-    const unused = [...ck.entries.keys()].filter((n) => !expected.has(n) && !IGNORABLE.test(n) && !(config.tieWordEmbeddings && n === "lm_head.weight"));
+    const unused = [...ck.entries.keys()].filter(
+      (n) => !expected.has(n) && !IGNORABLE.test(n) && !(config.tieWordEmbeddings && n === "lm_head.weight"),
+    );
     if (unused.length) {
       throw new WeightShapeError(
         `${dir}: the checkpoint has ${unused.length} tensor(s) that config.json does not describe (${unused.slice(0, 3).join(", ")}${unused.length > 3 ? ", …" : ""}); ` +
@@ -38,7 +40,9 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
     return buildDecoder(config, (name, shape) => {
       if (!ck.has(name)) {
         const like = similarNames(name, ck.entries.keys());
-        throw new WeightShapeError(`${ck.path}: tensor "${name}" (shape [${shape.join(", ")}]) is missing from the checkpoint${like.length ? ` (closest: ${like.join(", ")})` : ""}`);
+        throw new WeightShapeError(
+          `${ck.path}: tensor "${name}" (shape [${shape.join(", ")}]) is missing from the checkpoint${like.length ? ` (closest: ${like.join(", ")})` : ""}`,
+        );
       }
       return placeOnDevice(tf.tensor(ck.readF32(name, shape), [...shape], "float32"));
     });
@@ -51,7 +55,11 @@ export function loadDecoder(dir: string, config: ModelConfig = readModelConfig(d
  * Resolve `modelIdOrDir` (local folder or hub id) and load config, weights and tokenizer onto the backend the caller
  * started (the entry point chooses and starts the backend once: src/backend.ts initBackend).
  */
-export async function loadModel(modelIdOrDir: string, backend: BackendInfo, opts: { hub?: HubOptions } = {}): Promise<LoadedModel> {
+export async function loadModel(
+  modelIdOrDir: string,
+  backend: BackendInfo,
+  opts: { hub?: HubOptions } = {},
+): Promise<LoadedModel> {
   const dir = await resolveModel(modelIdOrDir, opts.hub);
   const config = readModelConfig(dir);
   const tokenizer = await loadTokenizer(dir);

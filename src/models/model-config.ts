@@ -53,8 +53,14 @@ export class ModelConfigError extends Error {
 /** Read and parse `<dir>/config.json`. */
 export function readModelConfig(dir: string): ModelConfig {
   const file = path.join(dir, "config.json");
-  if (!fs.existsSync(dir)) throw new ModelConfigError(`${dir}: model folder not found (give a folder with config.json + *.safetensors, or a hub id such as Qwen/Qwen2-0.5B)`);
-  if (!fs.existsSync(file)) throw new ModelConfigError(`${file}: not found; a model folder needs the Hugging Face config.json next to its *.safetensors`);
+  if (!fs.existsSync(dir))
+    throw new ModelConfigError(
+      `${dir}: model folder not found (give a folder with config.json + *.safetensors, or a hub id such as Qwen/Qwen2-0.5B)`,
+    );
+  if (!fs.existsSync(file))
+    throw new ModelConfigError(
+      `${file}: not found; a model folder needs the Hugging Face config.json next to its *.safetensors`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(file, "utf8"));
@@ -66,7 +72,8 @@ export function readModelConfig(dir: string): ModelConfig {
 
 /** Parse a config.json object (`source` names it in errors). */
 export function parseModelConfig(json: unknown, source = "config.json"): ModelConfig {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ModelConfigError(`${source}: expected a JSON object`);
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new ModelConfigError(`${source}: expected a JSON object`);
   const c = json as Record<string, unknown>;
   const modelType = c.model_type;
   if (typeof modelType !== "string" || !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
@@ -77,37 +84,52 @@ export function parseModelConfig(json: unknown, source = "config.json"): ModelCo
   }
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new ModelConfigError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0)
+      throw new ModelConfigError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(c[key])}`);
     return v;
   };
   const num = (key: string, fallback: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== "number" || !(v > 0)) throw new ModelConfigError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(c[key])}`);
+    if (typeof v !== "number" || !(v > 0))
+      throw new ModelConfigError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(c[key])}`);
     return v;
   };
   const bool = (key: string, fallback: boolean): boolean => {
     const v = c[key] ?? fallback;
-    if (typeof v !== "boolean") throw new ModelConfigError(`${source}: "${key}" must be true or false, got ${JSON.stringify(c[key])}`);
+    if (typeof v !== "boolean")
+      throw new ModelConfigError(`${source}: "${key}" must be true or false, got ${JSON.stringify(c[key])}`);
     return v;
   };
   const hiddenSize = int("hidden_size");
   const numHeads = int("num_attention_heads");
   const numKvHeads = int("num_key_value_heads", numHeads);
-  if (numHeads % numKvHeads !== 0) throw new ModelConfigError(`${source}: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  if (numHeads % numKvHeads !== 0)
+    throw new ModelConfigError(
+      `${source}: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`,
+    );
   const headDim = c.head_dim === undefined || c.head_dim === null ? hiddenSize / numHeads : int("head_dim");
-  if (!Number.isInteger(headDim)) throw new ModelConfigError(`${source}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}; give "head_dim"`);
+  if (!Number.isInteger(headDim))
+    throw new ModelConfigError(
+      `${source}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}; give "head_dim"`,
+    );
   if (headDim % 2 !== 0) throw new ModelConfigError(`${source}: head_dim ${headDim} must be even for RoPE`);
   const act = c.hidden_act ?? "silu";
-  if (act !== "silu") throw new ModelConfigError(`${source}: hidden_act "${String(act)}" is not supported (only "silu", the SwiGLU of Llama/Qwen2)`);
+  if (act !== "silu")
+    throw new ModelConfigError(
+      `${source}: hidden_act "${String(act)}" is not supported (only "silu", the SwiGLU of Llama/Qwen2)`,
+    );
   if (modelType === "qwen2" && c.use_sliding_window === true) {
-    throw new ModelConfigError(`${source}: use_sliding_window=true is not supported (full causal attention only); set it to false`);
+    throw new ModelConfigError(
+      `${source}: use_sliding_window=true is not supported (full causal attention only); set it to false`,
+    );
   }
   const attentionBias = bool("attention_bias", false);
   const ids = (key: string): number[] => {
     const v = c[key];
     if (v === undefined || v === null) return [];
     const list = Array.isArray(v) ? v : [v];
-    if (!list.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) throw new ModelConfigError(`${source}: "${key}" must be a token id or a list of ids, got ${JSON.stringify(v)}`);
+    if (!list.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0))
+      throw new ModelConfigError(`${source}: "${key}" must be a token id or a list of ids, got ${JSON.stringify(v)}`);
     return list as number[];
   };
   return {
@@ -134,16 +156,20 @@ export function parseModelConfig(json: unknown, source = "config.json"): ModelCo
 
 function parseRopeScaling(v: unknown, source: string): Llama3RopeScaling | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== "object" || Array.isArray(v)) throw new ModelConfigError(`${source}: "rope_scaling" must be null or an object`);
+  if (typeof v !== "object" || Array.isArray(v))
+    throw new ModelConfigError(`${source}: "rope_scaling" must be null or an object`);
   const r = v as Record<string, unknown>;
   const type = r.rope_type ?? r.type;
   if (type === "default") return null;
   if (type !== "llama3") {
-    throw new ModelConfigError(`${source}: rope_scaling type ${JSON.stringify(type)} is not supported; supported: null, "default", "llama3"`);
+    throw new ModelConfigError(
+      `${source}: rope_scaling type ${JSON.stringify(type)} is not supported; supported: null, "default", "llama3"`,
+    );
   }
   const pos = (key: string): number => {
     const x = r[key];
-    if (typeof x !== "number" || !(x > 0)) throw new ModelConfigError(`${source}: rope_scaling.${key} must be a positive number, got ${JSON.stringify(x)}`);
+    if (typeof x !== "number" || !(x > 0))
+      throw new ModelConfigError(`${source}: rope_scaling.${key} must be a positive number, got ${JSON.stringify(x)}`);
     return x;
   };
   const s: Llama3RopeScaling = {
@@ -153,7 +179,8 @@ function parseRopeScaling(v: unknown, source: string): Llama3RopeScaling | null 
     highFreqFactor: pos("high_freq_factor"),
     originalMaxPositionEmbeddings: pos("original_max_position_embeddings"),
   };
-  if (!(s.highFreqFactor > s.lowFreqFactor)) throw new ModelConfigError(`${source}: rope_scaling.high_freq_factor must exceed low_freq_factor`);
+  if (!(s.highFreqFactor > s.lowFreqFactor))
+    throw new ModelConfigError(`${source}: rope_scaling.high_freq_factor must exceed low_freq_factor`);
   return s;
 }
 

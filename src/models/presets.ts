@@ -51,7 +51,13 @@ const llama32 = (hidden: number, layers: number, heads: number, headDim: number)
     num_hidden_layers: layers,
     num_key_value_heads: 8,
     rms_norm_eps: 1e-5,
-    rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: "llama3" },
+    rope_scaling: {
+      factor: 32.0,
+      high_freq_factor: 4.0,
+      low_freq_factor: 1.0,
+      original_max_position_embeddings: 8192,
+      rope_type: "llama3",
+    },
     rope_theta: 500000.0,
     tie_word_embeddings: true,
     torch_dtype: "bfloat16",
@@ -147,7 +153,11 @@ export function randomWeights(config: ModelConfig, rng: Rng, std = 0.02): Map<st
 }
 
 /** The same as randomWeights, as a WeightSource for buildDecoder (peak memory: the model plus one tensor). */
-export function randomWeightSource(config: ModelConfig, rng: Rng, std = 0.02): (name: string, shape: readonly number[]) => tf.Tensor {
+export function randomWeightSource(
+  config: ModelConfig,
+  rng: Rng,
+  std = 0.02,
+): (name: string, shape: readonly number[]) => tf.Tensor {
   void config;
   const a = std * Math.sqrt(3); // U(−a, a) has standard deviation std
   return (name, shape) => {

@@ -23,7 +23,9 @@ export function parseRandomModelSpec(spec: string): { config: ModelConfig; seed:
   for (const part of spec.slice(RANDOM_PREFIX.length).split(",").filter(Boolean)) {
     const [k, v] = part.split("=");
     if (!k || v === undefined || !(KEYS as readonly string[]).includes(k)) {
-      throw new Error(`model "${spec}": "${part}" is not key=value with a key among ${KEYS.join(", ")} (e.g. random:d=128,L=2)`);
+      throw new Error(
+        `model "${spec}": "${part}" is not key=value with a key among ${KEYS.join(", ")} (e.g. random:d=128,L=2)`,
+      );
     }
     kv.set(k, v);
   }
@@ -55,7 +57,10 @@ export function parseRandomModelSpec(spec: string): { config: ModelConfig; seed:
 export function loadRandomModel(spec: string, backend: BackendInfo) {
   const { config, seed } = parseRandomModelSpec(spec);
   const tokenizer = createCharTokenizer();
-  if (config.vocabSize < tokenizer.vocabSize) throw new Error(`model "${spec}": vocab=${config.vocabSize} is smaller than the character tokenizer's ${tokenizer.vocabSize}`);
+  if (config.vocabSize < tokenizer.vocabSize)
+    throw new Error(
+      `model "${spec}": vocab=${config.vocabSize} is smaller than the character tokenizer's ${tokenizer.vocabSize}`,
+    );
   checkTensorsFit(checkpointShapes(config), `model "${spec}"`);
   const source = randomWeightSource(config, Rng.derive(seed, "random-model"));
   const decoder = buildDecoder(config, (name, shape) => placeOnDevice(source(name, shape)));

@@ -24,7 +24,9 @@ export function ropeInvFreq(config: Pick<ModelConfig, "headDim" | "ropeTheta" | 
     const f = inv[i]!;
     const wavelen = f32((2 * Math.PI) / f);
     const scaled = wavelen > lowFreqWavelen ? f32(f / s.factor) : f; // inv_freq_llama
-    const smooth = f32(f32(f32(s.originalMaxPositionEmbeddings / wavelen) - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor));
+    const smooth = f32(
+      f32(f32(s.originalMaxPositionEmbeddings / wavelen) - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor),
+    );
     const smoothed = f32(f32(f32(f32(1 - smooth) * scaled) / s.factor) + f32(smooth * scaled));
     const isMedium = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
     out[i] = isMedium ? smoothed : scaled;

@@ -8,7 +8,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  openCheckpoint, writeSafetensors, f16BitsToF32, f32ToF16Bits, bf16BitsToF32, f32ToBf16Bits, SafetensorsError,
+  openCheckpoint,
+  writeSafetensors,
+  f16BitsToF32,
+  f32ToF16Bits,
+  bf16BitsToF32,
+  f32ToBf16Bits,
+  SafetensorsError,
 } from "./safetensors.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -35,7 +41,14 @@ test("F32 round trip is bit-exact, incl. inf, nan, -0 and subnormals; header ali
   const file = fresh("model.safetensors");
   const a = new Float32Array([1, -2.5, Infinity, -Infinity, NaN, -0, 1e-45, 3.4028234663852886e38, 0.1, 123456.789]);
   const b = new Float32Array(12).map((_, i) => i * 0.25 - 1);
-  writeSafetensors(file, [{ name: "a", shape: [2, 5], data: a }, { name: "x.y.weight", shape: [3, 4], data: b }], { format: "pt" });
+  writeSafetensors(
+    file,
+    [
+      { name: "a", shape: [2, 5], data: a },
+      { name: "x.y.weight", shape: [3, 4], data: b },
+    ],
+    { format: "pt" },
+  );
   const buf = fs.readFileSync(file);
   assert.equal(Number(buf.readBigUInt64LE(0)) % 8, 0);
   const ck = openCheckpoint(path.dirname(file));
@@ -153,9 +166,19 @@ test("sharded checkpoint via model.safetensors.index.json", () => {
   const w1 = new Float32Array([1, 2, 3, 4, 5, 6]);
   const w2 = new Float32Array([7, 8]);
   const w3 = new Float32Array([9.5]);
-  writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), [{ name: "a.weight", shape: [2, 3], data: w1 }, { name: "b.weight", shape: [2], data: w2, dtype: "BF16" }]);
+  writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), [
+    { name: "a.weight", shape: [2, 3], data: w1 },
+    { name: "b.weight", shape: [2], data: w2, dtype: "BF16" },
+  ]);
   writeSafetensors(path.join(dir, "model-00002-of-00002.safetensors"), [{ name: "c.weight", shape: [1, 1], data: w3 }]);
-  const index = { metadata: { total_size: 34 }, weight_map: { "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00001-of-00002.safetensors", "c.weight": "model-00002-of-00002.safetensors" } };
+  const index = {
+    metadata: { total_size: 34 },
+    weight_map: {
+      "a.weight": "model-00001-of-00002.safetensors",
+      "b.weight": "model-00001-of-00002.safetensors",
+      "c.weight": "model-00002-of-00002.safetensors",
+    },
+  };
   fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify(index));
   const ck = openCheckpoint(dir);
   assert.equal(ck.entries.size, 3);
@@ -168,7 +191,12 @@ test("sharded checkpoint via model.safetensors.index.json", () => {
 
   // a shard the index points at is missing
   fs.rmSync(path.join(dir, "model-00002-of-00002.safetensors"));
-  assert.throws(() => openCheckpoint(dir), (e: Error) => e instanceof SafetensorsError && /model\.safetensors\.index\.json.*model-00002-of-00002\.safetensors.*does not exist/.test(e.message));
+  assert.throws(
+    () => openCheckpoint(dir),
+    (e: Error) =>
+      e instanceof SafetensorsError &&
+      /model\.safetensors\.index\.json.*model-00002-of-00002\.safetensors.*does not exist/.test(e.message),
+  );
   // the index names a tensor its shard does not have
   index.weight_map["c.weight"] = "model-00001-of-00002.safetensors";
   fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify(index));
@@ -184,10 +212,17 @@ test("missing tensor lists similar names; shape mismatch names file, tensor and 
     { name: "model.norm.weight", shape: [4], data: z },
   ]);
   const ck = openCheckpoint(path.dirname(file));
-  assert.throws(() => ck.readF32("model.layers.0.self_attn.v_proj.weight"), (e: Error) =>
-    /no tensor "model\.layers\.0\.self_attn\.v_proj\.weight"/.test(e.message) && /closest: "model\.layers\.0\.self_attn\.(k|q)_proj\.weight"/.test(e.message));
-  assert.throws(() => ck.readF32("model.norm.weight", [2, 2]), (e: Error) =>
-    e.message.includes(file) && /"model\.norm\.weight" has shape \[4\] but \[2, 2\] was expected/.test(e.message));
+  assert.throws(
+    () => ck.readF32("model.layers.0.self_attn.v_proj.weight"),
+    (e: Error) =>
+      /no tensor "model\.layers\.0\.self_attn\.v_proj\.weight"/.test(e.message) &&
+      /closest: "model\.layers\.0\.self_attn\.(k|q)_proj\.weight"/.test(e.message),
+  );
+  assert.throws(
+    () => ck.readF32("model.norm.weight", [2, 2]),
+    (e: Error) =>
+      e.message.includes(file) && /"model\.norm\.weight" has shape \[4\] but \[2, 2\] was expected/.test(e.message),
+  );
   ck.close();
 });
 
@@ -200,17 +235,51 @@ test("corrupt and truncated files fail with the file and tensor named", () => {
     ["absurd header length", rawFile(good, data, { headerLen: 1n << 62n }), /implausible/],
     ["header not JSON", rawFile(null, data, { headerText: '{"w": {"dtype": "F32",' }), /header is not valid JSON/],
     ["header not an object", rawFile([1, 2], data), /not a JSON object/],
-    ["truncated data", rawFile(good, data.slice(0, 10)), /tensor "w": data_offsets \[0, 16\] run past the end of the data \(10 bytes.*truncated/],
-    ["offsets vs dtype×shape", rawFile({ w: { dtype: "F32", shape: [3, 2], data_offsets: [0, 16] } }, data), /tensor "w".*16 bytes but F32 \[3, 2\] needs 24/],
-    ["unknown dtype", rawFile({ w: { dtype: "F8_E4M3", shape: [16], data_offsets: [0, 16] } }, data), /tensor "w": unsupported dtype "F8_E4M3"/],
-    ["bad offsets", rawFile({ w: { dtype: "F32", shape: [2, 2], data_offsets: [16, 0] } }, data), /tensor "w": data_offsets \[16,0\]/],
-    ["bad shape", rawFile({ w: { dtype: "F32", shape: [-4], data_offsets: [0, 16] } }, data), /tensor "w": shape \[-4\]/],
-    ["overlap", rawFile({ u: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] }, v: { dtype: "F32", shape: [2], data_offsets: [8, 16] } }, data), /overlap/],
+    [
+      "truncated data",
+      rawFile(good, data.slice(0, 10)),
+      /tensor "w": data_offsets \[0, 16\] run past the end of the data \(10 bytes.*truncated/,
+    ],
+    [
+      "offsets vs dtype×shape",
+      rawFile({ w: { dtype: "F32", shape: [3, 2], data_offsets: [0, 16] } }, data),
+      /tensor "w".*16 bytes but F32 \[3, 2\] needs 24/,
+    ],
+    [
+      "unknown dtype",
+      rawFile({ w: { dtype: "F8_E4M3", shape: [16], data_offsets: [0, 16] } }, data),
+      /tensor "w": unsupported dtype "F8_E4M3"/,
+    ],
+    [
+      "bad offsets",
+      rawFile({ w: { dtype: "F32", shape: [2, 2], data_offsets: [16, 0] } }, data),
+      /tensor "w": data_offsets \[16,0\]/,
+    ],
+    [
+      "bad shape",
+      rawFile({ w: { dtype: "F32", shape: [-4], data_offsets: [0, 16] } }, data),
+      /tensor "w": shape \[-4\]/,
+    ],
+    [
+      "overlap",
+      rawFile(
+        {
+          u: { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] },
+          v: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
+        },
+        data,
+      ),
+      /overlap/,
+    ],
   ];
   for (const [what, bytes, re] of cases) {
     const file = fresh("bad.safetensors");
     fs.writeFileSync(file, bytes);
-    assert.throws(() => openCheckpoint(file), (e: Error) => e instanceof SafetensorsError && e.message.startsWith(file) && re.test(e.message), what);
+    assert.throws(
+      () => openCheckpoint(file),
+      (e: Error) => e instanceof SafetensorsError && e.message.startsWith(file) && re.test(e.message),
+      what,
+    );
   }
   // the good variant of the same bytes opens
   const file = fresh("ok.safetensors");
@@ -235,8 +304,18 @@ test("folder resolution errors: missing path, no safetensors, several without an
 
 test("writer validation: value count vs shape, duplicate names", () => {
   const file = fresh("w.safetensors");
-  assert.throws(() => writeSafetensors(file, [{ name: "a", shape: [2, 3], data: new Float32Array(5) }]), /"a" has 5 values but shape \[2, 3\] needs 6/);
-  assert.throws(() => writeSafetensors(file, [{ name: "a", shape: [1], data: new Float32Array(1) }, { name: "a", shape: [1], data: new Float32Array(1) }]), /given twice/);
+  assert.throws(
+    () => writeSafetensors(file, [{ name: "a", shape: [2, 3], data: new Float32Array(5) }]),
+    /"a" has 5 values but shape \[2, 3\] needs 6/,
+  );
+  assert.throws(
+    () =>
+      writeSafetensors(file, [
+        { name: "a", shape: [1], data: new Float32Array(1) },
+        { name: "a", shape: [1], data: new Float32Array(1) },
+      ]),
+    /given twice/,
+  );
   assert.equal(fs.existsSync(file), false);
 });
 
@@ -244,9 +323,16 @@ test("stories260K checkpoint: names and shapes match its config.json", (t) => {
   const dir = path.join(shared, "models/stories260K");
   if (!fs.existsSync(path.join(dir, "model.safetensors"))) return t.skip(`${dir} not present`);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
-  const H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size, hd = cfg.head_dim;
-  const nq = cfg.num_attention_heads * hd, nkv = cfg.num_key_value_heads * hd;
-  const expected = new Map<string, number[]>([["model.embed_tokens.weight", [V, H]], ["model.norm.weight", [H]]]);
+  const H = cfg.hidden_size,
+    I = cfg.intermediate_size,
+    V = cfg.vocab_size,
+    hd = cfg.head_dim;
+  const nq = cfg.num_attention_heads * hd,
+    nkv = cfg.num_key_value_heads * hd;
+  const expected = new Map<string, number[]>([
+    ["model.embed_tokens.weight", [V, H]],
+    ["model.norm.weight", [H]],
+  ]);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
     expected.set(p + "self_attn.q_proj.weight", [nq, H]);
@@ -280,7 +366,10 @@ test("stories260K checkpoint: names and shapes match its config.json", (t) => {
     const take = (n: number) => f.subarray(o, (o += n));
     const emb = take(V * H);
     take(L * H); // rms_att
-    take(L * nq * H); take(L * nkv * H); take(L * nkv * H); take(L * H * nq); // wq wk wv wo
+    take(L * nq * H);
+    take(L * nkv * H);
+    take(L * nkv * H);
+    take(L * H * nq); // wq wk wv wo
     const rmsFfn = take(L * H);
     take(L * I * H); // w1 (gate)
     const w2 = take(L * H * I); // down

@@ -45,7 +45,16 @@ export class SafetensorsError extends Error {
 }
 
 export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
-  F64: 8, I64: 8, F32: 4, I32: 4, F16: 2, BF16: 2, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  I64: 8,
+  F32: 4,
+  I32: 4,
+  F16: 2,
+  BF16: 2,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -71,7 +80,8 @@ export function f16BitsToF32(h: number): number {
     const v = mant * 2 ** -24;
     return sign ? -v : v;
   }
-  if (exp === 0x1f) u32Scratch[0] = sign | 0x7f800000 | (mant << 13); // inf / NaN (payload kept)
+  if (exp === 0x1f)
+    u32Scratch[0] = sign | 0x7f800000 | (mant << 13); // inf / NaN (payload kept)
   else u32Scratch[0] = sign | ((exp - 15 + 127) << 23) | (mant << 13);
   return f32Scratch[0]!;
 }
@@ -93,12 +103,12 @@ export function f32ToF16Bits(x: number): number {
     let k = m >>> shift;
     const rem = m & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (k & 1))) k++;
+    if (rem > half || (rem === half && k & 1)) k++;
     return sign | k; // k may carry into 0x400 = the smallest normal, which is right
   }
   let k = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (k & 1))) k++; // may carry into 0x7c00 = inf, which is right
+  if (rem > 0x1000 || (rem === 0x1000 && k & 1)) k++; // may carry into 0x7c00 = inf, which is right
   return sign | k;
 }
 
@@ -133,7 +143,8 @@ function bf16ToF32Array(src: Uint16Array, out: Float32Array): void {
 // ---- reading ----
 
 function assertLittleEndian(): void {
-  if (os.endianness() !== "LE") throw new SafetensorsError("safetensors data is little-endian and this machine is big-endian; not supported");
+  if (os.endianness() !== "LE")
+    throw new SafetensorsError("safetensors data is little-endian and this machine is big-endian; not supported");
 }
 
 function numel(shape: readonly number[]): number {
@@ -170,58 +181,89 @@ function parseFile(file: string): ParsedFile {
   }
   try {
     const size = fs.fstatSync(fd).size;
-    if (size < 8) throw new SafetensorsError(`${file}: file is ${size} bytes, too short for the 8-byte header length; not a safetensors file or truncated`);
+    if (size < 8)
+      throw new SafetensorsError(
+        `${file}: file is ${size} bytes, too short for the 8-byte header length; not a safetensors file or truncated`,
+      );
     const lenBuf = Buffer.alloc(8);
     readFully(fd, lenBuf, 0, file, "the header length");
     const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${file}: header length ${n} is implausible (> ${MAX_HEADER_BYTES} bytes); not a safetensors file or corrupt`);
+    if (n > BigInt(MAX_HEADER_BYTES))
+      throw new SafetensorsError(
+        `${file}: header length ${n} is implausible (> ${MAX_HEADER_BYTES} bytes); not a safetensors file or corrupt`,
+      );
     const headerLen = Number(n);
-    if (8 + headerLen > size) throw new SafetensorsError(`${file}: header length ${headerLen} runs past the end of the ${size}-byte file; the file is truncated or not safetensors`);
+    if (8 + headerLen > size)
+      throw new SafetensorsError(
+        `${file}: header length ${headerLen} runs past the end of the ${size}-byte file; the file is truncated or not safetensors`,
+      );
     const headerBuf = Buffer.alloc(headerLen);
     readFully(fd, headerBuf, 8, file, "the header");
     let header: unknown;
     try {
       header = JSON.parse(headerBuf.toString("utf8"));
     } catch (e) {
-      throw new SafetensorsError(`${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt or not safetensors`);
+      throw new SafetensorsError(
+        `${file}: header is not valid JSON (${(e as Error).message}); the file is corrupt or not safetensors`,
+      );
     }
-    if (typeof header !== "object" || header === null || Array.isArray(header)) throw new SafetensorsError(`${file}: header is not a JSON object`);
+    if (typeof header !== "object" || header === null || Array.isArray(header))
+      throw new SafetensorsError(`${file}: header is not a JSON object`);
     const dataStart = 8 + headerLen;
     const dataLen = size - dataStart;
     const metadata: Record<string, string> = {};
     const entries: TensorEntry[] = [];
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === "__metadata__") {
-        if (raw && typeof raw === "object") for (const [k, v] of Object.entries(raw)) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
+        if (raw && typeof raw === "object")
+          for (const [k, v] of Object.entries(raw)) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
         continue;
       }
       const where = `${file}: tensor "${name}"`;
       const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (!t || typeof t !== "object") throw new SafetensorsError(`${where}: header entry is not an object`);
       if (typeof t.dtype !== "string" || !(t.dtype in DTYPE_BYTES)) {
-        throw new SafetensorsError(`${where}: unsupported dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`);
+        throw new SafetensorsError(
+          `${where}: unsupported dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`,
+        );
       }
       const dtype = t.dtype as SafetensorsDtype;
-      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(`${where}: shape ${JSON.stringify(t.shape)} is not a list of non-negative integers`);
+      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0))
+        throw new SafetensorsError(`${where}: shape ${JSON.stringify(t.shape)} is not a list of non-negative integers`);
       const off = t.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[0] > off[1]) {
-        throw new SafetensorsError(`${where}: data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`);
+      if (
+        !Array.isArray(off) ||
+        off.length !== 2 ||
+        !off.every((o) => Number.isInteger(o) && o >= 0) ||
+        off[0] > off[1]
+      ) {
+        throw new SafetensorsError(
+          `${where}: data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`,
+        );
       }
       const shape = t.shape as number[];
       const [b, e] = off as [number, number];
       const want = numel(shape) * DTYPE_BYTES[dtype];
       if (e - b !== want) {
-        throw new SafetensorsError(`${where}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${fmtShape(shape)} needs ${want}; the header is corrupt`);
+        throw new SafetensorsError(
+          `${where}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${fmtShape(shape)} needs ${want}; the header is corrupt`,
+        );
       }
       if (e > dataLen) {
-        throw new SafetensorsError(`${where}: data_offsets [${b}, ${e}] run past the end of the data (${dataLen} bytes after the header); the file is truncated (re-download it)`);
+        throw new SafetensorsError(
+          `${where}: data_offsets [${b}, ${e}] run past the end of the data (${dataLen} bytes after the header); the file is truncated (re-download it)`,
+        );
       }
       entries.push({ name, dtype, shape, file, begin: dataStart + b, end: dataStart + e });
     }
     const sorted = [...entries].sort((x, y) => x.begin - y.begin);
     for (let i = 1; i < sorted.length; i++) {
-      const prev = sorted[i - 1]!, cur = sorted[i]!;
-      if (cur.begin < prev.end) throw new SafetensorsError(`${file}: tensors "${prev.name}" and "${cur.name}" overlap in the data section; the header is corrupt`);
+      const prev = sorted[i - 1]!,
+        cur = sorted[i]!;
+      if (cur.begin < prev.end)
+        throw new SafetensorsError(
+          `${file}: tensors "${prev.name}" and "${cur.name}" overlap in the data section; the header is corrupt`,
+        );
     }
     return { file, fd, entries, metadata };
   } catch (e) {
@@ -234,7 +276,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length]!;
@@ -242,7 +285,11 @@ function editDistance(a: string, b: string): number {
 
 /** Up to `k` names closest to `name` by edit distance (for "did you mean" messages). */
 export function similarNames(name: string, names: Iterable<string>, k = 3): string[] {
-  return [...names].map((n) => ({ n, d: editDistance(name, n) })).sort((x, y) => x.d - y.d || (x.n < y.n ? -1 : 1)).slice(0, k).map((x) => x.n);
+  return [...names]
+    .map((n) => ({ n, d: editDistance(name, n) }))
+    .sort((x, y) => x.d - y.d || (x.n < y.n ? -1 : 1))
+    .slice(0, k)
+    .map((x) => x.n);
 }
 
 function readIndex(indexFile: string): { weightMap: Map<string, string>; metadata: Record<string, string> } {
@@ -253,7 +300,8 @@ function readIndex(indexFile: string): { weightMap: Map<string, string>; metadat
     throw new SafetensorsError(`${indexFile}: cannot read the shard index (${(e as Error).message})`);
   }
   const wm = (j as { weight_map?: unknown })?.weight_map;
-  if (!wm || typeof wm !== "object" || Array.isArray(wm)) throw new SafetensorsError(`${indexFile}: no "weight_map" object ({"tensor name": "shard file"})`);
+  if (!wm || typeof wm !== "object" || Array.isArray(wm))
+    throw new SafetensorsError(`${indexFile}: no "weight_map" object ({"tensor name": "shard file"})`);
   const weightMap = new Map<string, string>();
   for (const [k, v] of Object.entries(wm)) {
     if (typeof v !== "string") throw new SafetensorsError(`${indexFile}: weight_map["${k}"] is not a file name`);
@@ -261,7 +309,8 @@ function readIndex(indexFile: string): { weightMap: Map<string, string>; metadat
   }
   const metadata: Record<string, string> = {};
   const md = (j as { metadata?: unknown }).metadata;
-  if (md && typeof md === "object") for (const [k, v] of Object.entries(md)) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
+  if (md && typeof md === "object")
+    for (const [k, v] of Object.entries(md)) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
   return { weightMap, metadata };
 }
 
@@ -271,21 +320,28 @@ function locate(p: string): { index: string | null; files: string[] } {
   try {
     st = fs.statSync(p);
   } catch {
-    throw new SafetensorsError(`${p}: checkpoint not found (give a folder with ${SINGLE_FILE} or ${INDEX_FILE}, or a .safetensors file)`);
+    throw new SafetensorsError(
+      `${p}: checkpoint not found (give a folder with ${SINGLE_FILE} or ${INDEX_FILE}, or a .safetensors file)`,
+    );
   }
   if (st.isFile()) return p.endsWith(".json") ? { index: p, files: [] } : { index: null, files: [p] };
   const index = path.join(p, INDEX_FILE);
   if (fs.existsSync(index)) return { index, files: [] };
   const single = path.join(p, SINGLE_FILE);
   if (fs.existsSync(single)) return { index: null, files: [single] };
-  const found = fs.readdirSync(p).filter((f) => f.endsWith(".safetensors")).sort();
+  const found = fs
+    .readdirSync(p)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort();
   if (found.length === 1) return { index: null, files: [path.join(p, found[0]!)] };
   if (found.length === 0) {
     const bins = fs.readdirSync(p).filter((f) => /\.(bin|pth|pt|ckpt)$/.test(f));
     const hint = bins.length ? ` (found ${bins.join(", ")}: PyTorch pickles are not read; convert to safetensors)` : "";
     throw new SafetensorsError(`${p}: no .safetensors file in this folder${hint}`);
   }
-  throw new SafetensorsError(`${p}: ${found.length} .safetensors files (${found.slice(0, 4).join(", ")}…) but no ${INDEX_FILE} saying which tensor is in which shard`);
+  throw new SafetensorsError(
+    `${p}: ${found.length} .safetensors files (${found.slice(0, 4).join(", ")}…) but no ${INDEX_FILE} saying which tensor is in which shard`,
+  );
 }
 
 /** Open a checkpoint: `p` is a folder (model.safetensors, or model.safetensors.index.json + shards, or a single
@@ -304,13 +360,19 @@ export function openCheckpoint(p: string): Checkpoint {
       for (const [name, shard] of weightMap) byShard.set(shard, [...(byShard.get(shard) ?? []), name]);
       for (const [shard, names] of byShard) {
         const file = path.join(dir, shard);
-        if (!fs.existsSync(file)) throw new SafetensorsError(`${index}: weight_map points at shard "${shard}" (for ${names.length} tensors, e.g. "${names[0]}") but ${file} does not exist; download the missing shard`);
+        if (!fs.existsSync(file))
+          throw new SafetensorsError(
+            `${index}: weight_map points at shard "${shard}" (for ${names.length} tensors, e.g. "${names[0]}") but ${file} does not exist; download the missing shard`,
+          );
         const pf = parseFile(file);
         opened.push(pf);
         const inShard = new Map(pf.entries.map((e) => [e.name, e]));
         for (const name of names) {
           const e = inShard.get(name);
-          if (!e) throw new SafetensorsError(`${index}: weight_map puts tensor "${name}" in ${shard}, but ${file} has no such tensor; the index and shards do not match`);
+          if (!e)
+            throw new SafetensorsError(
+              `${index}: weight_map puts tensor "${name}" in ${shard}, but ${file} has no such tensor; the index and shards do not match`,
+            );
           entries.set(name, e);
         }
         metadata = { ...metadata, ...pf.metadata };
@@ -333,7 +395,9 @@ export function openCheckpoint(p: string): Checkpoint {
     const e = entries.get(name);
     if (!e) {
       const near = similarNames(name, entries.keys());
-      throw new SafetensorsError(`${p}: no tensor "${name}" in the checkpoint (${entries.size} tensors; closest: ${near.map((n) => `"${n}"`).join(", ") || "none"})`);
+      throw new SafetensorsError(
+        `${p}: no tensor "${name}" in the checkpoint (${entries.size} tensors; closest: ${near.map((n) => `"${n}"`).join(", ") || "none"})`,
+      );
     }
     return e;
   };
@@ -356,7 +420,9 @@ export function openCheckpoint(p: string): Checkpoint {
     readF32(name, expectShape) {
       const e = entryOf(name);
       if (expectShape && (expectShape.length !== e.shape.length || expectShape.some((d, i) => d !== e.shape[i]))) {
-        throw new SafetensorsError(`${e.file}: tensor "${name}" has shape ${fmtShape(e.shape)} but ${fmtShape(expectShape)} was expected (does config.json match these weights?)`);
+        throw new SafetensorsError(
+          `${e.file}: tensor "${name}" has shape ${fmtShape(e.shape)} but ${fmtShape(expectShape)} was expected (does config.json match these weights?)`,
+        );
       }
       const n = numel(e.shape);
       const out = new Float32Array(n);
@@ -376,11 +442,17 @@ export function openCheckpoint(p: string): Checkpoint {
           const raw = new Uint8Array(bytes);
           readInto(e, raw);
           const src =
-            e.dtype === "F64" ? new Float64Array(raw.buffer) :
-            e.dtype === "I64" ? new BigInt64Array(raw.buffer) :
-            e.dtype === "I32" ? new Int32Array(raw.buffer) :
-            e.dtype === "I16" ? new Int16Array(raw.buffer) :
-            e.dtype === "I8" ? new Int8Array(raw.buffer) : raw; // U8, BOOL
+            e.dtype === "F64"
+              ? new Float64Array(raw.buffer)
+              : e.dtype === "I64"
+                ? new BigInt64Array(raw.buffer)
+                : e.dtype === "I32"
+                  ? new Int32Array(raw.buffer)
+                  : e.dtype === "I16"
+                    ? new Int16Array(raw.buffer)
+                    : e.dtype === "I8"
+                      ? new Int8Array(raw.buffer)
+                      : raw; // U8, BOOL
           for (let i = 0; i < n; i++) out[i] = Number(src[i]!);
         }
       }
@@ -398,7 +470,11 @@ export function openCheckpoint(p: string): Checkpoint {
 
 /** Write tensors (float32 in memory, stored as F32/F16/BF16) as one safetensors file, atomically.
  *  Header padded with spaces to a multiple of 8 so the data is aligned, as the reference writer does. */
-export function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  file: string,
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+): void {
   assertLittleEndian();
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -406,11 +482,16 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
   const seen = new Set<string>();
   for (const t of tensors) {
     const dtype = t.dtype ?? "F32";
-    if (!t.name || t.name === "__metadata__") throw new SafetensorsError(`${file}: invalid tensor name ${JSON.stringify(t.name)}`);
+    if (!t.name || t.name === "__metadata__")
+      throw new SafetensorsError(`${file}: invalid tensor name ${JSON.stringify(t.name)}`);
     if (seen.has(t.name)) throw new SafetensorsError(`${file}: tensor "${t.name}" given twice`);
     seen.add(t.name);
-    if (!t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(`${file}: tensor "${t.name}" has invalid shape ${fmtShape(t.shape)}`);
-    if (numel(t.shape) !== t.data.length) throw new SafetensorsError(`${file}: tensor "${t.name}" has ${t.data.length} values but shape ${fmtShape(t.shape)} needs ${numel(t.shape)}`);
+    if (!t.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw new SafetensorsError(`${file}: tensor "${t.name}" has invalid shape ${fmtShape(t.shape)}`);
+    if (numel(t.shape) !== t.data.length)
+      throw new SafetensorsError(
+        `${file}: tensor "${t.name}" has ${t.data.length} values but shape ${fmtShape(t.shape)} needs ${numel(t.shape)}`,
+      );
     const size = t.data.length * DTYPE_BYTES[dtype];
     header[t.name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + size] };
     offset += size;

@@ -18,7 +18,9 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test("stories260K: encode with BOS equals reference_tokenizer.json", async (t) => {
   if (!haveStories) return t.skip(`${stories} not present`);
-  const ref = JSON.parse(fs.readFileSync(path.join(stories, "reference_tokenizer.json"), "utf8")) as { cases: { text: string; ids: number[] }[] };
+  const ref = JSON.parse(fs.readFileSync(path.join(stories, "reference_tokenizer.json"), "utf8")) as {
+    cases: { text: string; ids: number[] }[];
+  };
   const tok = await loadTokenizer(stories);
   assert.equal(tok.bosTokenId, 1);
   assert.equal(tok.eosTokenId, 2);
@@ -36,7 +38,11 @@ test("stories260K: encode with BOS equals reference_tokenizer.json", async (t) =
 
 test("stories260K: reference greedy ids decode to the reference text", async (t) => {
   if (!haveStories) return t.skip(`${stories} not present`);
-  const ref = JSON.parse(fs.readFileSync(path.join(stories, "reference_greedy.json"), "utf8")) as { greedy_ids: number[]; decoded_text_until_bos: string; first_bos_in_generation_at_step: number | null };
+  const ref = JSON.parse(fs.readFileSync(path.join(stories, "reference_greedy.json"), "utf8")) as {
+    greedy_ids: number[];
+    decoded_text_until_bos: string;
+    first_bos_in_generation_at_step: number | null;
+  };
   const tok = await loadTokenizer(stories);
   const stop = ref.first_bos_in_generation_at_step ?? ref.greedy_ids.length;
   const text = tok.decode(ref.greedy_ids.slice(0, stop), { skipSpecialTokens: true });
@@ -50,7 +56,10 @@ test("stories260K with add_bos_token false / add_eos_token true follows LlamaTok
   fs.mkdirSync(dir);
   fs.copyFileSync(path.join(stories, "tokenizer.json"), path.join(dir, "tokenizer.json"));
   const cfg = JSON.parse(fs.readFileSync(path.join(stories, "tokenizer_config.json"), "utf8"));
-  fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ ...cfg, add_bos_token: false, add_eos_token: true }));
+  fs.writeFileSync(
+    path.join(dir, "tokenizer_config.json"),
+    JSON.stringify({ ...cfg, add_bos_token: false, add_eos_token: true }),
+  );
   const tok = await loadTokenizer(dir);
   const plain = tok.encode("Once upon a time", { addSpecialTokens: false });
   assert.deepEqual(tok.encode("Once upon a time", { addSpecialTokens: true }), [...plain, 2]);
@@ -63,14 +72,27 @@ function byteLevelBpe(added: { id: number; content: string }[], postProcessor: u
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: added.map((a) => ({ ...a, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: added.map((a) => ({
+      ...a,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: postProcessor,
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
       vocab: Object.fromEntries(vocab.map((v, i) => [v, i])),
       merges: ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or"],
     },
@@ -90,12 +112,30 @@ test("byte-level BPE with a TemplateProcessing BOS (Llama-3 style)", async () =>
   const post = {
     type: "TemplateProcessing",
     single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-    pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+    pair: [
+      { SpecialToken: { id: bos, type_id: 0 } },
+      { Sequence: { id: "A", type_id: 0 } },
+      { SpecialToken: { id: bos, type_id: 1 } },
+      { Sequence: { id: "B", type_id: 1 } },
+    ],
     special_tokens: { [bos]: { id: bos, ids: [16], tokens: [bos] } },
   };
-  const dir = writeTokenizer("llama3", byteLevelBpe([{ id: 15, content: "<|end_of_text|>" }, { id: 16, content: bos }], post), {
-    tokenizer_class: "PreTrainedTokenizerFast", bos_token: bos, eos_token: "<|end_of_text|>", clean_up_tokenization_spaces: true,
-  });
+  const dir = writeTokenizer(
+    "llama3",
+    byteLevelBpe(
+      [
+        { id: 15, content: "<|end_of_text|>" },
+        { id: 16, content: bos },
+      ],
+      post,
+    ),
+    {
+      tokenizer_class: "PreTrainedTokenizerFast",
+      bos_token: bos,
+      eos_token: "<|end_of_text|>",
+      clean_up_tokenization_spaces: true,
+    },
+  );
   const tok = await loadTokenizer(dir);
   assert.equal(tok.bosTokenId, 16);
   assert.equal(tok.eosTokenId, 15);
@@ -113,9 +153,22 @@ test("byte-level BPE with a TemplateProcessing BOS (Llama-3 style)", async () =>
 
 test("byte-level BPE with a ByteLevel post-processor adds nothing (Qwen2 style)", async () => {
   const eos = "<|endoftext|>";
-  const dir = writeTokenizer("qwen2", byteLevelBpe([{ id: 15, content: eos }], { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false }), {
-    tokenizer_class: "Qwen2Tokenizer", bos_token: null, eos_token: eos, pad_token: eos, clean_up_tokenization_spaces: false,
-  });
+  const dir = writeTokenizer(
+    "qwen2",
+    byteLevelBpe([{ id: 15, content: eos }], {
+      type: "ByteLevel",
+      add_prefix_space: false,
+      trim_offsets: false,
+      use_regex: false,
+    }),
+    {
+      tokenizer_class: "Qwen2Tokenizer",
+      bos_token: null,
+      eos_token: eos,
+      pad_token: eos,
+      clean_up_tokenization_spaces: false,
+    },
+  );
   const tok = await loadTokenizer(dir);
   assert.equal(tok.bosTokenId, null);
   assert.equal(tok.eosTokenId, 15);

@@ -45,17 +45,21 @@ function readJson(file: string, what: string): Record<string, unknown> {
   } catch (e) {
     throw new TokenizerError(`${file}: cannot read ${what} (${(e as Error).message})`);
   }
-  if (typeof j !== "object" || j === null || Array.isArray(j)) throw new TokenizerError(`${file}: ${what} is not a JSON object`);
+  if (typeof j !== "object" || j === null || Array.isArray(j))
+    throw new TokenizerError(`${file}: ${what} is not a JSON object`);
   return j as Record<string, unknown>;
 }
 
 /** Load the tokenizer of a model folder. tokenizer_config.json is optional (then no special-token names are known). */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TokenizerError(`tokenizer folder ${dir} not found`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new TokenizerError(`tokenizer folder ${dir} not found`);
   const tokFile = path.join(dir, "tokenizer.json");
   if (!fs.existsSync(tokFile)) {
     const slow = ["tokenizer.model", "vocab.json"].filter((f) => fs.existsSync(path.join(dir, f)));
-    const hint = slow.length ? ` (found ${slow.join(", ")}: only the fast-tokenizer tokenizer.json is supported; save one with transformers' tokenizer.save_pretrained)` : "";
+    const hint = slow.length
+      ? ` (found ${slow.join(", ")}: only the fast-tokenizer tokenizer.json is supported; save one with transformers' tokenizer.save_pretrained)`
+      : "";
     throw new TokenizerError(`${dir}: no tokenizer.json${hint}`);
   }
   const json = readJson(tokFile, "tokenizer.json");
@@ -86,8 +90,14 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   if (tokenizerClass && LLAMA_CLASSES.has(tokenizerClass)) {
     const addBos = config.add_bos_token !== false;
     const addEos = config.add_eos_token === true;
-    if (addBos && bosTokenId === null) throw new TokenizerError(`${cfgFile}: add_bos_token is on but bos_token ${JSON.stringify(config.bos_token)} is not in the vocabulary`);
-    if (addEos && eosTokenId === null) throw new TokenizerError(`${cfgFile}: add_eos_token is on but eos_token ${JSON.stringify(config.eos_token)} is not in the vocabulary`);
+    if (addBos && bosTokenId === null)
+      throw new TokenizerError(
+        `${cfgFile}: add_bos_token is on but bos_token ${JSON.stringify(config.bos_token)} is not in the vocabulary`,
+      );
+    if (addEos && eosTokenId === null)
+      throw new TokenizerError(
+        `${cfgFile}: add_eos_token is on but eos_token ${JSON.stringify(config.eos_token)} is not in the vocabulary`,
+      );
     useTemplate = false;
     addSpecial = (ids) => [...(addBos ? [bosTokenId!] : []), ...ids, ...(addEos ? [eosTokenId!] : [])];
   }
@@ -105,7 +115,10 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
       return addSpecialTokens ? addSpecial(ids) : ids;
     },
     decode(ids, opts = {}) {
-      return hf.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp });
+      return hf.decode([...ids], {
+        skip_special_tokens: opts.skipSpecialTokens ?? false,
+        clean_up_tokenization_spaces: cleanUp,
+      });
     },
   };
 }

@@ -33,22 +33,28 @@ function run(fused: boolean, h: AdamHyper, seed: number): Float32Array[] {
   }
 }
 
-const skip = typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
+const skip =
+  typeof loadMatmulAddon() === "string" ? "optional native addon not built (the fused kernels need it)" : false;
 
-test("fused AdamW update is bit-identical to the composed kernels, with and without weight decay", { skip }, async () => {
-  await initBackend("wasm");
-  enableNativeMatmul();
-  assert.ok(fusedKernelsActive());
-  const base = tf.memory().numTensors;
-  for (const weightDecay of [0, 0.01]) {
-    const h: AdamHyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay };
-    const want = run(false, h, 5);
-    const got = run(true, h, 5);
-    ["p", "m", "v"].forEach((name, k) => {
-      for (let i = 0; i < want[k]!.length; i++) {
-        if (!Object.is(got[k]![i], want[k]![i])) assert.fail(`wd ${weightDecay}: ${name}[${i}] ${got[k]![i]} vs ${want[k]![i]}`);
-      }
-    });
-  }
-  assert.equal(tf.memory().numTensors, base);
-});
+test(
+  "fused AdamW update is bit-identical to the composed kernels, with and without weight decay",
+  { skip },
+  async () => {
+    await initBackend("wasm");
+    enableNativeMatmul();
+    assert.ok(fusedKernelsActive());
+    const base = tf.memory().numTensors;
+    for (const weightDecay of [0, 0.01]) {
+      const h: AdamHyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay };
+      const want = run(false, h, 5);
+      const got = run(true, h, 5);
+      ["p", "m", "v"].forEach((name, k) => {
+        for (let i = 0; i < want[k]!.length; i++) {
+          if (!Object.is(got[k]![i], want[k]![i]))
+            assert.fail(`wd ${weightDecay}: ${name}[${i}] ${got[k]![i]} vs ${want[k]![i]}`);
+        }
+      });
+    }
+    assert.equal(tf.memory().numTensors, base);
+  },
+);

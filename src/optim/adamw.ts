@@ -83,8 +83,10 @@ export function adamwUpdate(p: tf.Variable, g: tf.Tensor, mom: Moments, s: AdamS
 export function gradFor(grads: LoraGrads, v: tf.Variable, who: string): tf.Tensor {
   const g = grads[v.name];
   if (!g) {
-    throw new Error(`${who}: no gradient for "${v.name}" (have: ${Object.keys(grads).slice(0, 6).join(", ")}…). ` +
-      `Pass tf.variableGrads' output for every LoRA variable; grads are looked up by variable name.`);
+    throw new Error(
+      `${who}: no gradient for "${v.name}" (have: ${Object.keys(grads).slice(0, 6).join(", ")}…). ` +
+        `Pass tf.variableGrads' output for every LoRA variable; grads are looked up by variable name.`,
+    );
   }
   if (g.shape.length !== v.shape.length || g.shape.some((d, i) => d !== v.shape[i])) {
     throw new Error(`${who}: gradient for "${v.name}" has shape [${g.shape}], variable has [${v.shape}]`);
@@ -98,8 +100,10 @@ export function checkPairs(pairs: readonly LoraPair[], who: string): void {
   for (const p of pairs) {
     const [ar, ain] = p.A.shape;
     const [bout, br] = p.B.shape;
-    if (p.A.shape.length !== 2 || ar !== p.r || ain !== p.inDim) throw new Error(`${who}: ${p.module}: A has shape [${p.A.shape}], expected [r=${p.r}, in=${p.inDim}]`);
-    if (p.B.shape.length !== 2 || bout !== p.outDim || br !== p.r) throw new Error(`${who}: ${p.module}: B has shape [${p.B.shape}], expected [out=${p.outDim}, r=${p.r}]`);
+    if (p.A.shape.length !== 2 || ar !== p.r || ain !== p.inDim)
+      throw new Error(`${who}: ${p.module}: A has shape [${p.A.shape}], expected [r=${p.r}, in=${p.inDim}]`);
+    if (p.B.shape.length !== 2 || bout !== p.outDim || br !== p.r)
+      throw new Error(`${who}: ${p.module}: B has shape [${p.B.shape}], expected [out=${p.outDim}, r=${p.r}]`);
     for (const name of [p.A.name, p.B.name]) {
       if (seen.has(name)) throw new Error(`${who}: variable "${name}" appears in more than one pair`);
       seen.add(name);
@@ -139,12 +143,22 @@ export function saveAdamState(s: AdamState): Record<string, tf.Tensor> {
   return out;
 }
 
-export function restoreAdamState(s: AdamState, t: number, tensors: Readonly<Record<string, tf.Tensor>>, who: string): void {
+export function restoreAdamState(
+  s: AdamState,
+  t: number,
+  tensors: Readonly<Record<string, tf.Tensor>>,
+  who: string,
+): void {
   for (const [name, mom] of s.moments) {
-    for (const [key, dst] of [[`adam.m/${name}`, mom.m], [`adam.v/${name}`, mom.v]] as const) {
+    for (const [key, dst] of [
+      [`adam.m/${name}`, mom.m],
+      [`adam.v/${name}`, mom.v],
+    ] as const) {
       const src = tensors[key];
-      if (!src) throw new Error(`${who}.setState: checkpoint has no tensor "${key}" (was it written for other LoRA targets?)`);
-      if (src.shape.join() !== dst.shape.join()) throw new Error(`${who}.setState: "${key}" has shape [${src.shape}], expected [${dst.shape}]`);
+      if (!src)
+        throw new Error(`${who}.setState: checkpoint has no tensor "${key}" (was it written for other LoRA targets?)`);
+      if (src.shape.join() !== dst.shape.join())
+        throw new Error(`${who}.setState: "${key}" has shape [${src.shape}], expected [${dst.shape}]`);
       // assign() takes its own reference to src's data; a clone here would leak one tensor per moment.
       dst.assign(src);
     }
@@ -172,7 +186,10 @@ export function stepCountFrom(json: unknown, who: string): number {
  * plain AdamW: same kernels, same scalars.
  */
 /** getState/setState/dispose of an optimizer whose whole state is the Adam moments and step count. */
-export function adamStateMethods(state: AdamState, name: string): Pick<LoraOptimizer, "getState" | "setState" | "dispose"> {
+export function adamStateMethods(
+  state: AdamState,
+  name: string,
+): Pick<LoraOptimizer, "getState" | "setState" | "dispose"> {
   return {
     getState: (): OptimizerState => ({ tensors: saveAdamState(state), json: { t: state.t } }),
     setState: (s: OptimizerState): void => restoreAdamState(state, stepCountFrom(s.json, name), s.tensors, name),
@@ -180,7 +197,12 @@ export function adamStateMethods(state: AdamState, name: string): Pick<LoraOptim
   };
 }
 
-export function createAdamW(cfg: AdamLikeConfig, pairs: readonly LoraPair[], lrRatio = 1, name: "adamw" | "lora-plus" = "adamw"): LoraOptimizer {
+export function createAdamW(
+  cfg: AdamLikeConfig,
+  pairs: readonly LoraPair[],
+  lrRatio = 1,
+  name: "adamw" | "lora-plus" = "adamw",
+): LoraOptimizer {
   checkPairs(pairs, name);
   const h = adamHyper(cfg);
   const state = createAdamState(pairs);

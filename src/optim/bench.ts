@@ -18,7 +18,12 @@ export interface BenchResult {
  * Median ms of `optimizer.step` over `iters` timed steps (after 2 warm-up steps) on `pairs`. The pairs' variables are
  * restored afterwards; gradients are seeded normal noise of the parameters' shapes, scaled like real LoRA grads.
  */
-export async function benchOptimizerStep(name: OptimizerName, pairs: readonly LoraPair[], iters: number, overrides: Partial<AdamLikeConfig> = {}): Promise<BenchResult> {
+export async function benchOptimizerStep(
+  name: OptimizerName,
+  pairs: readonly LoraPair[],
+  iters: number,
+  overrides: Partial<AdamLikeConfig> = {},
+): Promise<BenchResult> {
   const cfg: OptimizerConfig = optimizerDefaults(name, overrides);
   const saved = pairs.map((p) => [tf.clone(p.A), tf.clone(p.B)] as const);
   const grads: tf.NamedTensorMap = {};

@@ -20,7 +20,14 @@ before(async () => {
 
 /** Settings under which every optimizer does all of its work (RITE clipping on, Stable-LoRA stops mid-run). */
 function busyConfig(name: OptimizerName) {
-  return optimizerConfig(name, { weightDecay: 0.01, lambda: 0.12, lrRatio: 4, eps: name === "lora-rite" ? 1e-6 : 1e-8, clipUnmagnifiedGrad: 0.5, applyEscape: true });
+  return optimizerConfig(name, {
+    weightDecay: 0.01,
+    lambda: 0.12,
+    lrRatio: 4,
+    eps: name === "lora-rite" ? 1e-6 : 1e-8,
+    clipUnmagnifiedGrad: 0.5,
+    applyEscape: true,
+  });
 }
 
 test("config: negative lr, λ ≥ 1 and betas outside [0, 1) are errors naming the field", () => {
@@ -36,15 +43,33 @@ test("config: negative lr, λ ≥ 1 and betas outside [0, 1) are errors naming t
     ["optimizer.applyEscape=1", /optimizer\.applyEscape/],
   ];
   // Range checks on the optimizer that has the setting (λ: Stable-LoRA, applyEscape: LoRA-RITE).
-  const owner = (kv: string) => (kv.includes("lambda") ? ["optimizer.name=stable-lora"] : kv.includes("applyEscape") ? ["optimizer.name=lora-rite"] : []);
-  for (const [kv, re] of bad) assert.throws(() => resolveRunConfig(parseOverrides([...owner(kv), kv])), (e: Error) => e instanceof ConfigError && re.test(e.message), kv);
+  const owner = (kv: string) =>
+    kv.includes("lambda")
+      ? ["optimizer.name=stable-lora"]
+      : kv.includes("applyEscape")
+        ? ["optimizer.name=lora-rite"]
+        : [];
+  for (const [kv, re] of bad)
+    assert.throws(
+      () => resolveRunConfig(parseOverrides([...owner(kv), kv])),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+      kv,
+    );
   // Each optimizer has its own settings: λ is Stable-LoRA's; on any other optimizer it is an error naming it.
   for (const name of OPTIMIZER_NAMES) {
     const set = parseOverrides([`optimizer.name=${name}`, "optimizer.lambda=0.002"]);
     if (name === "stable-lora") assert.equal(resolveRunConfig(set).optimizer.name, name);
-    else assert.throws(() => resolveRunConfig(set), new RegExp(`optimizer ${name} has no setting optimizer\\.lambda \\(its settings: lr, weightDecay, betas, eps`));
+    else
+      assert.throws(
+        () => resolveRunConfig(set),
+        new RegExp(`optimizer ${name} has no setting optimizer\\.lambda \\(its settings: lr, weightDecay, betas, eps`),
+      );
   }
-  assert.equal(OptimizerConfigSchema.safeParse({ ...optimizerConfig("adamw"), betas: [0, 0] }).success, true, "β = 0 is allowed");
+  assert.equal(
+    OptimizerConfigSchema.safeParse({ ...optimizerConfig("adamw"), betas: [0, 0] }).success,
+    true,
+    "β = 0 is allowed",
+  );
 });
 
 test("factory: every name builds; bad pairs and missing gradients are clear errors", async () => {
@@ -52,12 +77,19 @@ test("factory: every name builds; bad pairs and missing gradients are clear erro
   for (const name of OPTIMIZER_NAMES) createOptimizer(optimizerConfig(name), [p]).dispose();
   assert.throws(() => createOptimizer(optimizerConfig("adamw"), []), /no LoRA pairs/);
   const wrong: LoraPair = { ...p, inDim: 4 };
-  assert.throws(() => createOptimizer(optimizerConfig("stable-lora"), [wrong]), /A has shape \[1,3\], expected \[r=1, in=4\]/);
+  assert.throws(
+    () => createOptimizer(optimizerConfig("stable-lora"), [wrong]),
+    /A has shape \[1,3\], expected \[r=1, in=4\]/,
+  );
   assert.throws(() => createOptimizer(optimizerConfig("adamw"), [p, p]), /appears in more than one pair/);
   for (const name of OPTIMIZER_NAMES) {
     const opt = createOptimizer(optimizerConfig(name), [p]);
     const g = { [p.A.name]: tf.zerosLike(p.A) };
-    await assert.rejects(() => opt.step(g, 1e-3), new RegExp(`no gradient for "${p.B.name.replace(/[.#]/g, "\\$&")}"`), name);
+    await assert.rejects(
+      () => opt.step(g, 1e-3),
+      new RegExp(`no gradient for "${p.B.name.replace(/[.#]/g, "\\$&")}"`),
+      name,
+    );
     tf.dispose(Object.values(g));
     opt.dispose();
   }
@@ -90,10 +122,17 @@ for (const name of OPTIMIZER_NAMES) {
     for (let k = 0; k < 3; k++) await stepOnce(o2, first, k);
     const saved: OptimizerState = o2.getState();
     const state: OptimizerState = { tensors: saved.tensors, json: JSON.parse(JSON.stringify(saved.json)) };
-    const values = first.map((p) => ({ module: p.module, A: tf.clone(p.A) as tf.Tensor2D, B: tf.clone(p.B) as tf.Tensor2D, names: [p.A.name, p.B.name] }));
+    const values = first.map((p) => ({
+      module: p.module,
+      A: tf.clone(p.A) as tf.Tensor2D,
+      B: tf.clone(p.B) as tf.Tensor2D,
+      names: [p.A.name, p.B.name],
+    }));
     o2.dispose();
     disposePairs(first);
-    const resumed = values.map((v) => makePair(v.module, v.A, v.B, golden.problem.scaling, v.names[0]!.split("#")[1]!.split(".")[0]));
+    const resumed = values.map((v) =>
+      makePair(v.module, v.A, v.B, golden.problem.scaling, v.names[0]!.split("#")[1]!.split(".")[0]),
+    );
     const o3 = createOptimizer(cfg, resumed);
     o3.setState(state);
     tf.dispose(Object.values(state.tensors));

@@ -22,7 +22,11 @@ before(async () => {
 });
 
 /** Run `steps` steps of the golden problem; returns the final A, B values per pair. */
-async function trajectory(cfg: OptimizerConfig, steps: number, init: "random" | "peft" = "random"): Promise<Float32Array[]> {
+async function trajectory(
+  cfg: OptimizerConfig,
+  steps: number,
+  init: "random" | "peft" = "random",
+): Promise<Float32Array[]> {
   const problem = new GoldenProblem(golden);
   const pairs = problem.pairs(init);
   const opt = createOptimizer(cfg, pairs);
@@ -40,9 +44,15 @@ async function trajectory(cfg: OptimizerConfig, steps: number, init: "random" | 
 
 test("lora-plus with lrRatio = 1 is bit-identical to adamw", async () => {
   const base = { weightDecay: 0.01, lrRatio: 1 };
-  assert.deepEqual(await trajectory(optimizerConfig("lora-plus", base), 6), await trajectory(optimizerConfig("adamw", base), 6));
+  assert.deepEqual(
+    await trajectory(optimizerConfig("lora-plus", base), 6),
+    await trajectory(optimizerConfig("adamw", base), 6),
+  );
   // …and the ratio matters (so the comparison above can fail).
-  assert.notDeepEqual(await trajectory(optimizerConfig("lora-plus", { lrRatio: 2 }), 2), await trajectory(optimizerConfig("adamw"), 2));
+  assert.notDeepEqual(
+    await trajectory(optimizerConfig("lora-plus", { lrRatio: 2 }), 2),
+    await trajectory(optimizerConfig("adamw"), 2),
+  );
 });
 
 test("stable-lora with λ = 0 is bit-identical to adamw (with and without weight decay)", async () => {
@@ -51,7 +61,10 @@ test("stable-lora with λ = 0 is bit-identical to adamw (with and without weight
     const b = await trajectory(optimizerConfig("adamw", { weightDecay }), 6, "peft");
     assert.deepEqual(a, b);
   }
-  assert.notDeepEqual(await trajectory(optimizerConfig("stable-lora", { lambda: 1e-3 }), 2, "peft"), await trajectory(optimizerConfig("adamw"), 2, "peft"));
+  assert.notDeepEqual(
+    await trajectory(optimizerConfig("stable-lora", { lambda: 1e-3 }), 2, "peft"),
+    await trajectory(optimizerConfig("adamw"), 2, "peft"),
+  );
 });
 
 /**
@@ -72,11 +85,13 @@ async function reparamGap(name: OptimizerName, steps: number): Promise<number> {
     // left: Y·X ([r,r]·[r,n]); else X·Y ([m,r]·[r,r])
     const rows = left ? r : X.length;
     const cols = left ? X[0]!.length : r;
-    return Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => {
-      let s = 0;
-      for (let k = 0; k < r; k++) s += left ? Y[i * r + k]! * X[k]![j]! : X[i]![k]! * Y[k * r + j]!;
-      return s;
-    }));
+    return Array.from({ length: rows }, (_, i) =>
+      Array.from({ length: cols }, (_, j) => {
+        let s = 0;
+        for (let k = 0; k < r; k++) s += left ? Y[i * r + k]! * X[k]![j]! : X[i]![k]! * Y[k * r + j]!;
+        return s;
+      }),
+    );
   };
   const cfg = optimizerConfig(name, { eps: 1e-6, clipUnmagnifiedGrad: 0, updateSkipping: 0 });
   const run = async (A0: number[][][], B0: number[][][]) => {
@@ -97,7 +112,10 @@ async function reparamGap(name: OptimizerName, steps: number): Promise<number> {
     return { before, after };
   };
   const x = await run(p.A0, p.B0);
-  const y = await run(p.A0.map((A) => mm(A, Mfull, true)), p.B0.map((B) => mm(B, Minv, false)));
+  const y = await run(
+    p.A0.map((A) => mm(A, Mfull, true)),
+    p.B0.map((B) => mm(B, Minv, false)),
+  );
   let num = 0;
   let den = 0;
   x.after.forEach((a, l) => {
@@ -124,7 +142,8 @@ test("riemannian with δ = 0: scaled-GD directions and the tangent-projection cl
   const n = 7;
   const m = 5;
   const s = 2;
-  const rand = (rows: number, cols: number) => Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal()));
+  const rand = (rows: number, cols: number) =>
+    Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal()));
   const A = rand(r, n);
   const B = rand(m, r);
   const Gd = rand(m, n); // G_Δ = ∂L/∂ΔW
@@ -144,10 +163,11 @@ test("riemannian with δ = 0: scaled-GD directions and the tangent-projection cl
   const Am = f64(A);
   const BtB = new Float64Array(r * r);
   const AAt = new Float64Array(r * r);
-  for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) {
-    for (let k = 0; k < m; k++) BtB[i * r + j]! += Bm[k * r + i]! * Bm[k * r + j]!;
-    for (let k = 0; k < n; k++) AAt[i * r + j]! += Am[i * n + k]! * Am[j * n + k]!;
-  }
+  for (let i = 0; i < r; i++)
+    for (let j = 0; j < r; j++) {
+      for (let k = 0; k < m; k++) BtB[i * r + j]! += Bm[k * r + i]! * Bm[k * r + j]!;
+      for (let k = 0; k < n; k++) AAt[i * r + j]! += Am[i * n + k]! * Am[j * n + k]!;
+    }
   const wantA = solve(BtB, Float64Array.from(GA.dataSync()), r, n);
   const GBt = Float64Array.from(transposeRect(GB.dataSync(), m, r)); // [r, m]
   const wantB = transposeRect(solve(transpose(AAt, r), GBt, r, m), r, m); // G_B·(AAᵀ)⁻¹ = ((AAᵀ)⁻ᵀ·G_Bᵀ)ᵀ
@@ -164,10 +184,17 @@ test("riemannian with δ = 0: scaled-GD directions and the tangent-projection cl
     const a = tf.tensor2d(A);
     return tf.matMul(tf.matMul(tf.transpose(a), tf.tensor2d(Float32Array.from(inverse(AAt, r)), [r, r])), a);
   });
-  const rhs = tf.tidy(() => tf.mul(tf.add(tf.matMul(PiB, tf.tensor2d(Gd)), tf.matMul(tf.tensor2d(Gd), PiA)), s).dataSync());
+  const rhs = tf.tidy(() =>
+    tf.mul(tf.add(tf.matMul(PiB, tf.tensor2d(Gd)), tf.matMul(tf.tensor2d(Gd), PiA)), s).dataSync(),
+  );
   assert.ok(relErr(lhs, rhs) < 1e-4, `tangent projection: ${relErr(lhs, rhs)}`);
   // δ = 0 at PEFT init (B = 0): no NaN, a counted fallback, and a zero direction for A.
-  const zeroB = makePair("zeroB", A, Array.from({ length: m }, () => Array(r).fill(0)), s);
+  const zeroB = makePair(
+    "zeroB",
+    A,
+    Array.from({ length: m }, () => Array(r).fill(0)),
+    s,
+  );
   const g0 = { [zeroB.A.name]: GA, [zeroB.B.name]: GB };
   const grams0 = await readGrams([zeroB]);
   const z = tf.tidy(() => {
@@ -194,7 +221,11 @@ async function stableRun(A: number[][], B: number[][], lambda: number, steps: nu
   const log: { shrinking: number; stopStep: number | null; normA: number }[] = [];
   for (let k = 0; k < steps; k++) {
     const st = await opt.step(grads, 0);
-    log.push({ shrinking: st.scalars["stable/shrinking"]!, stopStep: st.modules!["hand"]!["stopStep"]!, normA: tf.tidy(() => tf.norm(pair.A).dataSync()[0]!) });
+    log.push({
+      shrinking: st.scalars["stable/shrinking"]!,
+      stopStep: st.modules!["hand"]!["stopStep"]!,
+      normA: tf.tidy(() => tf.norm(pair.A).dataSync()[0]!),
+    });
   }
   opt.dispose();
   tf.dispose(Object.values(grads));
@@ -205,17 +236,35 @@ async function stableRun(A: number[][], B: number[][], lambda: number, steps: nu
 test("stable-lora stops exactly when ‖A‖ < (numel A/numel B)·‖B‖ first holds (pre-step norms), and never resumes", async () => {
   // A = ones [2, 4]: ‖A0‖ = √8 ≈ 2.828; B [4, 2] with ‖B‖ = 2.2; ratio = 8/8 = 1; λ = 0.1.
   // Test at step t sees ‖A‖ = 0.9^(t−1)·2.828: 2.828, 2.546, 2.291 (≥ 2.2: shrink), then 2.062 < 2.2 → stop at t = 4.
-  const A = [[1, 1, 1, 1], [1, 1, 1, 1]];
+  const A = [
+    [1, 1, 1, 1],
+    [1, 1, 1, 1],
+  ];
   const b = 2.2 / Math.sqrt(8);
-  const B = [[b, b], [b, b], [b, b], [b, b]];
+  const B = [
+    [b, b],
+    [b, b],
+    [b, b],
+    [b, b],
+  ];
   const log = await stableRun(A, B, 0.1, 8);
-  assert.deepEqual(log.map((l) => l.stopStep), [null, null, null, 4, 4, 4, 4, 4]);
-  assert.deepEqual(log.map((l) => l.shrinking), [1, 1, 1, 0, 0, 0, 0, 0]);
+  assert.deepEqual(
+    log.map((l) => l.stopStep),
+    [null, null, null, 4, 4, 4, 4, 4],
+  );
+  assert.deepEqual(
+    log.map((l) => l.shrinking),
+    [1, 1, 1, 0, 0, 0, 0, 0],
+  );
   const a3 = Math.sqrt(8) * 0.9 ** 3;
-  for (const l of log.slice(2)) assert.ok(Math.abs(l.normA - a3) < 1e-5, `A frozen at 0.9³·‖A0‖ after the stop: ${l.normA}`);
+  for (const l of log.slice(2))
+    assert.ok(Math.abs(l.normA - a3) < 1e-5, `A frozen at 0.9³·‖A0‖ after the stop: ${l.normA}`);
   // Strict '<': equality does not stop. ‖A‖ = 2 = 1·‖B‖ at step 1 → shrink; step 2: 1.8 < 2 → stop at 2.
   const eq = await stableRun([[1, 1, 1, 1]], [[1], [1], [1], [1]], 0.1, 3);
-  assert.deepEqual(eq.map((l) => l.stopStep), [null, 2, 2]);
+  assert.deepEqual(
+    eq.map((l) => l.stopStep),
+    [null, 2, 2],
+  );
 });
 
 test("stable-lora with stopCondition = false (the paper's ablation) shrinks every step and never stops", async () => {
@@ -229,7 +278,9 @@ test("lora-rite is NaN-safe: a non-finite gradient matrix is skipped, the other 
   const pairs = problem.pairs("random");
   const opt = createOptimizer(optimizerConfig("lora-rite", { eps: 1e-6, weightDecay: 0 }), pairs);
   const { grads } = problem.grads(pairs);
-  const bad = tf.tidy(() => tf.where(tf.onesLike(grads[pairs[0]!.A.name]!).cast("bool"), tf.fill(pairs[0]!.A.shape, NaN), 0));
+  const bad = tf.tidy(() =>
+    tf.where(tf.onesLike(grads[pairs[0]!.A.name]!).cast("bool"), tf.fill(pairs[0]!.A.shape, NaN), 0),
+  );
   const A0 = pairs[0]!.A.dataSync().slice();
   const B0 = pairs[0]!.B.dataSync().slice();
   const st = await opt.step({ ...grads, [pairs[0]!.A.name]: bad }, 1e-2);

@@ -3,7 +3,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Rng } from "../util/rng.ts";
-import { cholesky, identity, inverse, invSqrtSym, matmul, pinvSym, qr, solve, spectralMap, sym, symEig, transpose } from "./linalg.ts";
+import {
+  cholesky,
+  identity,
+  inverse,
+  invSqrtSym,
+  matmul,
+  pinvSym,
+  qr,
+  solve,
+  spectralMap,
+  sym,
+  symEig,
+  transpose,
+} from "./linalg.ts";
 
 function randMat(rng: Rng, rows: number, cols: number): Float64Array {
   return Float64Array.from({ length: rows * cols }, () => rng.normal());
@@ -26,7 +39,13 @@ test("symEig: A = U·diag(w)·Uᵀ, UᵀU = I, ascending eigenvalues", () => {
   for (const n of [1, 2, 4, 8, 16]) {
     const A = sym(randMat(rng, n, n), n);
     const e = symEig(A, n);
-    assert.ok(maxAbsDiff(spectralMap(e, n, (w) => w), A) < 1e-12, `reconstruction n=${n}`);
+    assert.ok(
+      maxAbsDiff(
+        spectralMap(e, n, (w) => w),
+        A,
+      ) < 1e-12,
+      `reconstruction n=${n}`,
+    );
     assert.ok(maxAbsDiff(matmul(transpose(e.vectors, n), e.vectors, n), identity(n)) < 1e-12, `orthogonality n=${n}`);
     for (let i = 1; i < n; i++) assert.ok(e.values[i]! >= e.values[i - 1]!);
   }
@@ -47,11 +66,12 @@ test("cholesky, solve, inverse", () => {
   assert.ok(maxAbsDiff(matmul(G, inverse(G, n), n), identity(n)) < 1e-10);
   const b = randMat(rng, n, 3);
   const x = solve(G, b, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < 3; j++) {
-    let s = 0;
-    for (let k = 0; k < n; k++) s += G[i * n + k]! * x[k * 3 + j]!;
-    assert.ok(Math.abs(s - b[i * 3 + j]!) < 1e-10);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < 3; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += G[i * n + k]! * x[k * 3 + j]!;
+      assert.ok(Math.abs(s - b[i * 3 + j]!) < 1e-10);
+    }
   assert.throws(() => inverse(new Float64Array(4), 2), /singular/);
 });
 
@@ -75,7 +95,8 @@ test("pinvSym: Moore–Penrose conditions on a rank-deficient matrix; counts the
   const n = 6;
   const g = randMat(rng, 3, n); // rank 3
   const A = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < 3; k++) A[i * n + j]! += g[k * n + i]! * g[k * n + j]!;
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) for (let k = 0; k < 3; k++) A[i * n + j]! += g[k * n + i]! * g[k * n + j]!;
   const { inv, cut, cond } = pinvSym(A, n, 1e-10);
   assert.equal(cut, 3);
   assert.ok(cond > 1e10);
@@ -94,16 +115,18 @@ test("qr: A = Q·R, QᵀQ = I, R upper triangular", () => {
   const cols = 4;
   const A = randMat(rng, rows, cols);
   const { Q, R } = qr(A, rows, cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
-    let s = 0;
-    for (let k = 0; k < cols; k++) s += Q[i * cols + k]! * R[k * cols + j]!;
-    assert.ok(Math.abs(s - A[i * cols + j]!) < 1e-12);
-  }
-  for (let a = 0; a < cols; a++) for (let b = 0; b < cols; b++) {
-    let s = 0;
-    for (let i = 0; i < rows; i++) s += Q[i * cols + a]! * Q[i * cols + b]!;
-    assert.ok(Math.abs(s - (a === b ? 1 : 0)) < 1e-12);
-  }
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let k = 0; k < cols; k++) s += Q[i * cols + k]! * R[k * cols + j]!;
+      assert.ok(Math.abs(s - A[i * cols + j]!) < 1e-12);
+    }
+  for (let a = 0; a < cols; a++)
+    for (let b = 0; b < cols; b++) {
+      let s = 0;
+      for (let i = 0; i < rows; i++) s += Q[i * cols + a]! * Q[i * cols + b]!;
+      assert.ok(Math.abs(s - (a === b ? 1 : 0)) < 1e-12);
+    }
   for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) assert.equal(R[i * cols + j], 0);
   assert.throws(() => qr(A, 2, 4), /rows ≥ cols/);
 });

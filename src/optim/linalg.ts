@@ -96,7 +96,8 @@ export function solve(a: Mat, b: Float64Array, n: number, m = b.length / n): Flo
   for (let k = 0; k < n; k++) {
     let p = k;
     for (let i = k + 1; i < n; i++) if (Math.abs(lu[i * n + k]!) > Math.abs(lu[p * n + k]!)) p = i;
-    if (lu[p * n + k] === 0) throw new Error("linalg.solve: matrix is singular (zero pivot); use pinvSym for rank-deficient input");
+    if (lu[p * n + k] === 0)
+      throw new Error("linalg.solve: matrix is singular (zero pivot); use pinvSym for rank-deficient input");
     if (p !== k) {
       for (let j = 0; j < n; j++) [lu[k * n + j], lu[p * n + j]] = [lu[p * n + j]!, lu[k * n + j]!];
       for (let j = 0; j < m; j++) [x[k * m + j], x[p * m + j]] = [x[p * m + j]!, x[k * m + j]!];
@@ -218,7 +219,10 @@ export function pinvSym(a: Mat, n: number, rtol: number): { inv: Mat; cut: numbe
 /** sym(U·diag(1/(√(max(w,0) + shift) + eps))·Uᵀ): LoRA-RITE's inverse root with the eigenvalue clamp. */
 export function invSqrtSym(a: Mat, n: number, eps: number, shift = 0): Mat {
   const e = symEig(a, n);
-  return sym(spectralMap(e, n, (w) => 1 / (Math.sqrt(Math.max(w, 0) + shift) + eps)), n);
+  return sym(
+    spectralMap(e, n, (w) => 1 / (Math.sqrt(Math.max(w, 0) + shift) + eps)),
+    n,
+  );
 }
 
 /** Thin Householder QR of a rows×cols matrix (rows ≥ cols): a = Q·R, Q rows×cols orthonormal, R cols×cols upper. */

@@ -14,7 +14,19 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LoraRiteConfig } from "../config.ts";
 import { checkPairs, gradFor } from "./adamw.ts";
-import { allFinite, axpby, invSqrtSym, matmul, nanToNum, scale, spectralMap, sym, symEig, trace, transpose } from "./linalg.ts";
+import {
+  allFinite,
+  axpby,
+  invSqrtSym,
+  matmul,
+  nanToNum,
+  scale,
+  spectralMap,
+  sym,
+  symEig,
+  trace,
+  transpose,
+} from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
 import { readTensor, readValues } from "../util/read.ts";
@@ -83,11 +95,19 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
 
   /** Pass 1a (device → CPU): Grams of both factors → the first polar factors R1⁺. */
   async function firstPolar(): Promise<{ A: Float64Array; B: Float64Array }[]> {
-    const gram1 = await readValues(() => tf.concat(pairs.flatMap((p) => [tf.matMul(p.A, tf.transpose(p.A)), tf.matMul(tf.transpose(p.B), p.B)]), 0));
+    const gram1 = await readValues(() =>
+      tf.concat(
+        pairs.flatMap((p) => [tf.matMul(p.A, tf.transpose(p.A)), tf.matMul(tf.transpose(p.B), p.B)]),
+        0,
+      ),
+    );
     return pairs.map((p, i) => {
       const rr = p.r * p.r;
       const off = 2 * offsets[i]!;
-      return { A: polarRinv(Float64Array.from(gram1.subarray(off, off + rr)), p.r), B: polarRinv(Float64Array.from(gram1.subarray(off + rr, off + 2 * rr)), p.r) };
+      return {
+        A: polarRinv(Float64Array.from(gram1.subarray(off, off + rr)), p.r),
+        B: polarRinv(Float64Array.from(gram1.subarray(off + rr, off + 2 * rr)), p.r),
+      };
     });
   }
 
@@ -107,7 +127,14 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
         const gat = tf.transpose(gA); // [in, r]
         const qat = tf.transpose(qa);
         const qbt = tf.transpose(qb);
-        mats.push(tf.matMul(qat, qa), tf.matMul(qbt, qb), tf.matMul(qat, s.QA), tf.matMul(qbt, s.QB), tf.matMul(gA, gat), tf.matMul(tf.transpose(gB), gB));
+        mats.push(
+          tf.matMul(qat, qa),
+          tf.matMul(qbt, qb),
+          tf.matMul(qat, s.QA),
+          tf.matMul(qbt, s.QB),
+          tf.matMul(gA, gat),
+          tf.matMul(tf.transpose(gB), gB),
+        );
         Q1A.push(qa);
         Q1B.push(qb);
         gAt.push(gat);
@@ -156,7 +183,13 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
   }
 
   /** Pass 2 (CPU): second moments carried into the new bases, their inverse roots, the r×r update factors. */
-  function updateFactors(cpu: ReturnType<typeof unmagnifiedGrams>["cpu"], c: number, b1: number, b2: number, lr: number) {
+  function updateFactors(
+    cpu: ReturnType<typeof unmagnifiedGrams>["cpu"],
+    c: number,
+    b1: number,
+    b2: number,
+    lr: number,
+  ) {
     return pairs.map((p, i) => {
       const r = p.r;
       const s = slots[i]!;
@@ -201,7 +234,13 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
       const decay = weightDecay > 0 ? tf.scalar(1 - lr * weightDecay) : null;
       const capS = cap > 0 ? tf.scalar(cap) : null;
       const one = tf.scalar(1);
-      const moment = (g: tf.Tensor, X: Float64Array | null, M: tf.Variable, Y: Float64Array | null, r: number): tf.Tensor => {
+      const moment = (
+        g: tf.Tensor,
+        X: Float64Array | null,
+        M: tf.Variable,
+        Y: Float64Array | null,
+        r: number,
+      ): tf.Tensor => {
         const fresh = X ? tf.matMul(g, f32(X, r)) : null;
         const carried = Y ? tf.matMul(M, f32(Y, r)) : null;
         return fresh && carried ? tf.add(fresh, carried) : (fresh ?? carried ?? tf.zerosLike(M));
@@ -271,18 +310,31 @@ export function createLoraRite(cfg: LoraRiteConfig, pairs: readonly LoraPair[]):
     },
     setState(state: OptimizerState): void {
       const j = state.json as RiteJson;
-      if (typeof j?.t !== "number" || !Array.isArray(j.modules) || j.modules.join("\n") !== pairs.map((p) => p.module).join("\n")) {
-        throw new Error(`${name}.setState: the checkpoint's modules do not match this optimizer's ${pairs.length} pairs (was it written for other LoRA targets?)`);
+      if (
+        typeof j?.t !== "number" ||
+        !Array.isArray(j.modules) ||
+        j.modules.join("\n") !== pairs.map((p) => p.module).join("\n")
+      ) {
+        throw new Error(
+          `${name}.setState: the checkpoint's modules do not match this optimizer's ${pairs.length} pairs (was it written for other LoRA targets?)`,
+        );
       }
       pairs.forEach((p, i) => {
         const s = slots[i]!;
-        for (const [key, dst] of [[`rite.M/${p.A.name}`, s.MA], [`rite.M/${p.B.name}`, s.MB], [`rite.Q/${p.A.name}`, s.QA], [`rite.Q/${p.B.name}`, s.QB]] as const) {
+        for (const [key, dst] of [
+          [`rite.M/${p.A.name}`, s.MA],
+          [`rite.M/${p.B.name}`, s.MB],
+          [`rite.Q/${p.A.name}`, s.QA],
+          [`rite.Q/${p.B.name}`, s.QB],
+        ] as const) {
           const src = state.tensors[key];
-          if (!src || src.shape.join() !== dst.shape.join()) throw new Error(`${name}.setState: tensor "${key}" is missing or has the wrong shape`);
+          if (!src || src.shape.join() !== dst.shape.join())
+            throw new Error(`${name}.setState: tensor "${key}" is missing or has the wrong shape`);
           dst.assign(src); // no clone: assign() keeps its own reference (a clone would leak)
         }
         const rr = p.r * p.r;
-        if (j.VA[i]?.length !== rr || j.VB[i]?.length !== rr) throw new Error(`${name}.setState: V for ${p.module} is not ${p.r}×${p.r}`);
+        if (j.VA[i]?.length !== rr || j.VB[i]?.length !== rr)
+          throw new Error(`${name}.setState: V for ${p.module} is not ${p.r}×${p.r}`);
         s.VA = Float64Array.from(j.VA[i]!);
         s.VB = Float64Array.from(j.VB[i]!);
         s.rhoA = j.rhoA[i] ?? 0;

@@ -23,7 +23,10 @@ for (const c of golden.cases) {
     const stats: StepStats[] = [];
     for (let k = 0; k < c.lrs.length; k++) {
       const { loss, grads } = problem.grads(pairs);
-      assert.ok(Math.abs(loss - c.losses[k]!) <= 1e-4 * Math.abs(c.losses[k]!), `${c.name} step ${k + 1}: loss ${loss} vs reference ${c.losses[k]}`);
+      assert.ok(
+        Math.abs(loss - c.losses[k]!) <= 1e-4 * Math.abs(c.losses[k]!),
+        `${c.name} step ${k + 1}: loss ${loss} vs reference ${c.losses[k]}`,
+      );
       stats.push(await opt.step(grads, c.lrs[k]!));
       tf.dispose(Object.values(grads));
     }
@@ -38,17 +41,32 @@ for (const c of golden.cases) {
       const got = stats[k]!;
       if (c.config.name === "stable-lora") {
         assert.equal(got.scalars["stable/shrinking"], ref["shrinking"], `${c.name} step ${k + 1}: shrinking count`);
-        pairs.forEach((p, i) => assert.equal(got.modules?.[p.module]?.["stopStep"], (ref["stopStep"] as (number | null)[])[i], `${c.name} step ${k + 1}: ${p.module} stop step`));
+        pairs.forEach((p, i) =>
+          assert.equal(
+            got.modules?.[p.module]?.["stopStep"],
+            (ref["stopStep"] as (number | null)[])[i],
+            `${c.name} step ${k + 1}: ${p.module} stop step`,
+          ),
+        );
       }
       if (c.config.name === "lora-rite") {
         const N = ref["unmagnified_norm"] as number;
-        assert.ok(Math.abs(got.scalars["rite/unmagnified_norm"]! - N) <= 1e-4 * Math.max(N, 1e-3), `${c.name} step ${k + 1}: N ${got.scalars["rite/unmagnified_norm"]} vs ${N}`);
+        assert.ok(
+          Math.abs(got.scalars["rite/unmagnified_norm"]! - N) <= 1e-4 * Math.max(N, 1e-3),
+          `${c.name} step ${k + 1}: N ${got.scalars["rite/unmagnified_norm"]} vs ${N}`,
+        );
         assert.equal(got.scalars["rite/skipped"], ref["skipped"], `${c.name} step ${k + 1}: skipped`);
-        assert.ok(Math.abs(got.scalars["rite/clip_factor"]! - (ref["clip_factor"] as number)) <= 1e-4, `${c.name} step ${k + 1}: clip factor`);
+        assert.ok(
+          Math.abs(got.scalars["rite/clip_factor"]! - (ref["clip_factor"] as number)) <= 1e-4,
+          `${c.name} step ${k + 1}: clip factor`,
+        );
       }
       if (c.config.name === "riemannian") {
         const cond = ref["cond_max"] as number;
-        assert.ok(Math.abs(got.scalars["riemannian/cond_max"]! - cond) <= 1e-2 * cond, `${c.name} step ${k + 1}: cond ${got.scalars["riemannian/cond_max"]} vs ${cond}`);
+        assert.ok(
+          Math.abs(got.scalars["riemannian/cond_max"]! - cond) <= 1e-2 * cond,
+          `${c.name} step ${k + 1}: cond ${got.scalars["riemannian/cond_max"]} vs ${cond}`,
+        );
       }
     });
     opt.dispose();

@@ -10,7 +10,16 @@
 // instead of a 1/δ blow-up; e.g. B = 0 with δ = 0). Each such cut counts as one fallback in the stats.
 import * as tf from "@tensorflow/tfjs";
 import type { RiemannianConfig } from "../config.ts";
-import { adamHyper, adamScalars, adamStateMethods, adamwUpdate, checkPairs, createAdamState, gradFor, momentsOf } from "./adamw.ts";
+import {
+  adamHyper,
+  adamScalars,
+  adamStateMethods,
+  adamwUpdate,
+  checkPairs,
+  createAdamState,
+  gradFor,
+  momentsOf,
+} from "./adamw.ts";
 import { pinvSym } from "./linalg.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, StepStats } from "./types.ts";
@@ -29,7 +38,12 @@ export interface RiemannianStats {
 
 /** Grams of all pairs in one device→host read: pair i contributes BᵀB then AAᵀ, each [r, r]. */
 export function readGrams(pairs: readonly LoraPair[]): Promise<Float32Array> {
-  return readValues(() => tf.concat(pairs.flatMap((p) => [tf.matMul(tf.transpose(p.B), p.B), tf.matMul(p.A, tf.transpose(p.A))]), 0));
+  return readValues(() =>
+    tf.concat(
+      pairs.flatMap((p) => [tf.matMul(tf.transpose(p.B), p.B), tf.matMul(p.A, tf.transpose(p.A))]),
+      0,
+    ),
+  );
 }
 
 /**
@@ -37,7 +51,11 @@ export function readGrams(pairs: readonly LoraPair[]): Promise<Float32Array> {
  * Returns [g̃_A [r, in], g̃_B [out, r]] per pair.
  */
 export function scaledGradients(
-  pairs: readonly LoraPair[], grads: LoraGrads, g: Float32Array, delta: number, who = "riemannian",
+  pairs: readonly LoraPair[],
+  grads: LoraGrads,
+  g: Float32Array,
+  delta: number,
+  who = "riemannian",
 ): { scaled: [tf.Tensor, tf.Tensor][]; stats: RiemannianStats } {
   let off = 0;
   let condMax = 0;

@@ -10,8 +10,17 @@
 import * as tf from "@tensorflow/tfjs";
 import type { StableLoraConfig } from "../config.ts";
 import {
-  adamHyper, adamScalars, adamwUpdate, checkPairs, createAdamState, disposeAdamState, gradFor, momentsOf,
-  restoreAdamState, saveAdamState, stepCountFrom,
+  adamHyper,
+  adamScalars,
+  adamwUpdate,
+  checkPairs,
+  createAdamState,
+  disposeAdamState,
+  gradFor,
+  momentsOf,
+  restoreAdamState,
+  saveAdamState,
+  stepCountFrom,
 } from "./adamw.ts";
 import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads, LoraOptimizer, OptimizerState, StepStats } from "./types.ts";
@@ -42,7 +51,12 @@ export function createStableLora(cfg: StableLoraConfig, pairs: readonly LoraPair
   async function testStopCondition(t: number): Promise<void> {
     const active = pairs.flatMap((_, i) => (keepShrink[i] ? [i] : []));
     if (active.length === 0) return;
-    const v = await readValues(() => tf.concat(active.flatMap((i) => [sumSquares(pairs[i]!.A), sumSquares(pairs[i]!.B)]), 0));
+    const v = await readValues(() =>
+      tf.concat(
+        active.flatMap((i) => [sumSquares(pairs[i]!.A), sumSquares(pairs[i]!.B)]),
+        0,
+      ),
+    );
     active.forEach((i, j) => {
       const p = pairs[i]!;
       const ratio = p.A.size / p.B.size; // (r·in)/(out·r) = n/m
@@ -72,14 +86,26 @@ export function createStableLora(cfg: StableLoraConfig, pairs: readonly LoraPair
       return { scalars: { "stable/shrinking": keepShrink.filter(Boolean).length }, modules };
     },
     getState(): OptimizerState {
-      const json: StableJson = { t: state.t, modules: pairs.map((p) => p.module), keepShrink: [...keepShrink], stopStep: [...stopStep] };
+      const json: StableJson = {
+        t: state.t,
+        modules: pairs.map((p) => p.module),
+        keepShrink: [...keepShrink],
+        stopStep: [...stopStep],
+      };
       return { tensors: saveAdamState(state), json };
     },
     setState(s: OptimizerState): void {
       const j = s.json as StableJson;
       const modules = pairs.map((p) => p.module);
-      if (!Array.isArray(j?.modules) || j.modules.join("\n") !== modules.join("\n") || j.keepShrink?.length !== pairs.length || j.stopStep?.length !== pairs.length) {
-        throw new Error(`${name}.setState: the checkpoint's modules/flags do not match this optimizer's ${pairs.length} pairs (was it written for other LoRA targets?)`);
+      if (
+        !Array.isArray(j?.modules) ||
+        j.modules.join("\n") !== modules.join("\n") ||
+        j.keepShrink?.length !== pairs.length ||
+        j.stopStep?.length !== pairs.length
+      ) {
+        throw new Error(
+          `${name}.setState: the checkpoint's modules/flags do not match this optimizer's ${pairs.length} pairs (was it written for other LoRA targets?)`,
+        );
       }
       restoreAdamState(state, stepCountFrom(j, name), s.tensors, name);
       j.keepShrink.forEach((k, i) => (keepShrink[i] = k));

@@ -3,7 +3,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import {
-  optimizerDefaults, optimizerKeys, type LoraPlusConfig, type LoraRiteConfig, type OptimizerConfig, type RiemannianConfig,
+  optimizerDefaults,
+  optimizerKeys,
+  type LoraPlusConfig,
+  type LoraRiteConfig,
+  type OptimizerConfig,
+  type RiemannianConfig,
   type StableLoraConfig,
 } from "../config.ts";
 import type { LoraPair } from "../lora/pair.ts";
@@ -15,7 +20,13 @@ let counter = 0;
  * A pair with variables named `<module>#<id>.lora_A.weight` / `.lora_B.weight` (id: a fresh counter unless given, so
  * a test can re-create the same names after disposing, as a resumed run does), initialised from the given values.
  */
-export function makePair(module: string, A: tf.Tensor2D | number[][], B: tf.Tensor2D | number[][], scaling = 1, id?: string): LoraPair {
+export function makePair(
+  module: string,
+  A: tf.Tensor2D | number[][],
+  B: tf.Tensor2D | number[][],
+  scaling = 1,
+  id?: string,
+): LoraPair {
   const k = id ?? String(counter++);
   const a = A instanceof tf.Tensor ? A : tf.tensor2d(A);
   const b = B instanceof tf.Tensor ? B : tf.tensor2d(B);
@@ -43,13 +54,19 @@ export function disposePairs(pairs: readonly LoraPair[]): void {
 
 /** Any optimizer's settings (tests pass one set to all five optimizers). */
 export type AnyOptimizerSettings = Partial<
-  Omit<LoraPlusConfig, "name"> & Omit<RiemannianConfig, "name"> & Omit<LoraRiteConfig, "name"> & Omit<StableLoraConfig, "name">
+  Omit<LoraPlusConfig, "name"> &
+    Omit<RiemannianConfig, "name"> &
+    Omit<LoraRiteConfig, "name"> &
+    Omit<StableLoraConfig, "name">
 >;
 
 /** The named optimizer's defaults with those of `overrides` that it has (the others are ignored). */
 export function optimizerConfig(name: OptimizerName, overrides: AnyOptimizerSettings = {}): OptimizerConfig {
   const own = optimizerKeys(name);
-  return optimizerDefaults(name, Object.fromEntries(Object.entries(overrides).filter(([k]) => own.includes(k))) as never);
+  return optimizerDefaults(
+    name,
+    Object.fromEntries(Object.entries(overrides).filter(([k]) => own.includes(k))) as never,
+  );
 }
 
 /** ‖x − y‖_F / ‖y‖_F (the per-tensor comparison of docs/engine.md §6). */
@@ -135,7 +152,8 @@ export class GoldenProblem {
   private lossAndGrads(pairs: readonly LoraPair[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     const s = this.g.problem.scaling;
     const [p1, p2] = pairs as [LoraPair, LoraPair];
-    const lora = (h: tf.Tensor, p: LoraPair) => tf.mul(tf.matMul(tf.matMul(h, tf.transpose(p.A)), tf.transpose(p.B)), s);
+    const lora = (h: tf.Tensor, p: LoraPair) =>
+      tf.mul(tf.matMul(tf.matMul(h, tf.transpose(p.A)), tf.transpose(p.B)), s);
     const { value, grads } = tf.variableGrads(() => {
       const h = tf.tanh(tf.add(tf.matMul(this.x, this.W1t), lora(this.x, p1)));
       const y = tf.add(tf.matMul(h, this.W2t), lora(h, p2));

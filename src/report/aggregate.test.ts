@@ -9,7 +9,8 @@ import type { LoadedRun, LoadedStatus } from "./load.ts";
 import { describeRuns } from "./axes.ts";
 import { buildBlocks, makeCell, pairedVsAdamw, pooledPairs, runStability, stabilityRows } from "./aggregate.ts";
 
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 interface FakeOpts {
   model?: string;
@@ -24,16 +25,52 @@ interface FakeOpts {
 }
 
 function fakeRun(o: FakeOpts): LoadedRun {
-  const config = mergeConfig<RunConfig>(DEFAULT_RUN_CONFIG, { ...(o.model ? { model: o.model } : {}), task: o.task, seed: o.seed, optimizer: { name: o.optimizer, ...(o.lambda ? { lambda: o.lambda } : {}) } });
+  const config = mergeConfig<RunConfig>(DEFAULT_RUN_CONFIG, {
+    ...(o.model ? { model: o.model } : {}),
+    task: o.task,
+    seed: o.seed,
+    optimizer: { name: o.optimizer, ...(o.lambda ? { lambda: o.lambda } : {}) },
+  });
   const status = o.status ?? "success";
-  const evals: EvalRecord[] = o.acc === undefined ? [] : [{ step: 100, task: o.task, split: "validation", n: 100, metrics: { "acc,none": o.acc }, seconds: 1, final: true }];
-  const summary = status === "running" ? null : ({ status, final: {}, stability: o.stability } as unknown as RunSummary);
+  const evals: EvalRecord[] =
+    o.acc === undefined
+      ? []
+      : [
+          {
+            step: 100,
+            task: o.task,
+            split: "validation",
+            n: 100,
+            metrics: { "acc,none": o.acc },
+            seconds: 1,
+            final: true,
+          },
+        ];
+  const summary =
+    status === "running" ? null : ({ status, final: {}, stability: o.stability } as unknown as RunSummary);
   const runId = `${o.task}--${o.optimizer}--${o.lambda ?? ""}--s${o.seed}`;
-  return { runId, dir: `/x/${runId}`, config, summary, status, error: null, evals, hiddenSize: null, lastWriteMs: 0, warnings: [], metrics: () => o.metrics ?? [], files: [] };
+  return {
+    runId,
+    dir: `/x/${runId}`,
+    config,
+    summary,
+    status,
+    error: null,
+    evals,
+    hiddenSize: null,
+    lastWriteMs: 0,
+    warnings: [],
+    metrics: () => o.metrics ?? [],
+    files: [],
+  };
 }
 
 test("makeCell: mean, sample std, best of seeds", () => {
-  const c = makeCell([{ seed: 0, value: 60, runId: "a" }, { seed: 1, value: 62, runId: "b" }, { seed: 2, value: 67, runId: "c" }]);
+  const c = makeCell([
+    { seed: 0, value: 60, runId: "a" },
+    { seed: 1, value: 62, runId: "b" },
+    { seed: 2, value: 67, runId: "c" },
+  ]);
   assert.equal(c.n, 3);
   close(c.mean, 63, 1e-12, "mean");
   // Σ(x − 63)² = 9 + 1 + 16 = 26; s² = 13.
@@ -59,8 +96,11 @@ test("blocks: rows by optimizer, columns by task, averages per seed, failed and 
   const [block] = buildBlocks(axes);
   assert.ok(block);
   assert.deepEqual(block.tasks, ["social_iqa", "arc_easy"], "paper order: SocialIQa before ARC-E");
-  assert.deepEqual(block.rows.map((r) => r.label), ["AdamW", "Stable-LoRA"]);
-  const [adamw, stable] = block.rows as [typeof block.rows[0], typeof block.rows[0]];
+  assert.deepEqual(
+    block.rows.map((r) => r.label),
+    ["AdamW", "Stable-LoRA"],
+  );
+  const [adamw, stable] = block.rows as [(typeof block.rows)[0], (typeof block.rows)[0]];
   close(adamw.cells.arc_easy!.mean, 61, 1e-9, "adamw arc_easy mean (percent)");
   close(adamw.cells.arc_easy!.std, Math.SQRT2, 1e-9, "std of [60, 62]");
   // Average per seed: seed 0 (60+40)/2 = 50, seed 1 (62+44)/2 = 53 → 51.5.
@@ -93,20 +133,52 @@ test("varying hyperparameters split rows; optimizer-specific keys do not label o
   const axes = describeRuns(runs);
   assert.deepEqual(axes.varying, ["optimizer.lambda"]);
   const [block] = buildBlocks(axes);
-  assert.deepEqual(block!.rows.map((r) => r.label), ["AdamW", "Stable-LoRA, λ=5e-4", "Stable-LoRA, λ=2e-3"]);
+  assert.deepEqual(
+    block!.rows.map((r) => r.label),
+    ["AdamW", "Stable-LoRA, λ=5e-4", "Stable-LoRA, λ=2e-3"],
+  );
   const pairs = pairedVsAdamw([block!]);
-  assert.deepEqual(pairs.map((p) => Math.round(p.ci.mean * 100) / 100), [1, 5], "each λ row is paired with the same AdamW run");
+  assert.deepEqual(
+    pairs.map((p) => Math.round(p.ci.mean * 100) / 100),
+    [1, 5],
+    "each λ row is paired with the same AdamW run",
+  );
 });
 
 test("stability: stop steps from the summary, else first step with ratio < 1; δ1/δ2 at the last probe", () => {
   const mod = (normRatio: number) => ({ normA: 1, normB: 1, normRatio, gradNormA: 0, gradNormB: 0 });
   const metrics = [
-    { step: 1, modules: { "model.layers.0.self_attn.q_proj": mod(3), "model.layers.0.self_attn.v_proj": mod(2) }, delta: { "model.layers.0.self_attn.q_proj": { d1: 4, d2: 1, d3: 0, dY: 0, identityError: 0 } } },
+    {
+      step: 1,
+      modules: { "model.layers.0.self_attn.q_proj": mod(3), "model.layers.0.self_attn.v_proj": mod(2) },
+      delta: { "model.layers.0.self_attn.q_proj": { d1: 4, d2: 1, d3: 0, dY: 0, identityError: 0 } },
+    },
     { step: 2, modules: { "model.layers.0.self_attn.q_proj": mod(2), "model.layers.0.self_attn.v_proj": mod(0.5) } },
-    { step: 3, modules: { "model.layers.0.self_attn.q_proj": mod(1.5), "model.layers.0.self_attn.v_proj": mod(0.4) }, delta: { "model.layers.0.self_attn.q_proj": { d1: 3, d2: 1, d3: 0, dY: 0, identityError: 0 }, "model.layers.0.self_attn.v_proj": { d1: 1, d2: 1, d3: 0, dY: 0, identityError: 0 } } },
+    {
+      step: 3,
+      modules: { "model.layers.0.self_attn.q_proj": mod(1.5), "model.layers.0.self_attn.v_proj": mod(0.4) },
+      delta: {
+        "model.layers.0.self_attn.q_proj": { d1: 3, d2: 1, d3: 0, dY: 0, identityError: 0 },
+        "model.layers.0.self_attn.v_proj": { d1: 1, d2: 1, d3: 0, dY: 0, identityError: 0 },
+      },
+    },
   ] as unknown as MetricsRecord[];
-  const adamw = fakeRun({ optimizer: "adamw", task: "arc_easy", seed: 0, acc: 0.6, metrics, stability: { deltaW: { m: { singularValues: [1], spectralNorm: 1, nuclearNorm: 1, effectiveRank: 2 } } } });
-  const stable = fakeRun({ optimizer: "stable-lora", task: "arc_easy", seed: 0, acc: 0.6, metrics, stability: { stopSteps: { "model.layers.0.self_attn.q_proj": 7, "model.layers.0.self_attn.v_proj": null } } });
+  const adamw = fakeRun({
+    optimizer: "adamw",
+    task: "arc_easy",
+    seed: 0,
+    acc: 0.6,
+    metrics,
+    stability: { deltaW: { m: { singularValues: [1], spectralNorm: 1, nuclearNorm: 1, effectiveRank: 2 } } },
+  });
+  const stable = fakeRun({
+    optimizer: "stable-lora",
+    task: "arc_easy",
+    seed: 0,
+    acc: 0.6,
+    metrics,
+    stability: { stopSteps: { "model.layers.0.self_attn.q_proj": 7, "model.layers.0.self_attn.v_proj": null } },
+  });
   const axes = describeRuns([adamw, stable]);
   const s = runStability(axes.runs[0]!);
   assert.equal(s.modules, 2);
@@ -118,13 +190,28 @@ test("stability: stop steps from the summary, else first step with ratio < 1; δ
   const st = runStability(axes.runs[1]!);
   assert.deepEqual(st.stopSteps, [7], "Stable-LoRA's recorded stop steps win");
   const rows = stabilityRows(buildBlocks(axes));
-  assert.deepEqual(rows.map((r) => [r.label, r.fractionMet, r.medianStopStep]), [["AdamW", 0.5, 2], ["Stable-LoRA", 0.5, 7]]);
+  assert.deepEqual(
+    rows.map((r) => [r.label, r.fractionMet, r.medianStopStep]),
+    [
+      ["AdamW", 0.5, 2],
+      ["Stable-LoRA", 0.5, 7],
+    ],
+  );
 });
 
 test("stability: a null ratio (B = 0 at step 1, written as null in JSON) is not 'below 1'", () => {
-  const mod = (normRatio: number | null) => ({ normA: 1, normB: normRatio === null ? 0 : 1, normRatio, gradNormA: 0, gradNormB: 0 });
+  const mod = (normRatio: number | null) => ({
+    normA: 1,
+    normB: normRatio === null ? 0 : 1,
+    normRatio,
+    gradNormA: 0,
+    gradNormB: 0,
+  });
   const metrics = [
-    { step: 1, modules: { "model.layers.0.self_attn.q_proj": mod(null), "model.layers.0.self_attn.v_proj": mod(null) } },
+    {
+      step: 1,
+      modules: { "model.layers.0.self_attn.q_proj": mod(null), "model.layers.0.self_attn.v_proj": mod(null) },
+    },
     { step: 2, modules: { "model.layers.0.self_attn.q_proj": mod(12), "model.layers.0.self_attn.v_proj": mod(0.9) } },
   ] as unknown as MetricsRecord[];
   const axes = describeRuns([fakeRun({ optimizer: "adamw", task: "arc_easy", seed: 0, acc: 0.6, metrics })]);
@@ -136,7 +223,10 @@ test("stability: a null ratio (B = 0 at step 1, written as null in JSON) is not 
 test("pooledPairs: one row per optimizer setting over models, pairs concatenated; none for one model", () => {
   const runs = ["random:d=256", "random:d=64", "random:d=128"].flatMap((model, i) => [
     { ...fakeRun({ model, optimizer: "adamw", task: "arc_easy", seed: 0, acc: 0.6 }), runId: `a${i}` },
-    { ...fakeRun({ model, optimizer: "stable-lora", task: "arc_easy", seed: 0, acc: 0.6 + [0.021, 0.011, 0.032][i]! }), runId: `s${i}` },
+    {
+      ...fakeRun({ model, optimizer: "stable-lora", task: "arc_easy", seed: 0, acc: 0.6 + [0.021, 0.011, 0.032][i]! }),
+      runId: `s${i}`,
+    },
   ]);
   const axes = describeRuns(runs);
   assert.deepEqual(axes.models, ["random:d=64", "random:d=128", "random:d=256"], "models in natural order");

@@ -10,7 +10,13 @@ import { chanceRate, finalDocs } from "./chance.ts";
 import type { ChanceRate } from "./chance.ts";
 
 /** Preferred lm-eval metric per task: the paper reports accuracy; GSM8K uses exact match (strict first). */
-export const METRIC_PREFERENCE = ["acc,none", "exact_match,strict-match", "exact_match,flexible-extract", "exact_match,none", "acc_norm,none"];
+export const METRIC_PREFERENCE = [
+  "acc,none",
+  "exact_match,strict-match",
+  "exact_match,flexible-extract",
+  "exact_match,none",
+  "acc_norm,none",
+];
 
 /** The metric shown for a task: the first preferred key any run reports, else the first non-stderr key. */
 export function primaryMetric(runs: readonly RunAxes[], task: string): string | null {
@@ -57,7 +63,15 @@ export interface Cell {
 
 export function makeCell(values: SeedValue[], notDone: Cell["notDone"] = {}, docs: number | null = null): Cell {
   const xs = values.map((v) => v.value);
-  return { values, n: xs.length, mean: mean(xs), std: sampleStd(xs), best: xs.length ? Math.max(...xs) : NaN, notDone, docs };
+  return {
+    values,
+    n: xs.length,
+    mean: mean(xs),
+    std: sampleStd(xs),
+    best: xs.length ? Math.max(...xs) : NaN,
+    notDone,
+    docs,
+  };
 }
 
 export interface TableRow {
@@ -101,7 +115,12 @@ export function buildBlocks(axes: ExperimentAxes): Block[] {
     const rows = rowKeys.map((rowKey) => {
       const rr = runs.filter((r) => r.rowKey === rowKey);
       const cells: Record<string, Cell> = {};
-      for (const t of tasks) cells[t] = cellFor(rr.filter((r) => r.evalTasks.includes(t)), t, metrics[t]!);
+      for (const t of tasks)
+        cells[t] = cellFor(
+          rr.filter((r) => r.evalTasks.includes(t)),
+          t,
+          metrics[t]!,
+        );
       return {
         rowKey,
         label: rr[0]!.rowLabel,
@@ -114,7 +133,11 @@ export function buildBlocks(axes: ExperimentAxes): Block[] {
       };
     });
     const chance: Record<string, ChanceRate> = {};
-    for (const t of tasks) chance[t] = chanceRate(t, runs.filter((r) => r.evalTasks.includes(t)));
+    for (const t of tasks)
+      chance[t] = chanceRate(
+        t,
+        runs.filter((r) => r.evalTasks.includes(t)),
+      );
     blocks.push({ model, tasks, metrics, rows, trainTasks: [...new Set(runs.map((r) => r.task))], chance });
   }
   return blocks;
@@ -135,7 +158,11 @@ function cellFor(runs: RunAxes[], task: string, metric: string): Cell {
     const n = finalDocs(r, task);
     if (n !== null) docs.push(n);
   }
-  return makeCell([...bySeed.values()].sort((a, b) => a.seed - b.seed), notDone, docs.length ? Math.min(...docs) : null);
+  return makeCell(
+    [...bySeed.values()].sort((a, b) => a.seed - b.seed),
+    notDone,
+    docs.length ? Math.min(...docs) : null,
+  );
 }
 
 /** Per seed: the mean over tasks, for seeds that have a value on every task. */
@@ -273,7 +300,11 @@ export function runStability(r: RunAxes): RunStability {
   const st = r.run.summary?.stability;
   const metrics = r.run.metrics();
   const last = metrics.length ? metrics[metrics.length - 1]! : null;
-  const names = new Set<string>([...Object.keys(last?.modules ?? {}), ...Object.keys(st?.finalNormRatio ?? {}), ...Object.keys(st?.stopSteps ?? {})]);
+  const names = new Set<string>([
+    ...Object.keys(last?.modules ?? {}),
+    ...Object.keys(st?.finalNormRatio ?? {}),
+    ...Object.keys(st?.stopSteps ?? {}),
+  ]);
 
   let stopSteps: number[];
   let met: number;
@@ -287,26 +318,34 @@ export function runStability(r: RunAxes): RunStability {
       for (const [name, sig] of Object.entries(m.modules ?? {})) {
         // normRatio is null while B = 0 (step 1 of AdamW & co.); null < 1 is true in JS, so test the type first.
         const below = typeof sig.normRatio === "number" && Number.isFinite(sig.normRatio) && sig.normRatio < 1;
-        if (!first.has(name) && (typeof sig.stopStep === "number" || below)) first.set(name, typeof sig.stopStep === "number" ? sig.stopStep : m.step);
+        if (!first.has(name) && (typeof sig.stopStep === "number" || below))
+          first.set(name, typeof sig.stopStep === "number" ? sig.stopStep : m.step);
       }
     }
     stopSteps = [...first.values()];
     met = first.size;
   }
 
-  const finalRatios = st?.finalNormRatio && Object.keys(st.finalNormRatio).length
-    ? Object.values(st.finalNormRatio)
-    : Object.values(last?.modules ?? {}).map((s) => s.normRatio);
+  const finalRatios =
+    st?.finalNormRatio && Object.keys(st.finalNormRatio).length
+      ? Object.values(st.finalNormRatio)
+      : Object.values(last?.modules ?? {}).map((s) => s.normRatio);
 
   let deltaRatio = NaN;
   for (let i = metrics.length - 1; i >= 0; i--) {
     const d = metrics[i]!.delta;
     if (d && Object.keys(d).length) {
-      deltaRatio = median(Object.values(d).filter((x) => x.d2 > 0).map((x) => x.d1 / x.d2));
+      deltaRatio = median(
+        Object.values(d)
+          .filter((x) => x.d2 > 0)
+          .map((x) => x.d1 / x.d2),
+      );
       break;
     }
   }
-  const ranks = Object.values(st?.deltaW ?? {}).map((s) => s.effectiveRank).filter(Number.isFinite);
+  const ranks = Object.values(st?.deltaW ?? {})
+    .map((s) => s.effectiveRank)
+    .filter(Number.isFinite);
   return {
     runId: r.run.runId,
     modules: names.size,
@@ -342,7 +381,10 @@ export function stabilityRows(blocks: readonly Block[]): StabilityRow[] {
   const out: StabilityRow[] = [];
   for (const b of blocks) {
     for (const row of b.rows) {
-      const rs = row.runs.filter((r) => r.run.status !== "invalid").map(runStability).filter((s) => s.modules > 0);
+      const rs = row.runs
+        .filter((r) => r.run.status !== "invalid")
+        .map(runStability)
+        .filter((s) => s.modules > 0);
       if (!rs.length) continue;
       const modules = rs.reduce((a, s) => a + s.modules, 0);
       const met = rs.reduce((a, s) => a + s.metCondition, 0);
@@ -388,12 +430,28 @@ export interface OverheadRow {
 export function overheadRows(blocks: readonly Block[]): OverheadRow[] {
   const out: OverheadRow[] = [];
   for (const b of blocks) {
-    const raw = b.rows.map((row) => {
-      const done = row.runs.filter((r) => r.run.status === "success");
-      const times = done.map((r) => r.run.summary?.medianStepSeconds ?? median(r.run.metrics().map((m) => m.stepSeconds).filter(Number.isFinite)));
-      const rss = done.map((r) => r.run.summary?.peakRssMB ?? NaN);
-      return { row, n: done.length, stepSeconds: mean(times.filter(Number.isFinite)), peakRssMB: mean(rss.filter(Number.isFinite)) };
-    }).filter((x) => x.n > 0);
+    const raw = b.rows
+      .map((row) => {
+        const done = row.runs.filter((r) => r.run.status === "success");
+        const times = done.map(
+          (r) =>
+            r.run.summary?.medianStepSeconds ??
+            median(
+              r.run
+                .metrics()
+                .map((m) => m.stepSeconds)
+                .filter(Number.isFinite),
+            ),
+        );
+        const rss = done.map((r) => r.run.summary?.peakRssMB ?? NaN);
+        return {
+          row,
+          n: done.length,
+          stepSeconds: mean(times.filter(Number.isFinite)),
+          peakRssMB: mean(rss.filter(Number.isFinite)),
+        };
+      })
+      .filter((x) => x.n > 0);
     for (const x of raw) {
       const base = raw.find((y) => y.row.optimizer === "adamw" && y.row.runs[0]!.matchKey === x.row.runs[0]!.matchKey);
       out.push({

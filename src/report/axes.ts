@@ -21,7 +21,18 @@ const OPTIMIZER_SPECIFIC: Record<string, OptimizerName> = {
 };
 
 /** Config keys that never split rows: bookkeeping, or axes handled elsewhere (model = block, seed = aggregated). */
-const IGNORED_PREFIXES = ["seed", "backend", "dataDir", "model", "task", "data", "eval.", "stability.", "train.logEvery", "train.checkpointEvery"];
+const IGNORED_PREFIXES = [
+  "seed",
+  "backend",
+  "dataDir",
+  "model",
+  "task",
+  "data",
+  "eval.",
+  "stability.",
+  "train.logEvery",
+  "train.checkpointEvery",
+];
 
 export const OPTIMIZER_LABELS: Record<string, string> = {
   adamw: "AdamW",
@@ -101,13 +112,19 @@ function varyingKeys(withConfig: readonly ConfiguredRun[], flat: readonly Record
       return [...byOpt.values()].some((v) => v.size > 1);
     }
     const owner = OPTIMIZER_SPECIFIC[k.split(".").pop()!];
-    const vals = flat.filter((_, i) => !k.startsWith("optimizer.") || !owner || withConfig[i]!.config.optimizer.name === owner).map((f) => f[k] ?? "∅");
+    const vals = flat
+      .filter((_, i) => !k.startsWith("optimizer.") || !owner || withConfig[i]!.config.optimizer.name === owner)
+      .map((f) => f[k] ?? "∅");
     return new Set(vals).size > 1;
   });
 }
 
 /** The training task splits rows only when two runs that differ only in it land in the same table cell. */
-function trainingTaskInRow(withConfig: readonly ConfiguredRun[], flat: readonly Record<string, string>[], varying: readonly string[]): boolean {
+function trainingTaskInRow(
+  withConfig: readonly ConfiguredRun[],
+  flat: readonly Record<string, string>[],
+  varying: readonly string[],
+): boolean {
   const cellOwners = new Map<string, Set<string>>();
   withConfig.forEach((r, i) => {
     const base = `${r.config.model}|${r.config.optimizer.name}|${varying.map((k) => flat[i]![k] ?? "∅").join("|")}|${r.config.seed}`;
@@ -121,7 +138,9 @@ function trainingTaskInRow(withConfig: readonly ConfiguredRun[], flat: readonly 
 }
 
 export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
-  const withConfig = runs.filter((r): r is ConfiguredRun => r.config !== null && typeof r.config === "object" && !!r.config.optimizer);
+  const withConfig = runs.filter(
+    (r): r is ConfiguredRun => r.config !== null && typeof r.config === "object" && !!r.config.optimizer,
+  );
   const invalid = runs.filter((r) => !withConfig.includes(r as ConfiguredRun));
 
   const flat = withConfig.map((r) => relevantLeaves(r.config));
@@ -130,12 +149,18 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
 
   // A learning rate scaled with width (η = η0·(n/n0)^(−e)) is shown and matched as its exponent e, not as the
   // raw lr value of each width (lr-scaling.ts); rows then read "AdamW, η ∝ n^−0.5".
-  const exps = lrExponents(withConfig.map((r, i) => ({
-    group: [r.config.optimizer.name, ...varying.filter((k) => k !== "optimizer.lr").map((k) => `${k}=${flat[i]![k] ?? "∅"}`)].join("|"),
-    width: r.hiddenSize,
-    lr: r.config.optimizer.lr,
-  })));
-  const lrScaled = varying.includes("optimizer.lr") && exps.every((e) => e !== null) && exps.some((e) => e!.some((x) => x !== 0));
+  const exps = lrExponents(
+    withConfig.map((r, i) => ({
+      group: [
+        r.config.optimizer.name,
+        ...varying.filter((k) => k !== "optimizer.lr").map((k) => `${k}=${flat[i]![k] ?? "∅"}`),
+      ].join("|"),
+      width: r.hiddenSize,
+      lr: r.config.optimizer.lr,
+    })),
+  );
+  const lrScaled =
+    varying.includes("optimizer.lr") && exps.every((e) => e !== null) && exps.some((e) => e!.some((x) => x !== 0));
   if (lrScaled) varying.splice(varying.indexOf("optimizer.lr"), 1, LR_SCALING_KEY);
 
   const out: RunAxes[] = withConfig.map((r, i) => {
@@ -144,11 +169,20 @@ export function describeRuns(runs: readonly LoadedRun[]): ExperimentAxes {
     const optimizer = r.config.optimizer.name;
     const setting: Record<string, string> = {};
     for (const k of varying) setting[k] = f[k] ?? "";
-    const rowParts = varying.filter((k) => f[k] !== undefined).map((k) => formatSetting(k, f[k]!)).filter(Boolean);
+    const rowParts = varying
+      .filter((k) => f[k] !== undefined)
+      .map((k) => formatSetting(k, f[k]!))
+      .filter(Boolean);
     if (taskInRow) rowParts.unshift(`trained on ${taskOf(r.config)}`);
     const nonOptimizer = varying.filter((k) => !k.startsWith("optimizer.") || k === LR_SCALING_KEY);
-    const matchKey = [r.config.model, taskInRow ? taskOf(r.config) : "", ...nonOptimizer.map((k) => `${k}=${f[k] ?? "∅"}`)].join("|");
-    const rowKey = [optimizer, taskInRow ? taskOf(r.config) : "", ...varying.map((k) => `${k}=${f[k] ?? "∅"}`)].join("|");
+    const matchKey = [
+      r.config.model,
+      taskInRow ? taskOf(r.config) : "",
+      ...nonOptimizer.map((k) => `${k}=${f[k] ?? "∅"}`),
+    ].join("|");
+    const rowKey = [optimizer, taskInRow ? taskOf(r.config) : "", ...varying.map((k) => `${k}=${f[k] ?? "∅"}`)].join(
+      "|",
+    );
     return {
       run: r,
       config: r.config,
@@ -189,7 +223,8 @@ function relevantLeaves(c: RunConfig): Record<string, string> {
     }
     if (IGNORED_PREFIXES.some((p) => (p.endsWith(".") ? prefix.startsWith(p) : prefix === p))) return;
     const leaf = prefix.split(".").pop()!;
-    if (prefix.startsWith("optimizer.") && OPTIMIZER_SPECIFIC[leaf] && OPTIMIZER_SPECIFIC[leaf] !== c.optimizer.name) return;
+    if (prefix.startsWith("optimizer.") && OPTIMIZER_SPECIFIC[leaf] && OPTIMIZER_SPECIFIC[leaf] !== c.optimizer.name)
+      return;
     out[prefix] = Array.isArray(obj) ? obj.join(",") : String(obj);
   };
   walk(c, "");
@@ -198,7 +233,10 @@ function relevantLeaves(c: RunConfig): Record<string, string> {
 
 /** Paper vocabulary for target sets: q_proj,v_proj → "qv"; all seven → "qkvogud". */
 export function targetsShort(targets: string): string {
-  return targets.split(",").map((t) => t.trim()[0] ?? "").join("");
+  return targets
+    .split(",")
+    .map((t) => t.trim()[0] ?? "")
+    .join("");
 }
 
 /** A readable label for one varying setting, e.g. "λ=1e-3", "targets qkvo", "w/o stability condition". */
@@ -227,7 +265,11 @@ export function formatSetting(key: string, value: string): string {
 function formatNumber(v: string): string {
   const x = Number(v);
   if (!Number.isFinite(x) || v === "" || /[a-z,]/i.test(v.replace(/e-?\d+$/i, ""))) return v;
-  if (x !== 0 && (Math.abs(x) < 1e-2 || Math.abs(x) >= 1e5)) return x.toExponential().replace(/\.?0+e/, "e").replace("e+", "e");
+  if (x !== 0 && (Math.abs(x) < 1e-2 || Math.abs(x) >= 1e5))
+    return x
+      .toExponential()
+      .replace(/\.?0+e/, "e")
+      .replace("e+", "e");
   return String(x);
 }
 

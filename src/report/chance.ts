@@ -15,7 +15,15 @@ import { THRESHOLDS } from "./claims-thresholds.ts";
 
 /** Usual number of answer choices of the lm-eval tasks we ship (ARC has a few 3- and 5-choice questions). */
 const USUAL_CHOICES: Record<string, number> = {
-  hellaswag: 4, social_iqa: 3, openbookqa: 4, arc_easy: 4, arc_challenge: 4, synthetic: 4, piqa: 2, winogrande: 2, boolq: 2,
+  hellaswag: 4,
+  social_iqa: 3,
+  openbookqa: 4,
+  arc_easy: 4,
+  arc_challenge: 4,
+  synthetic: 4,
+  piqa: 2,
+  winogrande: 2,
+  boolq: 2,
 };
 
 export interface ChanceRate {
@@ -28,10 +36,14 @@ export interface ChanceRate {
 export function chanceRate(task: string, runs: readonly RunAxes[]): ChanceRate {
   for (const r of runs) {
     if (r.run.status !== "success" || !r.run.files.includes(RUN_FILES.samples)) continue;
-    const rows = readJsonl<{ task?: string; kind?: string; choices?: unknown[] }>(path.join(r.run.dir, RUN_FILES.samples)).rows.filter((s) => s.task === task);
+    const rows = readJsonl<{ task?: string; kind?: string; choices?: unknown[] }>(
+      path.join(r.run.dir, RUN_FILES.samples),
+    ).rows.filter((s) => s.task === task);
     if (!rows.length) continue;
     if (rows.some((s) => s.kind !== "multiple_choice")) return { rate: null, source: "none" };
-    const inv = rows.map((s) => (Array.isArray(s.choices) && s.choices.length ? 1 / s.choices.length : NaN)).filter(Number.isFinite);
+    const inv = rows
+      .map((s) => (Array.isArray(s.choices) && s.choices.length ? 1 / s.choices.length : NaN))
+      .filter(Number.isFinite);
     if (inv.length) return { rate: inv.reduce((a, b) => a + b, 0) / inv.length, source: "samples" };
   }
   const k = USUAL_CHOICES[task];

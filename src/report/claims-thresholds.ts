@@ -10,7 +10,8 @@ export interface Threshold {
 export const THRESHOLDS = {
   confidence: {
     value: 0.95,
-    reason: "Two-sided level of every interval in a verdict (t intervals over runs, bootstrap over seeds, Wilson for " +
+    reason:
+      "Two-sided level of every interval in a verdict (t intervals over runs, bootstrap over seeds, Wilson for " +
       "accuracies).",
   },
   c1NearInit: {
@@ -24,12 +25,14 @@ export const THRESHOLDS = {
   },
   c1BGrowth: {
     value: 2,
-    reason: "C1 'B grows from 0': ‖B‖_F at the end at least twice its value after the first step (a B that stalls " +
+    reason:
+      "C1 'B grows from 0': ‖B‖_F at the end at least twice its value after the first step (a B that stalls " +
       "after one Adam step fails).",
   },
   c2FractionStopped: {
     value: 0.9,
-    reason: "C2: the stop condition counts as met when at least 90 % of Stable-LoRA's modules stopped (a few late " +
+    reason:
+      "C2: the stop condition counts as met when at least 90 % of Stable-LoRA's modules stopped (a few late " +
       "modules do not overturn it).",
   },
   c2EarlyFraction: {
@@ -45,7 +48,8 @@ export const THRESHOLDS = {
   },
   c3Dominance: {
     value: 2,
-    reason: "C3 'δ1 dominates δ2': rms(δ1)/rms(δ2) above 2 under AdamW (interval over runs of the log ratio entirely " +
+    reason:
+      "C3 'δ1 dominates δ2': rms(δ1)/rms(δ2) above 2 under AdamW (interval over runs of the log ratio entirely " +
       "above log 2).",
   },
   gammaZero: {
@@ -78,7 +82,8 @@ export const THRESHOLDS = {
   },
   bootstrapResamples: {
     value: 2000,
-    reason: "Bootstrap resamples for the γ̂ CIs (seeds resampled with replacement within each width): percentile " +
+    reason:
+      "Bootstrap resamples for the γ̂ CIs (seeds resampled with replacement within each width): percentile " +
       "intervals are stable to ±0.01 at 2000.",
   },
 } as const satisfies Record<string, Threshold>;

@@ -51,33 +51,41 @@ export interface ClaimRun {
 
 /** The finished runs (status success): a run still training or failed half-way would read as "not stopped yet". */
 export function claimRuns(runs: readonly RunAxes[]): ClaimRun[] {
-  return runs.filter((r) => r.run.status === "success").map((r) => {
-    const o = r.config.optimizer;
-    const stable = o.name === "stable-lora" ? o : null;
-    return {
-    id: r.run.runId,
-    optimizer: r.optimizer,
-    matchKey: r.matchKey,
-    seed: r.seed,
-    steps: r.config.train.steps,
-    lambda: stable?.lambda ?? 0,
-    stopCondition: stable?.stopCondition ?? false,
-    status: r.run.status,
-    metrics: r.run.metrics(),
-    ...(r.run.summary?.stability?.stopSteps ? { stopSteps: r.run.summary.stability.stopSteps } : {}),
-    ...(r.run.summary?.medianStepSeconds !== undefined ? { medianStepSeconds: r.run.summary.medianStepSeconds } : {}),
-    };
-  });
+  return runs
+    .filter((r) => r.run.status === "success")
+    .map((r) => {
+      const o = r.config.optimizer;
+      const stable = o.name === "stable-lora" ? o : null;
+      return {
+        id: r.run.runId,
+        optimizer: r.optimizer,
+        matchKey: r.matchKey,
+        seed: r.seed,
+        steps: r.config.train.steps,
+        lambda: stable?.lambda ?? 0,
+        stopCondition: stable?.stopCondition ?? false,
+        status: r.run.status,
+        metrics: r.run.metrics(),
+        ...(r.run.summary?.stability?.stopSteps ? { stopSteps: r.run.summary.stability.stopSteps } : {}),
+        ...(r.run.summary?.medianStepSeconds !== undefined
+          ? { medianStepSeconds: r.run.summary.medianStepSeconds }
+          : {}),
+      };
+    });
 }
 
 const T = THRESHOLDS;
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "—");
 const sgn = (x: number, d = 2) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(d)}` : "—");
-const ci = (lo: number, hi: number, fmt: (x: number) => string = f2) => (Number.isFinite(lo) ? ` [${fmt(lo)}, ${fmt(hi)}]` : "");
+const ci = (lo: number, hi: number, fmt: (x: number) => string = f2) =>
+  Number.isFinite(lo) ? ` [${fmt(lo)}, ${fmt(hi)}]` : "";
 const level = `${Math.round(100 * T.confidence.value)}%`;
 
 /** Where a two-sided interval lies relative to a band [lo, hi]: inside, outside (disjoint), or straddling it. */
-export function relativeTo(iv: { lo: number; hi: number }, band: { lo: number; hi: number }): "inside" | "outside" | "straddles" | "unknown" {
+export function relativeTo(
+  iv: { lo: number; hi: number },
+  band: { lo: number; hi: number },
+): "inside" | "outside" | "straddles" | "unknown" {
   if (!Number.isFinite(iv.lo) || !Number.isFinite(iv.hi)) return "unknown";
   if (iv.lo >= band.lo && iv.hi <= band.hi) return "inside";
   if (iv.hi < band.lo || iv.lo > band.hi) return "outside";
@@ -85,14 +93,24 @@ export function relativeTo(iv: { lo: number; hi: number }, band: { lo: number; h
 }
 
 /** Mean of log values with a t interval, back on the ratio scale (geometric mean and its CI). */
-function logCI(ratios: readonly number[]): { gm: number; lo: number; hi: number; n: number; logLo: number; logHi: number } {
+function logCI(ratios: readonly number[]): {
+  gm: number;
+  lo: number;
+  hi: number;
+  n: number;
+  logLo: number;
+  logHi: number;
+} {
   const logs = ratios.filter((x) => x > 0 && Number.isFinite(x)).map(Math.log);
   const c = meanCI(logs, T.confidence.value);
   return { gm: Math.exp(c.mean), lo: Math.exp(c.lo), hi: Math.exp(c.hi), n: c.n, logLo: c.lo, logHi: c.hi };
 }
 
 /** Per module: first logged value and value at `atStep` (or the last), of ‖A‖ or ‖B‖ (B: first value > 0). */
-function moduleNorms(ms: readonly MetricsRecord[], factor: "normA" | "normB"): Map<string, { first: number; firstStep: number; series: { step: number; v: number }[] }> {
+function moduleNorms(
+  ms: readonly MetricsRecord[],
+  factor: "normA" | "normB",
+): Map<string, { first: number; firstStep: number; series: { step: number; v: number }[] }> {
   const out = new Map<string, { first: number; firstStep: number; series: { step: number; v: number }[] }>();
   for (const m of ms) {
     for (const [name, s] of Object.entries(m.modules ?? {})) {
@@ -138,7 +156,10 @@ export function claimC1(runs: readonly ClaimRun[]): ClaimResult | null {
     reason = `‖A‖_F ${a.gm > 1 ? "grew" : "shrank"} to ${f2(a.gm)}× its initial value (${level} CI entirely outside ×/÷ ${T.c1NearInit.value})`;
   } else {
     verdict = "inconclusive";
-    reason = where === "unknown" ? `${a.n} AdamW run${a.n === 1 ? "" : "s"}: no interval (needs ≥ 2 runs)` : `the ${level} CI of ‖A‖ final/initial straddles the ×/÷ ${T.c1NearInit.value} band`;
+    reason =
+      where === "unknown"
+        ? `${a.n} AdamW run${a.n === 1 ? "" : "s"}: no interval (needs ≥ 2 runs)`
+        : `the ${level} CI of ‖A‖ final/initial straddles the ×/÷ ${T.c1NearInit.value} band`;
   }
   return {
     id: "C1",
@@ -160,7 +181,11 @@ export function claimC1(runs: readonly ClaimRun[]): ClaimResult | null {
 function stopStepsOf(r: ClaimRun): Record<string, number | null> {
   if (r.stopSteps && Object.keys(r.stopSteps).length) return r.stopSteps;
   const last = r.metrics.at(-1);
-  return Object.fromEntries(Object.entries(last?.modules ?? {}).filter(([, s]) => s.stopStep !== undefined).map(([n, s]) => [n, s.stopStep ?? null]));
+  return Object.fromEntries(
+    Object.entries(last?.modules ?? {})
+      .filter(([, s]) => s.stopStep !== undefined)
+      .map(([n, s]) => [n, s.stopStep ?? null]),
+  );
 }
 
 export function claimC2(runs: readonly ClaimRun[]): ClaimResult | null {
@@ -199,7 +224,10 @@ export function claimC2(runs: readonly ClaimRun[]): ClaimResult | null {
       reason = `${pct(fraction)} of modules stopped, at a median ${pct(medStop)} of training, with ‖A‖ shrunk to ${f2(medShrink)}× A0 by then`;
     } else {
       verdict = "contradicted";
-      reason = medShrink >= 1 ? `‖A‖ at the stop step is ${f2(medShrink)}× its initial value: A was not shrunk` : `the median stop comes at ${pct(medStop)} of training, after the first ${pct(T.c2EarlyFraction.value)}`;
+      reason =
+        medShrink >= 1
+          ? `‖A‖ at the stop step is ${f2(medShrink)}× its initial value: A was not shrunk`
+          : `the median stop comes at ${pct(medStop)} of training, after the first ${pct(T.c2EarlyFraction.value)}`;
     }
   } else if (longEnough) {
     verdict = "contradicted";
@@ -217,7 +245,13 @@ export function claimC2(runs: readonly ClaimRun[]): ClaimResult | null {
     reason,
     figure: "Stable-LoRA stop steps; Stability table",
     anchor: "stability",
-    values: { modules, stopped: stopFractions.length, fraction_stopped: nn(fraction), median_stop_fraction: nn(medStop), median_a_at_stop: nn(medShrink) },
+    values: {
+      modules,
+      stopped: stopFractions.length,
+      fraction_stopped: nn(fraction),
+      median_stop_fraction: nn(medStop),
+      median_a_at_stop: nn(medShrink),
+    },
   };
 }
 
@@ -271,18 +305,33 @@ export function claimC3(runs: readonly ClaimRun[]): ClaimResult | null {
     reason = `AdamW's δ1/δ2 = ${f2(a.gm)} (CI above ${T.c3Dominance.value}); Stable-LoRA's ${f2(geometricMean(sRatios))} is closer to 1 (paired CI of the |log| gain > 0)`;
   } else {
     verdict = "inconclusive";
-    reason = dom === "unknown" ? "fewer than 2 AdamW runs with δ probes: no interval" : toward === "unknown" ? `${diffs.length} AdamW/Stable-LoRA pair${diffs.length === 1 ? "" : "s"} with probes after the stop: no interval` : "an interval straddles its threshold";
+    reason =
+      dom === "unknown"
+        ? "fewer than 2 AdamW runs with δ probes: no interval"
+        : toward === "unknown"
+          ? `${diffs.length} AdamW/Stable-LoRA pair${diffs.length === 1 ? "" : "s"} with probes after the stop: no interval`
+          : "an interval straddles its threshold";
   }
   return {
     id: "C3",
-    claim: "With a non-zero A0, δ1 dominates δ2 under AdamW, and Stable-LoRA brings rms(δ1)/rms(δ2) toward 1 after it stops.",
+    claim:
+      "With a non-zero A0, δ1 dominates δ2 under AdamW, and Stable-LoRA brings rms(δ1)/rms(δ2) toward 1 after it stops.",
     statistic: `AdamW δ1/δ2 ${f2(a.gm)}${ci(a.lo, a.hi)} (${a.n} runs, 2nd half); Stable-LoRA ${f2(geometricMean(sRatios))} after the stop (${sRatios.length} runs); paired |log| gain ${sgn(d.mean)}${ci(d.lo, d.hi, sgn)} (${d.n} pairs)`,
     threshold: `dominates: δ1/δ2 > ${T.c3Dominance.value}; toward 1: paired gain in |log δ1/δ2| > 0`,
     verdict,
     reason,
     figure: "δ1/δ2 over steps; Stability table",
     anchor: "figures",
-    values: { adamw_ratio: nn(a.gm), adamw_lo: nn(a.lo), adamw_hi: nn(a.hi), stable_ratio: nn(geometricMean(sRatios)), gain: nn(d.mean), gain_lo: nn(d.lo), gain_hi: nn(d.hi), pairs: d.n },
+    values: {
+      adamw_ratio: nn(a.gm),
+      adamw_lo: nn(a.lo),
+      adamw_hi: nn(a.hi),
+      stable_ratio: nn(geometricMean(sRatios)),
+      gain: nn(d.mean),
+      gain_lo: nn(d.lo),
+      gain_hi: nn(d.hi),
+      pairs: d.n,
+    },
   };
 }
 
@@ -301,18 +350,41 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
     const series = [...new Set(fs.map((f) => f.series))];
     if (series.length !== 1) continue; // one e = 0.5 series per optimizer (several λ: no single verdict)
     const where = fs.map((f) => relativeTo(f, { lo: -zero, hi: zero }));
-    const verdict: Verdict = where.some((w) => w === "outside") ? "contradicted" : where.length === 3 && where.every((w) => w === "inside") ? "supported" : "inconclusive";
+    const verdict: Verdict = where.some((w) => w === "outside")
+      ? "contradicted"
+      : where.length === 3 && where.every((w) => w === "inside")
+        ? "supported"
+        : "inconclusive";
     const bad = fs.filter((f, i) => where[i] === "outside").map((f) => `γ̂ ${f.term} ${sgn(f.gamma)}`);
     out.push({
       id: `C4a ${OPT_LABEL[optimizer]}`,
-      claim: "Under the theory's scaling (s fixed, η ∝ n^−1/2: γ[s] + 2γ[η] + 1 = 0) every δ term is Θ(1) in width (γ ≈ 0).",
-      statistic: fs.map((f) => `γ̂ ${f.term} ${sgn(f.gamma)}${ci(f.lo, f.hi, sgn)}`).join("; ") + ` (${series[0]}, ${Math.max(...fs.map((f) => f.widths))} widths)`,
+      claim:
+        "Under the theory's scaling (s fixed, η ∝ n^−1/2: γ[s] + 2γ[η] + 1 = 0) every δ term is Θ(1) in width (γ ≈ 0).",
+      statistic:
+        fs.map((f) => `γ̂ ${f.term} ${sgn(f.gamma)}${ci(f.lo, f.hi, sgn)}`).join("; ") +
+        ` (${series[0]}, ${Math.max(...fs.map((f) => f.widths))} widths)`,
       threshold: `|γ| ≤ ${zero}: the whole CI inside ±${zero}`,
       verdict,
-      reason: verdict === "supported" ? `every CI lies within ±${zero}` : verdict === "contradicted" ? `${bad.join(", ")}: CI entirely outside ±${zero}` : fs.some((f) => !Number.isFinite(f.lo)) ? "no CI (needs ≥ 2 seeds per width, or ≥ 3 widths)" : `the CI of ${fs.filter((f, i) => where[i] === "straddles").map((f) => `γ̂ ${f.term}`).join(", ")} straddles ±${zero}`,
+      reason:
+        verdict === "supported"
+          ? `every CI lies within ±${zero}`
+          : verdict === "contradicted"
+            ? `${bad.join(", ")}: CI entirely outside ±${zero}`
+            : fs.some((f) => !Number.isFinite(f.lo))
+              ? "no CI (needs ≥ 2 seeds per width, or ≥ 3 widths)"
+              : `the CI of ${fs
+                  .filter((f, i) => where[i] === "straddles")
+                  .map((f) => `γ̂ ${f.term}`)
+                  .join(", ")} straddles ±${zero}`,
       figure: "δ terms against width; Width study table",
       anchor: "width",
-      values: Object.fromEntries(fs.flatMap((f) => [[`gamma_${f.term}`, f.gamma], [`gamma_${f.term}_lo`, nn(f.lo)], [`gamma_${f.term}_hi`, nn(f.hi)]])),
+      values: Object.fromEntries(
+        fs.flatMap((f) => [
+          [`gamma_${f.term}`, f.gamma],
+          [`gamma_${f.term}_lo`, nn(f.lo)],
+          [`gamma_${f.term}_hi`, nn(f.hi)],
+        ]),
+      ),
     });
   }
   // (b) at the largest exponent both optimizers were run with, if it is above the theory's 1/2.
@@ -324,12 +396,20 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
       const fs = fits.filter((f) => f.optimizer === o && f.e === eMax && f.term === t);
       return fs.length === 1 ? fs[0]! : null;
     };
-    const [a1, a2, s1, s2] = [pick("adamw", "δ1"), pick("adamw", "δ2"), pick("stable-lora", "δ1"), pick("stable-lora", "δ2")];
+    const [a1, a2, s1, s2] = [
+      pick("adamw", "δ1"),
+      pick("adamw", "δ2"),
+      pick("stable-lora", "δ1"),
+      pick("stable-lora", "δ2"),
+    ];
     if (a1 && a2 && s1 && s2) {
       const ga = gammaGap(a1, a2);
       const gs = gammaGap(s1, s2);
       // Closing the gap: AdamW's gap minus Stable-LoRA's; independent bootstraps, so draws pair by index.
-      const diffBoot = a1.boot.length && s1.boot.length === a1.boot.length ? a1.boot.map((x, i) => x - a2.boot[i]! - (s1.boot[i]! - s2.boot[i]!)) : [];
+      const diffBoot =
+        a1.boot.length && s1.boot.length === a1.boot.length
+          ? a1.boot.map((x, i) => x - a2.boot[i]! - (s1.boot[i]! - s2.boot[i]!))
+          : [];
       const [dlo, dhi] = diffBoot.length ? percentileInterval(diffBoot, T.confidence.value) : [NaN, NaN];
       const gap = T.gammaGap.value;
       let verdict: Verdict;
@@ -345,22 +425,34 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
         reason = `AdamW's gap ${sgn(ga.gap)} (CI above ${gap}); Stable-LoRA's ${sgn(gs.gap)} is smaller (CI of the difference above 0)`;
       } else {
         verdict = "inconclusive";
-        reason = !Number.isFinite(ga.lo) || !Number.isFinite(dlo)
-          ? "no bootstrap CI (needs ≥ 2 seeds per width)"
-          : ga.lo > gap
-            ? `AdamW's gap is above ${gap}, but the CI of the difference of the gaps straddles 0: Stable-LoRA's gap is not measurably smaller`
-            : `the CI of AdamW's gap straddles ${gap}: δ1 is not measurably outgrowing δ2`;
+        reason =
+          !Number.isFinite(ga.lo) || !Number.isFinite(dlo)
+            ? "no bootstrap CI (needs ≥ 2 seeds per width)"
+            : ga.lo > gap
+              ? `AdamW's gap is above ${gap}, but the CI of the difference of the gaps straddles 0: Stable-LoRA's gap is not measurably smaller`
+              : `the CI of AdamW's gap straddles ${gap}: δ1 is not measurably outgrowing δ2`;
       }
       out.push({
         id: "C4b",
-        claim: "With a learning rate too small for the width, γ[δ1] > γ[δ2] under AdamW (δ1 outgrows δ2), and Stable-LoRA closes the gap.",
+        claim:
+          "With a learning rate too small for the width, γ[δ1] > γ[δ2] under AdamW (δ1 outgrows δ2), and Stable-LoRA closes the gap.",
         statistic: `at η ∝ n^−${eMax}: AdamW γ̂δ1 − γ̂δ2 ${sgn(ga.gap)}${ci(ga.lo, ga.hi, sgn)}; Stable-LoRA ${sgn(gs.gap)}${ci(gs.lo, gs.hi, sgn)}; difference ${sgn(ga.gap - gs.gap)}${ci(dlo, dhi, sgn)}`,
         threshold: `AdamW gap > ${gap}; difference of gaps > 0`,
         verdict,
         reason,
         figure: "δ terms against width; Width study table",
         anchor: "width",
-        values: { e: eMax, adamw_gap: ga.gap, adamw_gap_lo: nn(ga.lo), adamw_gap_hi: nn(ga.hi), stable_gap: gs.gap, stable_gap_lo: nn(gs.lo), stable_gap_hi: nn(gs.hi), diff_lo: nn(dlo), diff_hi: nn(dhi) },
+        values: {
+          e: eMax,
+          adamw_gap: ga.gap,
+          adamw_gap_lo: nn(ga.lo),
+          adamw_gap_hi: nn(ga.hi),
+          stable_gap: gs.gap,
+          stable_gap_lo: nn(gs.lo),
+          stable_gap_hi: nn(gs.hi),
+          diff_lo: nn(dlo),
+          diff_hi: nn(dhi),
+        },
       });
     }
   }
@@ -405,7 +497,9 @@ export function claimC5(input: C5Input): ClaimResult[] {
       verdict = "inconclusive";
       reason = `the ${level} CI contains 0`;
     }
-    const paperText = paper ? `; paper ${sgn(paper.gain)} pp (${paper.source})${Number.isFinite(p.ci.lo) ? `, ${paper.gain >= p.ci.lo && paper.gain <= p.ci.hi ? "inside" : "outside"} our CI` : ""}` : "";
+    const paperText = paper
+      ? `; paper ${sgn(paper.gain)} pp (${paper.source})${Number.isFinite(p.ci.lo) ? `, ${paper.gain >= p.ci.lo && paper.gain <= p.ci.hi ? "inside" : "outside"} our CI` : ""}`
+      : "";
     return {
       id: labels.length > 1 ? `C5 ${label}` : "C5",
       claim: "Stable-LoRA's accuracy is at least AdamW's (paired by model, task and seed), as in the paper's tables.",
@@ -428,9 +522,16 @@ export function c5Context(blocks: readonly Block[], pairs: readonly PairedCompar
     const b = blocks.find((x) => x.model === p.model);
     if (!b) continue;
     const rows = b.rows.filter((r) => r.label === p.label || r.label === p.baselineLabel);
-    const flags = rows.flatMap((r) => b.tasks.filter((t) => r.cells[t]!.n > 0).map((t) => cellFlags(r.cells[t], b.metrics[t]!, b.chance[t], "mean")));
+    const flags = rows.flatMap((r) =>
+      b.tasks.filter((t) => r.cells[t]!.n > 0).map((t) => cellFlags(r.cells[t], b.metrics[t]!, b.chance[t], "mean")),
+    );
     const prev = uninformative.has(p.label) ? uninformative.get(p.label)! : undefined;
-    const now = flags.length && flags.every(noSkill) ? "chance" : flags.length && flags.every((f) => f.includes("ceiling")) ? "ceiling" : null;
+    const now =
+      flags.length && flags.every(noSkill)
+        ? "chance"
+        : flags.length && flags.every((f) => f.includes("ceiling"))
+          ? "ceiling"
+          : null;
     uninformative.set(p.label, prev === undefined ? now : prev === now ? now : null);
     const sRow = b.rows.find((r) => r.label === p.label);
     const aRow = b.rows.find((r) => r.label === p.baselineLabel);
@@ -445,7 +546,8 @@ export function c5Context(blocks: readonly Block[], pairs: readonly PairedCompar
 // C6: overhead: Stable-LoRA ≈ +0.6 % step time over AdamW.
 
 export function claimC6(runs: readonly ClaimRun[]): ClaimResult | null {
-  const ok = (r: ClaimRun) => r.status === "success" && typeof r.medianStepSeconds === "number" && r.medianStepSeconds > 0;
+  const ok = (r: ClaimRun) =>
+    r.status === "success" && typeof r.medianStepSeconds === "number" && r.medianStepSeconds > 0;
   const adamw = runs.filter((r) => r.optimizer === "adamw" && ok(r));
   const pcts: number[] = [];
   for (const s of runs.filter((r) => r.optimizer === "stable-lora" && ok(r))) {
@@ -463,7 +565,14 @@ export function claimC6(runs: readonly ClaimRun[]): ClaimResult | null {
     statistic: `median step time, Stable-LoRA vs AdamW: ${sgn(c.mean, 1)}%${ci(c.lo, c.hi, (x) => `${sgn(x, 1)}%`)} (${c.n} pairs; paper +0.6%)`,
     threshold: `supported: CI below +${lim}%; contradicted: CI above +${lim}%`,
     verdict,
-    reason: where === "inside" ? `the ${level} CI stays below +${lim}%` : where === "outside" ? `the ${level} CI lies above +${lim}% (fixed per-step costs weigh most on small models; the paper timed Qwen2-0.5B)` : where === "unknown" ? `${c.n} pair${c.n === 1 ? "" : "s"}: no interval` : `the ${level} CI straddles +${lim}% (step times on a shared machine are noisy)`,
+    reason:
+      where === "inside"
+        ? `the ${level} CI stays below +${lim}%`
+        : where === "outside"
+          ? `the ${level} CI lies above +${lim}% (fixed per-step costs weigh most on small models; the paper timed Qwen2-0.5B)`
+          : where === "unknown"
+            ? `${c.n} pair${c.n === 1 ? "" : "s"}: no interval`
+            : `the ${level} CI straddles +${lim}% (step times on a shared machine are noisy)`,
     figure: "Overhead table",
     anchor: "overhead",
     values: { mean_pct: nn(c.mean), lo_pct: nn(c.lo), hi_pct: nn(c.hi), pairs: c.n },
@@ -480,7 +589,14 @@ export interface ClaimsInput {
 
 /** Every claim the data can speak to, in the order C1 … C6. */
 export function evaluateClaims(x: ClaimsInput): ClaimResult[] {
-  return [claimC1(x.runs), claimC2(x.runs), claimC3(x.runs), ...claimC4(x.fits), ...claimC5(x.c5), claimC6(x.runs)].filter((c): c is ClaimResult => c !== null);
+  return [
+    claimC1(x.runs),
+    claimC2(x.runs),
+    claimC3(x.runs),
+    ...claimC4(x.fits),
+    ...claimC5(x.c5),
+    claimC6(x.runs),
+  ].filter((c): c is ClaimResult => c !== null);
 }
 
 /** One sentence for "At a glance": the verdicts in order. */
@@ -515,6 +631,14 @@ export function claimsTable(claims: readonly ClaimResult[]): ReportTable {
     notes: [
       "Verdicts are computed from the runs by src/report/claims.ts against the thresholds in src/report/claims-thresholds.ts (each with its reason); docs/paper-claims.md states each claim, its statistic and the theory behind it. Inconclusive = the data are not precise enough to decide, not a failure.",
     ],
-    csv: claims.map((c) => ({ id: c.id, claim: c.claim, statistic: c.statistic, threshold: c.threshold, verdict: c.verdict, reason: c.reason, figure: c.figure })),
+    csv: claims.map((c) => ({
+      id: c.id,
+      claim: c.claim,
+      statistic: c.statistic,
+      threshold: c.threshold,
+      verdict: c.verdict,
+      reason: c.reason,
+      figure: c.figure,
+    })),
   };
 }

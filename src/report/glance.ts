@@ -32,7 +32,10 @@ export function glanceLines(g: GlanceInput): string[] {
   if (claims) out.push(claims);
   const total = g.runs.length;
   const ok = g.runs.filter((r) => r.run.status === "success").length;
-  if (total && ok < total) out.push(`${ok} of ${total} runs have finished successfully; the numbers below use those only (the rest are listed under "What is missing").`);
+  if (total && ok < total)
+    out.push(
+      `${ok} of ${total} runs have finished successfully; the numbers below use those only (the rest are listed under "What is missing").`,
+    );
   const best = bestLine(g.blocks);
   if (best) out.push(best);
   out.push(...stableVsAdamw(g.pairs));
@@ -49,14 +52,21 @@ function bestLine(blocks: readonly Block[]): string | null {
   const entries: { model: string; labels: string[]; value: number; n: number }[] = [];
   for (const b of blocks) {
     if (!b.tasks.length) continue;
-    const scored = b.rows.map((r) => {
-      const c = b.tasks.length === 1 ? r.cells[b.tasks[0]!]! : r.average;
-      return { label: r.label, value: c && c.n ? c.mean : NaN, n: c?.n ?? 0 };
-    }).filter((x) => Number.isFinite(x.value));
+    const scored = b.rows
+      .map((r) => {
+        const c = b.tasks.length === 1 ? r.cells[b.tasks[0]!]! : r.average;
+        return { label: r.label, value: c && c.n ? c.mean : NaN, n: c?.n ?? 0 };
+      })
+      .filter((x) => Number.isFinite(x.value));
     if (!scored.length) continue;
     const top = Math.max(...scored.map((x) => x.value));
     const winners = scored.filter((x) => x.value === top);
-    entries.push({ model: b.model, labels: winners.map((w) => w.label), value: top, n: Math.min(...winners.map((w) => w.n)) });
+    entries.push({
+      model: b.model,
+      labels: winners.map((w) => w.label),
+      value: top,
+      n: Math.min(...winners.map((w) => w.n)),
+    });
   }
   if (!entries.length) return null;
   const key = (b: Block) => `${b.tasks.join(",")}|${b.tasks.map((t) => b.metrics[t]).join(",")}`;
@@ -70,7 +80,10 @@ function bestLine(blocks: readonly Block[]): string | null {
       : `${metricWord(b0.metrics[b0.tasks[0]!]!)} averaged over ${b0.tasks.length} tasks`;
   const ns = new Set(entries.map((e) => e.n));
   const seeds = ns.size === 1 ? ` (%, mean over ${[...ns][0]} seed${[...ns][0] === 1 ? "" : "s"})` : " (%, n = seeds)";
-  const parts = entries.map((e) => `${entries.length > 1 ? `${e.model}: ` : ""}${e.labels.join(" = ")} ${fmt(e.value)}${ns.size > 1 ? ` (n=${e.n})` : ""}`);
+  const parts = entries.map(
+    (e) =>
+      `${entries.length > 1 ? `${e.model}: ` : ""}${e.labels.join(" = ")} ${fmt(e.value)}${ns.size > 1 ? ` (n=${e.n})` : ""}`,
+  );
   return `Highest mean ${what}${seeds}: ${parts.join("; ")}.`;
 }
 
@@ -88,7 +101,10 @@ function stableVsAdamw(pairs: readonly PairedComparison[]): string[] {
       return `${withModel ? `${p.model} ` : ""}${signed(p.ci.mean)}${ci} (n=${p.ci.n}${p.ci.n >= 2 ? `, ${pairVerdict(p)}` : ""})`;
     };
     const parts = perModel.map((p) => one(p, perModel.length > 1));
-    if (pooled) parts.push(`all ${perModel.length} models pooled ${signed(pooled.ci.mean)}${pooled.ci.n >= 2 ? `, 95% CI [${signed(pooled.ci.lo)}, ${signed(pooled.ci.hi)}]` : ""} (n=${pooled.ci.n}, ${pairVerdict(pooled)})`);
+    if (pooled)
+      parts.push(
+        `all ${perModel.length} models pooled ${signed(pooled.ci.mean)}${pooled.ci.n >= 2 ? `, 95% CI [${signed(pooled.ci.lo)}, ${signed(pooled.ci.hi)}]` : ""} (n=${pooled.ci.n}, ${pairVerdict(pooled)})`,
+      );
     return `${label} − ${base}, paired by model, task and seed (percentage points): ${parts.join("; ")}.`;
   });
 }
@@ -105,7 +121,9 @@ function stopLine(stability: readonly StabilityRow[], runs: readonly RunAxes[]):
     const met = rs.reduce((a, r) => a + r.met, 0);
     const perModel = rs.length > 1 ? `; ${rs.map((r) => `${r.model} ${pct(r.met / r.modules)}`).join(", ")}` : "";
     const stops = rs.flatMap((r) => r.stopSteps);
-    const steps = new Set(runs.filter((r) => r.optimizer === "stable-lora" && r.rowLabel === label).map((r) => r.config.train.steps));
+    const steps = new Set(
+      runs.filter((r) => r.optimizer === "stable-lora" && r.rowLabel === label).map((r) => r.config.train.steps),
+    );
     const of = steps.size === 1 ? ` of ${[...steps][0]} training steps` : "";
     const when = stops.length ? `; median stop step ${Math.round(median(stops))}${of}` : "";
     return `${multiLabel ? `${label}: ` : ""}${met} of ${modules} modules (${pct(met / modules)}${perModel})${when}`;
@@ -116,10 +134,22 @@ function stopLine(stability: readonly StabilityRow[], runs: readonly RunAxes[]):
 /** γ̂ of δ1, δ2, δ3 for AdamW and Stable-LoRA (the other optimizers are in the width-study table). */
 function gammaLine(width: GlanceInput["width"]): string | null {
   const optimizerOfSeries = new Map(width.points.map((p) => [p.series, p.optimizer]));
-  const series = [...new Set(width.fits.map((f) => f.series))].filter((s) => ["adamw", "stable-lora"].includes(optimizerOfSeries.get(s) ?? ""));
+  const series = [...new Set(width.fits.map((f) => f.series))].filter((s) =>
+    ["adamw", "stable-lora"].includes(optimizerOfSeries.get(s) ?? ""),
+  );
   if (!series.length) return null;
-  series.sort((a, b) => (optimizerOfSeries.get(a) === "adamw" ? 0 : 1) - (optimizerOfSeries.get(b) === "adamw" ? 0 : 1) || naturalCompare(a, b));
-  const parts = series.map((s) => `${s} ${width.fits.filter((f) => f.series === s).map((f) => `${f.term} ${signed(f.gamma)}`).join(", ")}`);
+  series.sort(
+    (a, b) =>
+      (optimizerOfSeries.get(a) === "adamw" ? 0 : 1) - (optimizerOfSeries.get(b) === "adamw" ? 0 : 1) ||
+      naturalCompare(a, b),
+  );
+  const parts = series.map(
+    (s) =>
+      `${s} ${width.fits
+        .filter((f) => f.series === s)
+        .map((f) => `${f.term} ${signed(f.gamma)}`)
+        .join(", ")}`,
+  );
   const widths = [...new Set(width.points.map((p) => p.width))].sort((a, b) => a - b);
   return `Fitted width exponents γ̂ (slope of log rms(δ) on log n over n = ${widths.join(", ")}; 0 = constant in width): ${parts.join("; ")}.`;
 }
@@ -134,7 +164,12 @@ function pct(x: number): string {
  * most of those runs. null when no model has both optimizers with logged metrics.
  */
 export function glanceNormRuns(runs: readonly RunAxes[]): { runs: RunAxes[]; model: string; task: string } | null {
-  const pick = runs.filter((r) => (r.optimizer === "adamw" || r.optimizer === "stable-lora") && r.run.status !== "invalid" && r.run.metrics().length > 0);
+  const pick = runs.filter(
+    (r) =>
+      (r.optimizer === "adamw" || r.optimizer === "stable-lora") &&
+      r.run.status !== "invalid" &&
+      r.run.metrics().length > 0,
+  );
   const candidates: { model: string; task: string; runs: RunAxes[]; width: number }[] = [];
   for (const model of new Set(pick.map((r) => r.model))) {
     for (const task of new Set(pick.filter((r) => r.model === model).map((r) => r.task))) {
@@ -144,7 +179,13 @@ export function glanceNormRuns(runs: readonly RunAxes[]): { runs: RunAxes[]; mod
     }
   }
   if (!candidates.length) return null;
-  candidates.sort((a, b) => b.width - a.width || b.runs.length - a.runs.length || naturalCompare(b.model, a.model) || naturalCompare(a.task, b.task));
+  candidates.sort(
+    (a, b) =>
+      b.width - a.width ||
+      b.runs.length - a.runs.length ||
+      naturalCompare(b.model, a.model) ||
+      naturalCompare(a.task, b.task),
+  );
   const c = candidates[0]!;
   return { runs: c.runs, model: c.model, task: c.task };
 }

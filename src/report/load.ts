@@ -50,7 +50,9 @@ export interface LoadedExperiment {
  * folder that `sweep --slurm` writes is not a run.
  */
 export function loadExperiment(resultsDir: string | readonly string[], experiment: string): LoadedExperiment {
-  const dirs = (typeof resultsDir === "string" ? [resultsDir] : [...resultsDir]).map((d) => path.resolve(d, experiment));
+  const dirs = (typeof resultsDir === "string" ? [resultsDir] : [...resultsDir]).map((d) =>
+    path.resolve(d, experiment),
+  );
   const warnings: string[] = [];
   const byId = new Map<string, LoadedRun>();
   const found = dirs.filter((d) => fs.existsSync(d) && fs.statSync(d).isDirectory());
@@ -58,15 +60,22 @@ export function loadExperiment(resultsDir: string | readonly string[], experimen
     warnings.push(`no results folder ${dirs.join(" or ")}: run \`tsx experiments/run.ts sweep ${experiment}\` first`);
     return { experiment, dir: dirs[0]!, exists: false, runs: [], warnings };
   }
-  for (const dir of dirs.filter((d) => !found.includes(d))) warnings.push(`no results folder ${dir}; reading the others`);
+  for (const dir of dirs.filter((d) => !found.includes(d)))
+    warnings.push(`no results folder ${dir}; reading the others`);
   for (const dir of found) {
-    for (const name of fs.readdirSync(dir).filter((n) => !n.startsWith(".") && n !== "slurm").sort()) {
+    for (const name of fs
+      .readdirSync(dir)
+      .filter((n) => !n.startsWith(".") && n !== "slurm")
+      .sort()) {
       const runPath = path.join(dir, name);
       if (!fs.statSync(runPath).isDirectory()) continue;
       const run = loadRun(runPath);
       const prev = byId.get(run.runId);
       const same = prev && prev.status === run.status && prev.summary?.finishedAt === run.summary?.finishedAt;
-      if (prev && !same) warnings.push(`run ${run.runId} is in ${path.dirname(prev.dir)} and ${dir}; using the ${preferRun(prev, run) === prev ? "first" : "second"}`);
+      if (prev && !same)
+        warnings.push(
+          `run ${run.runId} is in ${path.dirname(prev.dir)} and ${dir}; using the ${preferRun(prev, run) === prev ? "first" : "second"}`,
+        );
       byId.set(run.runId, prev ? preferRun(prev, run) : run);
     }
   }
@@ -91,9 +100,15 @@ export function loadRun(dir: string): LoadedRun {
   const summary = readJsonFile<RunSummary>(path.join(dir, RUN_FILES.summary), warnings);
 
   const evalRead = readJsonl<EvalRecord>(path.join(dir, RUN_FILES.eval));
-  if (evalRead.badLines.length) warnings.push(`${RUN_FILES.eval}: skipped ${evalRead.badLines.length} unparsable line(s) (line ${evalRead.badLines.join(", ")})`);
+  if (evalRead.badLines.length)
+    warnings.push(
+      `${RUN_FILES.eval}: skipped ${evalRead.badLines.length} unparsable line(s) (line ${evalRead.badLines.join(", ")})`,
+    );
   const evals = evalRead.rows.filter((r) => isEvalRecord(r));
-  if (evals.length < evalRead.rows.length) warnings.push(`${RUN_FILES.eval}: skipped ${evalRead.rows.length - evals.length} record(s) without step/task/metrics`);
+  if (evals.length < evalRead.rows.length)
+    warnings.push(
+      `${RUN_FILES.eval}: skipped ${evalRead.rows.length - evals.length} record(s) without step/task/metrics`,
+    );
 
   let status: LoadedStatus;
   let error: string | null = null;
@@ -102,7 +117,8 @@ export function loadRun(dir: string): LoadedRun {
     error = `${RUN_FILES.config} is missing or unreadable`;
   } else if (!summary) {
     status = "running";
-    if (!files.includes(RUN_FILES.summary)) warnings.push(`no ${RUN_FILES.summary}: still running, or stopped without writing one`);
+    if (!files.includes(RUN_FILES.summary))
+      warnings.push(`no ${RUN_FILES.summary}: still running, or stopped without writing one`);
   } else {
     status = summary.status;
     error = summary.error ?? null;
@@ -112,9 +128,15 @@ export function loadRun(dir: string): LoadedRun {
   const metrics = (): MetricsRecord[] => {
     if (metricsCache) return metricsCache;
     const read = readJsonl<MetricsRecord>(path.join(dir, RUN_FILES.metrics));
-    if (read.badLines.length) warnings.push(`${RUN_FILES.metrics}: skipped ${read.badLines.length} unparsable line(s) (line ${read.badLines.join(", ")})`);
-    const good = read.rows.filter((r) => typeof r === "object" && r !== null && Number.isFinite((r as MetricsRecord).step));
-    if (good.length < read.rows.length) warnings.push(`${RUN_FILES.metrics}: skipped ${read.rows.length - good.length} record(s) without a step`);
+    if (read.badLines.length)
+      warnings.push(
+        `${RUN_FILES.metrics}: skipped ${read.badLines.length} unparsable line(s) (line ${read.badLines.join(", ")})`,
+      );
+    const good = read.rows.filter(
+      (r) => typeof r === "object" && r !== null && Number.isFinite((r as MetricsRecord).step),
+    );
+    if (good.length < read.rows.length)
+      warnings.push(`${RUN_FILES.metrics}: skipped ${read.rows.length - good.length} record(s) without a step`);
     metricsCache = good.sort((a, b) => a.step - b.step);
     return metricsCache;
   };
@@ -128,7 +150,20 @@ export function loadRun(dir: string): LoadedRun {
     }
   }
 
-  return { runId, dir, config, summary, status, error, evals, hiddenSize: hiddenSizeOf(config, summary), lastWriteMs, warnings, metrics, files };
+  return {
+    runId,
+    dir,
+    config,
+    summary,
+    status,
+    error,
+    evals,
+    hiddenSize: hiddenSizeOf(config, summary),
+    lastWriteMs,
+    warnings,
+    metrics,
+    files,
+  };
 }
 
 /**
@@ -156,5 +191,12 @@ function readJsonFile<T>(file: string, warnings: string[]): T | null {
 
 function isEvalRecord(r: unknown): r is EvalRecord {
   const e = r as EvalRecord;
-  return typeof e === "object" && e !== null && typeof e.task === "string" && Number.isFinite(e.step) && typeof e.metrics === "object" && e.metrics !== null;
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof e.task === "string" &&
+    Number.isFinite(e.step) &&
+    typeof e.metrics === "object" &&
+    e.metrics !== null
+  );
 }

@@ -23,10 +23,24 @@ test("index.html loads offline in Chromium with its tables and figures", { timeo
   }
   const { chromium } = await import("playwright-core");
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-page-"));
-  const res = await renderReport({ experiment: "fixture", resultsDir: FIXTURE, reportsDir: out, now: new Date("2026-03-10T12:00:00Z") });
+  const res = await renderReport({
+    experiment: "fixture",
+    resultsDir: FIXTURE,
+    reportsDir: out,
+    now: new Date("2026-03-10T12:00:00Z"),
+  });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -41,10 +55,22 @@ test("index.html loads offline in Chromium with its tables and figures", { timeo
     await page.goto(url, { waitUntil: "load" });
 
     assert.deepEqual(errors, [], "no console errors");
-    assert.deepEqual(requests.filter((u) => u !== url), [], "the page fetches nothing: no CDN, no images, no fonts");
+    assert.deepEqual(
+      requests.filter((u) => u !== url),
+      [],
+      "the page fetches nothing: no CDN, no images, no fonts",
+    );
     assert.equal(await page.title(), "lora-lab report: fixture");
     const captions = await page.locator("table.report caption").allTextContents();
-    for (const c of ["Paper's claims vs this data", "Qwen/Qwen2-0.5B: mean ± std over seeds", "Qwen/Qwen2-0.5B: best of seeds", "Paired difference against AdamW", "Stability summary", "Overhead relative to AdamW", "Runs"]) {
+    for (const c of [
+      "Paper's claims vs this data",
+      "Qwen/Qwen2-0.5B: mean ± std over seeds",
+      "Qwen/Qwen2-0.5B: best of seeds",
+      "Paired difference against AdamW",
+      "Stability summary",
+      "Overhead relative to AdamW",
+      "Runs",
+    ]) {
       assert.ok(captions.includes(c), `table "${c}" present (have: ${captions.join(" | ")})`);
     }
     assert.equal(await page.locator("figure svg").count(), res.plots.length, "one inline SVG per figure");
@@ -54,15 +80,32 @@ test("index.html loads offline in Chromium with its tables and figures", { timeo
     }
     assert.match(await page.locator("#warnings").innerText(), /unparsable line/);
     assert.equal(await page.locator("h2").first().innerText(), "At a glance", "the page opens with At a glance");
-    assert.match(await page.locator("#glance li").first().innerText(), /^Paper's claims vs this data .*C1 supported/, "At a glance leads with the verdicts");
+    assert.match(
+      await page.locator("#glance li").first().innerText(),
+      /^Paper's claims vs this data .*C1 supported/,
+      "At a glance leads with the verdicts",
+    );
     assert.match(await page.locator("#glance li").nth(2).innerText(), /^Highest mean accuracy/);
-    assert.equal(await page.locator("h2").nth(1).innerText(), "Paper's claims vs this data", "the claims table is the first section");
+    assert.equal(
+      await page.locator("h2").nth(1).innerText(),
+      "Paper's claims vs this data",
+      "the claims table is the first section",
+    );
     const verdicts = await page.locator("#table-claims td.verdict").allTextContents();
     assert.deepEqual(verdicts, ["supported", "supported", "supported", "supported", "supported"], "golden claims.md");
-    assert.match(await page.locator('[id="table-accuracy-mean--qwen2-0.5b"]').innerText(), /\[chance\]/, "social_iqa cells are marked at chance");
+    assert.match(
+      await page.locator('[id="table-accuracy-mean--qwen2-0.5b"]').innerText(),
+      /\[chance\]/,
+      "social_iqa cells are marked at chance",
+    );
     assert.equal(await page.locator("#glance figure svg").count(), 1, "the Figure 2 panel sits under the sentences");
-    const ys = await Promise.all(["#glance", "#warnings", "#accuracy"].map(async (sel) => (await page.locator(sel).boundingBox())?.y ?? NaN));
-    assert.ok(ys[0]! < ys[1]! && ys[1]! < ys[2]!, `glance, then what is missing, then the tables (y = ${ys.join(", ")})`);
+    const ys = await Promise.all(
+      ["#glance", "#warnings", "#accuracy"].map(async (sel) => (await page.locator(sel).boundingBox())?.y ?? NaN),
+    );
+    assert.ok(
+      ys[0]! < ys[1]! && ys[1]! < ys[2]!,
+      `glance, then what is missing, then the tables (y = ${ys.join(", ")})`,
+    );
     const bold = await page.locator(`[id="table-accuracy-mean--qwen2-0.5b"] strong`).count();
     assert.ok(bold >= 1, "the best value per column is bold");
     const shot = path.join(out, "index.png");
@@ -85,23 +128,35 @@ test("a tiny real quickstart report shows the claims table in Chromium", { timeo
   console.error = (...x: unknown[]) => void (log += x.join(" ") + "\n");
   let code: number;
   try {
-    code = await runSweep({
-      experiment: "quickstart",
-      only: ["model=random:d=64,L=2", "model=random:d=128,L=2", "optimizer=adamw,stable-lora", "seed=0"],
-      set: ["train.steps=8", "train.batchSize=4", "eval.limit=20", "stability.probeEvery=2"],
-      backend: "wasm",
-      "results-dir": path.join(tmp, "results"),
-      "reports-dir": path.join(tmp, "reports"),
-      "data-dir": path.join(tmp, "datasets"),
-    }, EXPERIMENTS);
+    code = await runSweep(
+      {
+        experiment: "quickstart",
+        only: ["model=random:d=64,L=2", "model=random:d=128,L=2", "optimizer=adamw,stable-lora", "seed=0"],
+        set: ["train.steps=8", "train.batchSize=4", "eval.limit=20", "stability.probeEvery=2"],
+        backend: "wasm",
+        "results-dir": path.join(tmp, "results"),
+        "reports-dir": path.join(tmp, "reports"),
+        "data-dir": path.join(tmp, "datasets"),
+      },
+      EXPERIMENTS,
+    );
   } finally {
     console.error = error;
   }
   assert.equal(code, 0, log);
-  const claims = JSON.parse(fs.readFileSync(path.join(tmp, "reports", "quickstart", "claims.json"), "utf8")) as { claims: { id: string; verdict: string }[] };
-  assert.ok(claims.claims.some((c) => c.id === "C1") && claims.claims.every((c) => ["supported", "contradicted", "inconclusive"].includes(c.verdict)), JSON.stringify(claims.claims));
+  const claims = JSON.parse(fs.readFileSync(path.join(tmp, "reports", "quickstart", "claims.json"), "utf8")) as {
+    claims: { id: string; verdict: string }[];
+  };
+  assert.ok(
+    claims.claims.some((c) => c.id === "C1") &&
+      claims.claims.every((c) => ["supported", "contradicted", "inconclusive"].includes(c.verdict)),
+    JSON.stringify(claims.claims),
+  );
   const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors: string[] = [];
@@ -111,8 +166,15 @@ test("a tiny real quickstart report shows the claims table in Chromium", { timeo
     const table = page.locator("#table-claims");
     assert.equal(await table.locator("caption").innerText(), "Paper's claims vs this data");
     const ids = await table.locator("tbody tr td:first-child").allTextContents();
-    assert.deepEqual(ids, claims.claims.map((c) => c.id), "one row per claim in claims.json");
-    assert.deepEqual(await table.locator("td.verdict").allTextContents(), claims.claims.map((c) => c.verdict));
+    assert.deepEqual(
+      ids,
+      claims.claims.map((c) => c.id),
+      "one row per claim in claims.json",
+    );
+    assert.deepEqual(
+      await table.locator("td.verdict").allTextContents(),
+      claims.claims.map((c) => c.verdict),
+    );
     assert.ok((await table.boundingBox())!.height > 50, "the table is laid out");
     assert.match(await page.locator("#glance li").first().innerText(), /^Paper's claims vs this data/);
   } finally {

@@ -74,23 +74,42 @@ export function scopeSvgIds(svg: string, prefix: string): string {
 }
 
 export function renderHtml(p: PageInput): string {
-  const counts = Object.entries(p.counts).map(([k, v]) => `<span><strong>${v}</strong> ${escapeHtml(k)}</span>`).join("");
+  const counts = Object.entries(p.counts)
+    .map(([k, v]) => `<span><strong>${v}</strong> ${escapeHtml(k)}</span>`)
+    .join("");
   const warnings = p.warnings.length
     ? `<div class="warnings" id="warnings"><strong>What is missing or could not be read</strong><ul>${p.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("")}</ul></div>`
     : "";
   const shown = p.sections.filter((s) => s.tables.length);
-  const sections = shown.map((s) =>
-    `<h2${s.id ? ` id="${escapeHtml(s.id)}"` : ""}>${escapeHtml(s.title)}</h2>${s.intro ? `<p class="note">${escapeHtml(s.intro)}</p>` : ""}${s.tables.map((t) => `<div class="scroll">${toHtml(t)}</div>`).join("\n")}`,
-  ).join("\n");
+  const sections = shown
+    .map(
+      (s) =>
+        `<h2${s.id ? ` id="${escapeHtml(s.id)}"` : ""}>${escapeHtml(s.title)}</h2>${s.intro ? `<p class="note">${escapeHtml(s.intro)}</p>` : ""}${s.tables.map((t) => `<div class="scroll">${toHtml(t)}</div>`).join("\n")}`,
+    )
+    .join("\n");
   const figureHtml = (f: PageFigure) =>
     `<figure id="fig-${escapeHtml(f.name)}"><div class="scroll">${scopeSvgIds(f.svg, `fig-${f.name}`)}</div><figcaption>${escapeHtml(f.caption)} <a href="plots/${encodeURIComponent(f.name)}.png">PNG</a><a href="plots/${encodeURIComponent(f.name)}.svg">SVG</a><a href="plots/${encodeURIComponent(f.name)}.vl.json">Vega-Lite spec</a></figcaption></figure>`;
   const figureSections = [...new Set(p.figures.map((f) => f.section))];
   const figures = p.figures.length
-    ? `<h2 id="figures">Figures</h2>${figureSections.map((sec) => `<h3>${escapeHtml(sec)}</h3>${p.figures.filter((f) => f.section === sec).map(figureHtml).join("\n")}`).join("\n")}`
+    ? `<h2 id="figures">Figures</h2>${figureSections
+        .map(
+          (sec) =>
+            `<h3>${escapeHtml(sec)}</h3>${p.figures
+              .filter((f) => f.section === sec)
+              .map(figureHtml)
+              .join("\n")}`,
+        )
+        .join("\n")}`
     : `<h2 id="figures">Figures</h2><p class="note">No figures yet: no run has logged metrics.</p>`;
   const glance = `<section class="glance" id="glance"><h2>At a glance</h2><ul>${p.glance.lines.map((l) => `<li>${escapeHtml(l)}</li>`).join("")}</ul>${p.glance.figure ? figureHtml(p.glance.figure) : ""}</section>`;
-  const nav = [...shown.filter((s) => s.id).map((s) => [s.id!, s.short ?? s.title] as const), ["figures", "Figures"], ["runs", "Runs"], ["provenance", "Provenance"]]
-    .map(([id, t]) => `<a href="#${escapeHtml(id)}">${escapeHtml(t)}</a>`).join("");
+  const nav = [
+    ...shown.filter((s) => s.id).map((s) => [s.id!, s.short ?? s.title] as const),
+    ["figures", "Figures"],
+    ["runs", "Runs"],
+    ["provenance", "Provenance"],
+  ]
+    .map(([id, t]) => `<a href="#${escapeHtml(id)}">${escapeHtml(t)}</a>`)
+    .join("");
   const prov = `<h2 id="provenance">Provenance</h2><dl class="prov">${p.provenance.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`;
   return `<!doctype html>
 <html lang="en">
@@ -120,14 +139,27 @@ ${prov}
 export function renderReadme(p: PageInput): string {
   const out: string[] = [];
   out.push(`# lora-lab report: ${p.experiment}`, "");
-  out.push(`Generated ${p.generatedAt} from \`${p.resultsDirRel}\`; regenerate with \`tsx experiments/run.ts report ${p.experiment}\`. The same content with inline figures: [index.html](index.html).`, "");
-  out.push(Object.entries(p.counts).map(([k, v]) => `${v} ${k}`).join(" · "), "");
+  out.push(
+    `Generated ${p.generatedAt} from \`${p.resultsDirRel}\`; regenerate with \`tsx experiments/run.ts report ${p.experiment}\`. The same content with inline figures: [index.html](index.html).`,
+    "",
+  );
+  out.push(
+    Object.entries(p.counts)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(" · "),
+    "",
+  );
   out.push("## At a glance", "");
   for (const l of p.glance.lines) out.push(`- ${l}`);
   out.push("");
   if (p.glance.figure) {
     const f = p.glance.figure;
-    out.push(`![${f.title}](plots/${f.name}.png)`, "", `${f.caption} ([SVG](plots/${f.name}.svg), [Vega-Lite spec](plots/${f.name}.vl.json))`, "");
+    out.push(
+      `![${f.title}](plots/${f.name}.png)`,
+      "",
+      `${f.caption} ([SVG](plots/${f.name}.svg), [Vega-Lite spec](plots/${f.name}.vl.json))`,
+      "",
+    );
   }
   if (p.warnings.length) {
     out.push("**What is missing or could not be read:**", "");
@@ -138,11 +170,20 @@ export function renderReadme(p: PageInput): string {
     if (!s.tables.length) continue;
     out.push(`## ${s.title}`, "");
     if (s.intro) out.push(s.intro, "");
-    for (const t of s.tables) out.push(`### ${t.title}`, "", toMarkdown(t), `CSV: [tables/${t.id}.csv](tables/${t.id}.csv)`, "");
+    for (const t of s.tables)
+      out.push(`### ${t.title}`, "", toMarkdown(t), `CSV: [tables/${t.id}.csv](tables/${t.id}.csv)`, "");
   }
   if (p.figures.length) {
     out.push("## Figures", "");
-    for (const f of p.figures) out.push(`### ${f.title}`, "", `![${f.title}](plots/${f.name}.png)`, "", `${f.caption} ([SVG](plots/${f.name}.svg), [Vega-Lite spec](plots/${f.name}.vl.json))`, "");
+    for (const f of p.figures)
+      out.push(
+        `### ${f.title}`,
+        "",
+        `![${f.title}](plots/${f.name}.png)`,
+        "",
+        `${f.caption} ([SVG](plots/${f.name}.svg), [Vega-Lite spec](plots/${f.name}.vl.json))`,
+        "",
+      );
   }
   out.push("## Runs", "", toMarkdown(p.runList), "## Provenance", "");
   for (const [k, v] of p.provenance) out.push(`- **${k}**: ${v}`);
@@ -164,8 +205,22 @@ export function provenanceOf(runs: readonly LoadedRun[]): [string, string][] {
   const pv = (r: LoadedRun) => r.summary?.provenance;
   return [
     ["git commit", distinct((r) => (pv(r)?.gitSha ? `${pv(r)!.gitSha}${pv(r)!.gitDirty ? " (dirty)" : ""}` : null))],
-    ["backend", distinct((r) => (pv(r)?.backend ? `${pv(r)!.backend.name} (${pv(r)!.backend.provider}) ${pv(r)!.backend.detail}`.trim() : null))],
-    ["packages", distinct((r) => (pv(r)?.packages ? Object.entries(pv(r)!.packages).map(([k, v]) => `${k}@${v}`).join(", ") : null))],
+    [
+      "backend",
+      distinct((r) =>
+        pv(r)?.backend ? `${pv(r)!.backend.name} (${pv(r)!.backend.provider}) ${pv(r)!.backend.detail}`.trim() : null,
+      ),
+    ],
+    [
+      "packages",
+      distinct((r) =>
+        pv(r)?.packages
+          ? Object.entries(pv(r)!.packages)
+              .map(([k, v]) => `${k}@${v}`)
+              .join(", ")
+          : null,
+      ),
+    ],
     ["node", distinct((r) => pv(r)?.node)],
     ["platform", distinct((r) => (pv(r) ? `${pv(r)!.platform}, ${pv(r)!.cpus} CPUs, ${pv(r)!.hostname}` : null))],
     ["schema version", distinct((r) => (r.summary ? String(r.summary.schemaVersion) : null))],

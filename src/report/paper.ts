@@ -53,7 +53,13 @@ export const TARGETS_3B: Record<string, Record<string, number>> = {
  * Overheads (docs/paper.md §5): wall-clock training time relative to AdamW (%),
  * Qwen2-0.5B on HellaSwag (AdamW 217.4 s).
  */
-export const OVERHEAD_TIME_PCT: Record<string, number> = { adamw: 0, "lora-plus": 0.0, riemannian: 8.3, "lora-rite": 46.0, "stable-lora": 0.6 };
+export const OVERHEAD_TIME_PCT: Record<string, number> = {
+  adamw: 0,
+  "lora-plus": 0.0,
+  riemannian: 8.3,
+  "lora-rite": 46.0,
+  "stable-lora": 0.6,
+};
 export const OVERHEAD_SETTING = "Qwen2-0.5B on HellaSwag, wall-clock training time (AdamW = 217.4 s)";
 
 /** How an experiment's runs were trained for QA: one adapter per task (Table 1) or one on the merged QA set (Table 4). */
@@ -94,7 +100,10 @@ export function paperQaAverage(q: PaperQuery): PaperValue | null {
   }
   if (q.setting === "merged") {
     if (pm === "llama-3.2-3b" && TARGETS_3B[targets]?.[q.optimizer] !== undefined && q.stopCondition) {
-      return { value: TARGETS_3B[targets]![q.optimizer]!, source: `target-module ablation (merged QA, ${targets}, 3B)` };
+      return {
+        value: TARGETS_3B[targets]![q.optimizer]!,
+        source: `target-module ablation (merged QA, ${targets}, 3B)`,
+      };
     }
     if (q.optimizer === "stable-lora" && targets === "qv") {
       const t4 = TABLE4_STOP_CONDITION[pm];
@@ -111,7 +120,9 @@ export function paperGsm8k(q: Pick<PaperQuery, "model" | "optimizer" | "steps">)
   const pm = paperModel(q.model);
   const hit = TABLE2_GSM8K.find((e) => e.model === pm && e.steps === q.steps);
   const v = hit?.values[q.optimizer];
-  return v === undefined ? null : { value: v, source: `Table 2 (MetaMathQA → GSM8K, ${q.steps} steps, best of 3 seeds)` };
+  return v === undefined
+    ? null
+    : { value: v, source: `Table 2 (MetaMathQA → GSM8K, ${q.steps} steps, best of 3 seeds)` };
 }
 
 /** The paper's time overhead vs AdamW (%), shown for any model but matched exactly only for Qwen2-0.5B. */

@@ -49,7 +49,9 @@ export function svgToPng(svg: string, zoom = 2): { png: Buffer; width: number; h
   const files = fontFiles();
   const resvg = new Resvg(svg, {
     fitTo: { mode: "zoom", value: zoom },
-    font: files.length ? { loadSystemFonts: false, fontFiles: files, defaultFontFamily: "DejaVu Sans" } : { loadSystemFonts: true },
+    font: files.length
+      ? { loadSystemFonts: false, fontFiles: files, defaultFontFamily: "DejaVu Sans" }
+      : { loadSystemFonts: true },
   });
   const img = resvg.render();
   return { png: img.asPng(), width: img.width, height: img.height };

@@ -34,7 +34,11 @@ export function thin(curve: Curve, k: number, reduce: (xs: number[]) => number =
 }
 
 /** Mean and min–max band across runs of thinned curves, aligned by bucket. */
-export function band(curves: Curve[], maxPoints = MAX_POINTS, reduce: (xs: number[]) => number = mean): { step: number; mean: number; lo: number; hi: number; n: number }[] {
+export function band(
+  curves: Curve[],
+  maxPoints = MAX_POINTS,
+  reduce: (xs: number[]) => number = mean,
+): { step: number; mean: number; lo: number; hi: number; n: number }[] {
   const maxStep = Math.max(0, ...curves.flatMap((c) => c.map((p) => p.step)));
   const k = Math.max(1, Math.ceil(maxStep / maxPoints));
   const byStep = new Map<number, number[]>();
@@ -44,13 +48,19 @@ export function band(curves: Curve[], maxPoints = MAX_POINTS, reduce: (xs: numbe
       byStep.get(p.step)!.push(p.value);
     }
   }
-  return [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, xs]) => ({ step, mean: reduce(xs), lo: Math.min(...xs), hi: Math.max(...xs), n: xs.length }));
+  return [...byStep.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([step, xs]) => ({ step, mean: reduce(xs), lo: Math.min(...xs), hi: Math.max(...xs), n: xs.length }));
 }
 
 /** Training loss per step, per series. */
 export function lossSeries(runs: readonly RunAxes[]): BandPoint[] {
   return bySeries(runs).flatMap(([series, rs]) =>
-    band(rs.map((r) => r.run.metrics().map((m) => ({ step: m.step, value: m.loss })))).map((p) => ({ series, optimizer: rs[0]!.optimizer, ...p })),
+    band(rs.map((r) => r.run.metrics().map((m) => ({ step: m.step, value: m.loss })))).map((p) => ({
+      series,
+      optimizer: rs[0]!.optimizer,
+      ...p,
+    })),
   );
 }
 
@@ -61,11 +71,22 @@ export function normSeries(runs: readonly RunAxes[]): BandPoint[] {
     const types = moduleTypes(rs);
     for (const type of types) {
       for (const factor of ["A", "B"] as const) {
-        const curves = rs.map((r) => r.run.metrics().map((m) => {
-          const vals = Object.entries(m.modules ?? {}).filter(([name]) => parseModule(name).type === type).map(([, s]) => (factor === "A" ? s.normA : s.normB));
-          return { step: m.step, value: vals.length ? mean(vals) : NaN };
-        }));
-        for (const p of band(curves)) out.push({ series, optimizer: rs[0]!.optimizer, module: type, factor: factor === "A" ? "‖A‖_F" : "‖B‖_F", ...p });
+        const curves = rs.map((r) =>
+          r.run.metrics().map((m) => {
+            const vals = Object.entries(m.modules ?? {})
+              .filter(([name]) => parseModule(name).type === type)
+              .map(([, s]) => (factor === "A" ? s.normA : s.normB));
+            return { step: m.step, value: vals.length ? mean(vals) : NaN };
+          }),
+        );
+        for (const p of band(curves))
+          out.push({
+            series,
+            optimizer: rs[0]!.optimizer,
+            module: type,
+            factor: factor === "A" ? "‖A‖_F" : "‖B‖_F",
+            ...p,
+          });
       }
     }
   }
@@ -77,11 +98,19 @@ export function deltaRatioSeries(runs: readonly RunAxes[]): BandPoint[] {
   const out: BandPoint[] = [];
   for (const [series, rs] of bySeries(runs)) {
     for (const type of moduleTypes(rs)) {
-      const curves = rs.map((r) => r.run.metrics().filter((m) => m.delta).map((m) => {
-        const ratios = Object.entries(m.delta!).filter(([name, d]) => parseModule(name).type === type && d.d1 > 0 && d.d2 > 0).map(([, d]) => d.d1 / d.d2);
-        return { step: m.step, value: geometricMean(ratios) };
-      }));
-      for (const p of band(curves, MAX_POINTS, geometricMean)) out.push({ series, optimizer: rs[0]!.optimizer, module: type, ...p });
+      const curves = rs.map((r) =>
+        r.run
+          .metrics()
+          .filter((m) => m.delta)
+          .map((m) => {
+            const ratios = Object.entries(m.delta!)
+              .filter(([name, d]) => parseModule(name).type === type && d.d1 > 0 && d.d2 > 0)
+              .map(([, d]) => d.d1 / d.d2);
+            return { step: m.step, value: geometricMean(ratios) };
+          }),
+      );
+      for (const p of band(curves, MAX_POINTS, geometricMean))
+        out.push({ series, optimizer: rs[0]!.optimizer, module: type, ...p });
     }
   }
   return out.filter((p) => p.mean > 0 && p.lo > 0);
@@ -107,7 +136,13 @@ export function stopGrid(runs: readonly RunAxes[]): StopCell[] {
       if (!stops || !Object.keys(stops).length) {
         const m = r.run.metrics();
         const last = m[m.length - 1];
-        stops = last ? Object.fromEntries(Object.entries(last.modules ?? {}).filter(([, s]) => s.stopStep !== undefined).map(([n, s]) => [n, s.stopStep ?? null])) : {};
+        stops = last
+          ? Object.fromEntries(
+              Object.entries(last.modules ?? {})
+                .filter(([, s]) => s.stopStep !== undefined)
+                .map(([n, s]) => [n, s.stopStep ?? null]),
+            )
+          : {};
       }
       for (const [name, step] of Object.entries(stops)) {
         const { layer, type } = parseModule(name);
@@ -118,7 +153,15 @@ export function stopGrid(runs: readonly RunAxes[]): StopCell[] {
         if (typeof step === "number") c.steps.push(step);
       }
     }
-    for (const c of cells.values()) out.push({ series, layer: c.layer, module: c.module, stopStep: c.steps.length ? median(c.steps) : null, stopped: c.steps.length, runs: c.runs });
+    for (const c of cells.values())
+      out.push({
+        series,
+        layer: c.layer,
+        module: c.module,
+        stopStep: c.steps.length ? median(c.steps) : null,
+        stopped: c.steps.length,
+        runs: c.runs,
+      });
   }
   return out.sort((a, b) => a.layer - b.layer || compareModuleTypes(a.module, b.module));
 }
@@ -130,15 +173,29 @@ export function spectrumSeries(runs: readonly RunAxes[]): BandPoint[] {
     const perRun = rs.map((r) => Object.entries(r.run.summary!.stability!.deltaW!));
     const types = [...new Set(perRun.flatMap((e) => e.map(([n]) => parseModule(n).type)))].sort(compareModuleTypes);
     for (const type of types) {
-      const runMeans = perRun.map((entries) => {
-        const svs = entries.filter(([n]) => parseModule(n).type === type).map(([, s]) => s.singularValues);
-        const r = Math.max(0, ...svs.map((s) => s.length));
-        return Array.from({ length: r }, (_, i) => mean(svs.map((s) => s[i]).filter((x): x is number => x !== undefined)));
-      }).filter((m) => m.length);
+      const runMeans = perRun
+        .map((entries) => {
+          const svs = entries.filter(([n]) => parseModule(n).type === type).map(([, s]) => s.singularValues);
+          const r = Math.max(0, ...svs.map((s) => s.length));
+          return Array.from({ length: r }, (_, i) =>
+            mean(svs.map((s) => s[i]).filter((x): x is number => x !== undefined)),
+          );
+        })
+        .filter((m) => m.length);
       const r = Math.max(0, ...runMeans.map((m) => m.length));
       for (let i = 0; i < r; i++) {
         const xs = runMeans.map((m) => m[i]).filter((x): x is number => x !== undefined && x > 0);
-        if (xs.length) out.push({ series, optimizer: rs[0]!.optimizer, module: type, step: i + 1, mean: mean(xs), lo: Math.min(...xs), hi: Math.max(...xs), n: xs.length });
+        if (xs.length)
+          out.push({
+            series,
+            optimizer: rs[0]!.optimizer,
+            module: type,
+            step: i + 1,
+            mean: mean(xs),
+            lo: Math.min(...xs),
+            hi: Math.max(...xs),
+            n: xs.length,
+          });
       }
     }
   }
@@ -164,7 +221,15 @@ export function accuracyPoints(runs: readonly RunAxes[], metrics: Record<string,
       if (!metric) continue;
       const finals = r.run.evals.filter((e) => e.task === task && e.final && Number.isFinite(e.metrics[metric]));
       const v = finals.length ? finals[finals.length - 1]!.metrics[metric]! : r.run.summary?.final?.[task]?.[metric];
-      if (typeof v === "number" && Number.isFinite(v)) out.push({ series: r.rowLabel, optimizer: r.optimizer, task, seed: r.seed, step: r.config.train.steps, value: v * displayScale(metric) });
+      if (typeof v === "number" && Number.isFinite(v))
+        out.push({
+          series: r.rowLabel,
+          optimizer: r.optimizer,
+          task,
+          seed: r.seed,
+          step: r.config.train.steps,
+          value: v * displayScale(metric),
+        });
     }
   }
   return out;
@@ -174,7 +239,11 @@ export function accuracyPoints(runs: readonly RunAxes[], metrics: Record<string,
  * Accuracy against training steps. When train.steps varies across runs, each run's final evaluation is one point at
  * its step count (separate runs, as the paper's 1000/2000/5000); otherwise every eval.jsonl record of a run is used.
  */
-export function accuracyVsSteps(runs: readonly RunAxes[], metrics: Record<string, string>, stepsVary: boolean): AccuracyPoint[] {
+export function accuracyVsSteps(
+  runs: readonly RunAxes[],
+  metrics: Record<string, string>,
+  stepsVary: boolean,
+): AccuracyPoint[] {
   if (stepsVary) return accuracyPoints(runs, metrics);
   const out: AccuracyPoint[] = [];
   for (const r of runs) {
@@ -182,7 +251,15 @@ export function accuracyVsSteps(runs: readonly RunAxes[], metrics: Record<string
     for (const e of r.run.evals) {
       const metric = metrics[e.task];
       const v = metric ? e.metrics[metric] : undefined;
-      if (typeof v === "number" && Number.isFinite(v)) out.push({ series: r.rowLabel, optimizer: r.optimizer, task: e.task, seed: r.seed, step: e.step, value: v * displayScale(metric!) });
+      if (typeof v === "number" && Number.isFinite(v))
+        out.push({
+          series: r.rowLabel,
+          optimizer: r.optimizer,
+          task: e.task,
+          seed: r.seed,
+          step: e.step,
+          value: v * displayScale(metric!),
+        });
     }
   }
   return out;

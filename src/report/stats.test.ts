@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { geometricMean, linearFit, mean, meanCI, median, sampleStd, tCdf, tQuantile } from "./stats.ts";
 
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 test("mean, sample std (n − 1), median, geometric mean", () => {
   // [2, 4, 4, 4, 5, 5, 7, 9]: mean 5, Σ(x−5)² = 32, sample var = 32/7.
@@ -18,7 +19,16 @@ test("mean, sample std (n − 1), median, geometric mean", () => {
 
 test("t quantiles match the t table", () => {
   // Two-sided 95% critical values t(0.975, df).
-  const table: [number, number][] = [[1, 12.7062], [2, 4.3027], [3, 3.1824], [4, 2.7764], [9, 2.2622], [10, 2.2281], [30, 2.0423], [1000, 1.9623]];
+  const table: [number, number][] = [
+    [1, 12.7062],
+    [2, 4.3027],
+    [3, 3.1824],
+    [4, 2.7764],
+    [9, 2.2622],
+    [10, 2.2281],
+    [30, 2.0423],
+    [1000, 1.9623],
+  ];
   for (const [df, t] of table) close(tQuantile(0.975, df), t, 5e-4, `t(0.975, ${df})`);
   close(tQuantile(0.995, 5), 4.0321, 5e-4, "t(0.995, 5)");
   close(tQuantile(0.025, 3), -3.1824, 5e-4, "lower tail");

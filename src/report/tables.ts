@@ -37,7 +37,8 @@ export interface ReportTable {
 }
 
 export const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "—");
-export const signed = (x: number, digits = 2) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}` : "—");
+export const signed = (x: number, digits = 2) =>
+  Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}` : "—";
 const num = (x: number): number | null => (Number.isFinite(x) ? Number(x.toPrecision(10)) : null);
 
 /** The run ids' model name (src/sweep.ts modelSlug) safe for file names: "Qwen/Qwen2-0.5B" → "qwen2-0.5b". */
@@ -47,7 +48,9 @@ export function slug(s: string): string {
 
 /** "3 failed, 1 running" from a cell's not-done counts. */
 function notDoneText(c: Cell): string {
-  return Object.entries(c.notDone).map(([k, n]) => `${n} ${k}`).join(", ");
+  return Object.entries(c.notDone)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(", ");
 }
 
 function statusKind(c: Cell): string {
@@ -72,15 +75,25 @@ function bestCellText(c: Cell, flags: readonly AccuracyFlag[] = []): TableCell {
 }
 
 /** [chance] / [ceiling] marks of a cell's shown value (mean or best of seeds); none for non-proportion metrics. */
-export function cellFlags(c: Cell | undefined, metric: string, chance: ChanceRate | undefined, kind: "mean" | "best"): AccuracyFlag[] {
+export function cellFlags(
+  c: Cell | undefined,
+  metric: string,
+  chance: ChanceRate | undefined,
+  kind: "mean" | "best",
+): AccuracyFlag[] {
   if (!c || c.n === 0 || c.docs === null || displayScale(metric) !== 100) return [];
   return flagAccuracy((kind === "mean" ? c.mean : c.best) / 100, c.docs, chance?.rate ?? null).flags;
 }
 
 /** The notes and title suffix that explain a table's marks: all cells at chance = the table ranks noise. */
-function flagNotes(flagged: AccuracyFlag[][], chance: Record<string, ChanceRate | undefined>): { notes: string[]; titleSuffix: string } {
+function flagNotes(
+  flagged: AccuracyFlag[][],
+  chance: Record<string, ChanceRate | undefined>,
+): { notes: string[]; titleSuffix: string } {
   const notes: string[] = [];
-  const rates = Object.entries(chance).filter(([, c]) => c && c.rate !== null).map(([t, c]) => `${t} ${(100 * c!.rate!).toFixed(1)}%${c!.source === "usual" ? " (usual choice count)" : ""}`);
+  const rates = Object.entries(chance)
+    .filter(([, c]) => c && c.rate !== null)
+    .map(([t, c]) => `${t} ${(100 * c!.rate!).toFixed(1)}%${c!.source === "usual" ? " (usual choice count)" : ""}`);
   const ceiling = (100 * THRESHOLDS.ceiling.value).toFixed(0);
   notes.push(
     `[chance]: the cell's 95% Wilson interval (n = evaluated documents of one run) contains the chance rate 1/choices${rates.length ? ` (${rates.join(", ")})` : ""}; ` +
@@ -88,7 +101,11 @@ function flagNotes(flagged: AccuracyFlag[][], chance: Record<string, ChanceRate 
   );
   const allChance = flagged.length > 0 && flagged.every(noSkill);
   const allCeiling = flagged.length > 0 && flagged.every((f) => f.includes("ceiling"));
-  const titleSuffix = allChance ? " — every cell is at or below chance: this table ranks noise" : allCeiling ? " — every cell is at the ceiling: this table compares nothing" : "";
+  const titleSuffix = allChance
+    ? " — every cell is at or below chance: this table ranks noise"
+    : allCeiling
+      ? " — every cell is at the ceiling: this table compares nothing"
+      : "";
   return { notes, titleSuffix };
 }
 
@@ -143,7 +160,9 @@ export function sharedSingleTask(blocks: readonly Block[]): string | null {
   const withTasks = blocks.filter((b) => b.tasks.length);
   if (withTasks.length < 2) return null;
   const t = withTasks[0]!.tasks[0]!;
-  return withTasks.every((b) => b.tasks.length === 1 && b.tasks[0] === t && b.metrics[t] === withTasks[0]!.metrics[t]) ? t : null;
+  return withTasks.every((b) => b.tasks.length === 1 && b.tasks[0] === t && b.metrics[t] === withTasks[0]!.metrics[t])
+    ? t
+    : null;
 }
 
 /**
@@ -153,7 +172,11 @@ export function sharedSingleTask(blocks: readonly Block[]): string | null {
  */
 export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
   const shared = sharedSingleTask(blocks);
-  if (shared) return compactAccuracyTables(blocks.filter((b) => b.tasks.length), shared);
+  if (shared)
+    return compactAccuracyTables(
+      blocks.filter((b) => b.tasks.length),
+      shared,
+    );
   const tables: ReportTable[] = [];
   for (const block of blocks) {
     if (!block.tasks.length) continue;
@@ -162,7 +185,12 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
     const hasPaper = papers.some(Boolean);
     const metricNote = block.tasks.map((t) => `${t}: \`${block.metrics[t]}\``).join(", ");
     for (const kind of ["mean", "best"] as const) {
-      const header = ["optimizer", ...block.tasks, ...(hasAvg ? ["average"] : []), ...(hasPaper ? ["paper", kind === "mean" ? "Δ mean − paper" : "Δ best − paper"] : [])];
+      const header = [
+        "optimizer",
+        ...block.tasks,
+        ...(hasAvg ? ["average"] : []),
+        ...(hasPaper ? ["paper", kind === "mean" ? "Δ mean − paper" : "Δ best − paper"] : []),
+      ];
       const rows: TableCell[][] = [];
       const values: number[][] = [];
       const csv: ReportTable["csv"] = [];
@@ -180,24 +208,62 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
         line.push(...cells.map((c, j) => (kind === "mean" ? meanCellText(c, flags[j]) : bestCellText(c, flags[j]))));
         if (hasAvg) {
           if (kind === "mean") line.push(avg && avg.n ? meanCellText(avg) : { text: "incomplete", kind: "missing" });
-          else line.push(Number.isFinite(avgValue) ? { text: fmt(avgValue), kind: "num" } : { text: "incomplete", kind: "missing" });
+          else
+            line.push(
+              Number.isFinite(avgValue)
+                ? { text: fmt(avgValue), kind: "num" }
+                : { text: "incomplete", kind: "missing" },
+            );
         }
         const p = papers[i];
         if (hasPaper) {
           if (p) {
             const ours = p.column === "average" ? avgValue : shown[block.tasks.indexOf(p.column)]!;
             const d = ours - p.value;
-            line.push({ text: fmt(p.value), kind: "num" }, { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" });
+            line.push(
+              { text: fmt(p.value), kind: "num" },
+              { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" },
+            );
           } else line.push({ text: "—", kind: "missing" }, { text: "—", kind: "missing" });
         }
         rows.push(line);
         values.push([...shown, ...(hasAvg ? [avgValue] : [])]);
         for (const [j, t] of block.tasks.entries()) {
           const c = cells[j]!;
-          csv.push({ model: block.model, row: row.label, optimizer: row.optimizer, ...row.setting, task: t, metric: block.metrics[t]!, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: null, delta: null, docs: c.docs, flags: flags[j]!.join(",") || null });
+          csv.push({
+            model: block.model,
+            row: row.label,
+            optimizer: row.optimizer,
+            ...row.setting,
+            task: t,
+            metric: block.metrics[t]!,
+            mean: num(c.mean),
+            std: num(c.std),
+            n: c.n,
+            best: num(c.best),
+            not_done: notDoneText(c) || null,
+            paper: null,
+            delta: null,
+            docs: c.docs,
+            flags: flags[j]!.join(",") || null,
+          });
         }
         if (hasAvg) {
-          csv.push({ model: block.model, row: row.label, optimizer: row.optimizer, ...row.setting, task: "average", metric: "mean over tasks", mean: num(avg?.mean ?? NaN), std: num(avg?.std ?? NaN), n: avg?.n ?? 0, best: num(row.bestAverage), not_done: null, paper: p?.column === "average" ? p.value : null, delta: p?.column === "average" ? num(avgValue - p.value) : null });
+          csv.push({
+            model: block.model,
+            row: row.label,
+            optimizer: row.optimizer,
+            ...row.setting,
+            task: "average",
+            metric: "mean over tasks",
+            mean: num(avg?.mean ?? NaN),
+            std: num(avg?.std ?? NaN),
+            n: avg?.n ?? 0,
+            best: num(row.bestAverage),
+            not_done: null,
+            paper: p?.column === "average" ? p.value : null,
+            delta: p?.column === "average" ? num(avgValue - p.value) : null,
+          });
         }
         if (p && p.column !== "average") {
           const rec = csv.find((r) => r.row === row.label && r.task === p.column);
@@ -237,16 +303,24 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
   // Row keys never contain the model, so the same optimizer setting lines up across blocks.
   const firstRow = new Map<string, TableRow>();
   for (const b of blocks) for (const r of b.rows) if (!firstRow.has(r.rowKey)) firstRow.set(r.rowKey, r);
-  const rowKeys = [...firstRow.keys()].sort((a, b) => optimizerRank(firstRow.get(a)!.optimizer) - optimizerRank(firstRow.get(b)!.optimizer) || compareRowKeys(a, b));
-  const papers = blocks.map((b) => rowKeys.map((k) => {
-    const row = b.rows.find((r) => r.rowKey === k);
-    const p = row ? paperFor(b, row) : null;
-    return p && p.column === task ? p : null;
-  }));
+  const rowKeys = [...firstRow.keys()].sort(
+    (a, b) =>
+      optimizerRank(firstRow.get(a)!.optimizer) - optimizerRank(firstRow.get(b)!.optimizer) || compareRowKeys(a, b),
+  );
+  const papers = blocks.map((b) =>
+    rowKeys.map((k) => {
+      const row = b.rows.find((r) => r.rowKey === k);
+      const p = row ? paperFor(b, row) : null;
+      return p && p.column === task ? p : null;
+    }),
+  );
   const hasPaper = papers.map((ps) => ps.some(Boolean));
   const tables: ReportTable[] = [];
   for (const kind of ["mean", "best"] as const) {
-    const header = ["optimizer", ...blocks.flatMap((b, j) => [b.model, ...(hasPaper[j] ? [`paper (${b.model})`, "Δ − paper"] : [])])];
+    const header = [
+      "optimizer",
+      ...blocks.flatMap((b, j) => [b.model, ...(hasPaper[j] ? [`paper (${b.model})`, "Δ − paper"] : [])]),
+    ];
     const rows: TableCell[][] = [];
     const values: number[][] = [];
     const csv: ReportTable["csv"] = [];
@@ -261,14 +335,42 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
         const shown = c ? (kind === "mean" ? c.mean : c.best) : NaN;
         const flags = cellFlags(c, metric, b.chance[task], kind);
         if (c && c.n > 0 && c.docs !== null) flagged.push(flags);
-        line.push(c ? (kind === "mean" ? meanCellText(c, flags) : bestCellText(c, flags)) : { text: "not run", kind: "missing" });
+        line.push(
+          c
+            ? kind === "mean"
+              ? meanCellText(c, flags)
+              : bestCellText(c, flags)
+            : { text: "not run", kind: "missing" },
+        );
         vals.push(shown);
         const p = papers[j]![i];
         if (hasPaper[j]) {
           const d = p ? shown - p.value : NaN;
-          line.push(p ? { text: fmt(p.value), kind: "num" } : { text: "—", kind: "missing" }, p ? { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" } : { text: "—", kind: "missing" });
+          line.push(
+            p ? { text: fmt(p.value), kind: "num" } : { text: "—", kind: "missing" },
+            p
+              ? { text: signed(d), kind: Number.isFinite(d) ? (d >= 0 ? "pos" : "neg") : "missing" }
+              : { text: "—", kind: "missing" },
+          );
         }
-        if (row && c) csv.push({ model: b.model, row: row.label, optimizer: row.optimizer, ...row.setting, task, metric, mean: num(c.mean), std: num(c.std), n: c.n, best: num(c.best), not_done: notDoneText(c) || null, paper: p?.value ?? null, delta: p ? num(shown - p.value) : null, docs: c.docs, flags: flags.join(",") || null });
+        if (row && c)
+          csv.push({
+            model: b.model,
+            row: row.label,
+            optimizer: row.optimizer,
+            ...row.setting,
+            task,
+            metric,
+            mean: num(c.mean),
+            std: num(c.std),
+            n: c.n,
+            best: num(c.best),
+            not_done: notDoneText(c) || null,
+            paper: p?.value ?? null,
+            delta: p ? num(shown - p.value) : null,
+            docs: c.docs,
+            flags: flags.join(",") || null,
+          });
       });
       rows.push(line);
       values.push(vals);
@@ -292,16 +394,36 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
       `Every model is evaluated on ${task} only; one column per model. Metric (in %): \`${metric}\`. Bold = best in the column.`,
       ...marks.notes,
     ];
-    const sources = [...new Set(papers.flat().filter(Boolean).map((p) => p!.source))];
+    const sources = [
+      ...new Set(
+        papers
+          .flat()
+          .filter(Boolean)
+          .map((p) => p!.source),
+      ),
+    ];
     if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
-    tables.push({ id: `accuracy-${kind}`, title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`, header, rows, notes, csv });
+    tables.push({
+      id: `accuracy-${kind}`,
+      title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`,
+      header,
+      rows,
+      notes,
+      csv,
+    });
   }
   return tables;
 }
 
 /** "better" / "worse" when the CI excludes 0, "not significant" when it does not, "too few pairs" below 2 pairs. */
 export function pairVerdict(p: PairedComparison): string {
-  return p.ci.n >= 2 && Number.isFinite(p.ci.lo) ? (p.ci.lo > 0 ? "better" : p.ci.hi < 0 ? "worse" : "not significant") : "too few pairs";
+  return p.ci.n >= 2 && Number.isFinite(p.ci.lo)
+    ? p.ci.lo > 0
+      ? "better"
+      : p.ci.hi < 0
+        ? "worse"
+        : "not significant"
+    : "too few pairs";
 }
 
 export function pairedTable(pairs: readonly PairedComparison[]): ReportTable {
@@ -325,10 +447,26 @@ export function pairedTable(pairs: readonly PairedComparison[]): ReportTable {
     rows,
     notes: [
       "Each pair = the same model, setting, evaluation task and seed, trained with the optimizer and with AdamW; Δ = optimizer − AdamW in percentage points.",
-      "CI: mean ± t(0.975, n−1)·s/√n over all pairs (tasks × seeds pooled). \"better\"/\"worse\" when the CI excludes 0.",
-      ...(pairs.some((p) => p.pooled) ? ["\"all N models\": the pairs of every model pooled (models × tasks × seeds), each pair still within one model."] : []),
+      'CI: mean ± t(0.975, n−1)·s/√n over all pairs (tasks × seeds pooled). "better"/"worse" when the CI excludes 0.',
+      ...(pairs.some((p) => p.pooled)
+        ? [
+            '"all N models": the pairs of every model pooled (models × tasks × seeds), each pair still within one model.',
+          ]
+        : []),
     ],
-    csv: pairs.map((p) => ({ model: p.model, row: p.label, baseline: p.baselineLabel, pairs: p.ci.n, mean_diff: num(p.ci.mean), std_diff: num(p.ci.std), ci_lo: num(p.ci.lo), ci_hi: num(p.ci.hi), level: p.ci.level, wins: p.wins, losses: p.losses })),
+    csv: pairs.map((p) => ({
+      model: p.model,
+      row: p.label,
+      baseline: p.baselineLabel,
+      pairs: p.ci.n,
+      mean_diff: num(p.ci.mean),
+      std_diff: num(p.ci.std),
+      ci_lo: num(p.ci.lo),
+      ci_hi: num(p.ci.hi),
+      level: p.ci.level,
+      wins: p.wins,
+      losses: p.losses,
+    })),
   };
 }
 
@@ -336,13 +474,25 @@ export function stabilityTable(rows: readonly StabilityRow[]): ReportTable {
   return {
     id: "stability",
     title: "Stability summary",
-    header: ["model", "optimizer", "runs", "modules that met ‖A‖/n < ‖B‖/m", "median stop step", "final (‖A‖/n)/(‖B‖/m)", "δ1/δ2 RMS (last probe)", "ΔW effective rank"],
+    header: [
+      "model",
+      "optimizer",
+      "runs",
+      "modules that met ‖A‖/n < ‖B‖/m",
+      "median stop step",
+      "final (‖A‖/n)/(‖B‖/m)",
+      "δ1/δ2 RMS (last probe)",
+      "ΔW effective rank",
+    ],
     rows: rows.map((s) => [
       { text: s.model },
       { text: s.label },
       { text: String(s.runs), kind: "num" },
       { text: Number.isFinite(s.fractionMet) ? `${(100 * s.fractionMet).toFixed(0)}%` : "—", kind: "num" },
-      { text: Number.isFinite(s.medianStopStep) ? String(Math.round(s.medianStopStep)) : "never", kind: Number.isFinite(s.medianStopStep) ? "num" : "missing" },
+      {
+        text: Number.isFinite(s.medianStopStep) ? String(Math.round(s.medianStopStep)) : "never",
+        kind: Number.isFinite(s.medianStopStep) ? "num" : "missing",
+      },
       { text: sig3(s.finalNormRatio), kind: "num" },
       { text: sig3(s.deltaRatio), kind: "num" },
       { text: fmt(s.effectiveRank), kind: "num" },
@@ -351,7 +501,17 @@ export function stabilityTable(rows: readonly StabilityRow[]): ReportTable {
       "Per module: normalised scale ratio (‖A‖_F/n)/(‖B‖_F/m), n = in-features, m = out-features; Stable-LoRA stops shrinking A when it drops below 1.",
       "Stop step: Stable-LoRA's recorded stop step; for other optimizers the first logged step with ratio < 1. Final ratio: median over modules and runs. δ1/δ2: median over modules at the last probe step, geometric mean over runs. Effective rank: exp(entropy) of ΔW's singular values, mean over modules and runs.",
     ],
-    csv: rows.map((s) => ({ model: s.model, row: s.label, optimizer: s.optimizer, runs: s.runs, fraction_met: num(s.fractionMet), median_stop_step: num(s.medianStopStep), final_norm_ratio: num(s.finalNormRatio), delta1_over_delta2: num(s.deltaRatio), effective_rank: num(s.effectiveRank) })),
+    csv: rows.map((s) => ({
+      model: s.model,
+      row: s.label,
+      optimizer: s.optimizer,
+      runs: s.runs,
+      fraction_met: num(s.fractionMet),
+      median_stop_step: num(s.medianStopStep),
+      final_norm_ratio: num(s.finalNormRatio),
+      delta1_over_delta2: num(s.deltaRatio),
+      effective_rank: num(s.effectiveRank),
+    })),
   };
 }
 
@@ -359,7 +519,16 @@ export function overheadTable(rows: readonly OverheadRow[]): ReportTable {
   return {
     id: "overhead",
     title: "Overhead relative to AdamW",
-    header: ["model", "optimizer", "runs", "median step time (s)", "vs AdamW", "paper (time)", "peak RSS (MB)", "vs AdamW"],
+    header: [
+      "model",
+      "optimizer",
+      "runs",
+      "median step time (s)",
+      "vs AdamW",
+      "paper (time)",
+      "peak RSS (MB)",
+      "vs AdamW",
+    ],
     rows: rows.map((o) => {
       const p = paperOverhead(o.model, o.optimizer);
       return [
@@ -377,7 +546,17 @@ export function overheadTable(rows: readonly OverheadRow[]): ReportTable {
       "Step time: each run's median seconds per optimizer step (summary.medianStepSeconds), mean over successful runs. Peak RSS: the process's peak resident memory.",
       "Paper: Qwen2-0.5B on HellaSwag, total wall-clock training time vs AdamW (217.4 s); * = different model from the paper's, so only the trend is comparable.",
     ],
-    csv: rows.map((o) => ({ model: o.model, row: o.label, optimizer: o.optimizer, runs: o.runs, step_seconds: num(o.stepSeconds), step_time_pct: num(o.stepTimePct), paper_time_pct: paperOverhead(o.model, o.optimizer)?.value ?? null, peak_rss_mb: num(o.peakRssMB), peak_rss_pct: num(o.peakRssPct) })),
+    csv: rows.map((o) => ({
+      model: o.model,
+      row: o.label,
+      optimizer: o.optimizer,
+      runs: o.runs,
+      step_seconds: num(o.stepSeconds),
+      step_time_pct: num(o.stepTimePct),
+      paper_time_pct: paperOverhead(o.model, o.optimizer)?.value ?? null,
+      peak_rss_mb: num(o.peakRssMB),
+      peak_rss_pct: num(o.peakRssPct),
+    })),
   };
 }
 
@@ -387,7 +566,9 @@ export function widthGammaTable(fits: readonly WidthFit[], order: readonly strin
   const heads = order.map((o) => o.split(",")[0]!);
   const rank = (s: string) => (heads.includes(s.split(",")[0]!) ? heads.indexOf(s.split(",")[0]!) : heads.length);
   const eOf = new Map(fits.map((f) => [f.series, f.e]));
-  const series = [...new Set(fits.map((f) => f.series))].sort((a, b) => rank(a) - rank(b) || eOf.get(a)! - eOf.get(b)! || naturalCompare(a, b));
+  const series = [...new Set(fits.map((f) => f.series))].sort(
+    (a, b) => rank(a) - rank(b) || eOf.get(a)! - eOf.get(b)! || naturalCompare(a, b),
+  );
   const terms = ["δ1", "δ2", "δ3", "ΔY"].filter((t) => fits.some((f) => f.term === t));
   const methods = [...new Set(fits.map((f) => f.ciMethod))];
   return {
@@ -401,7 +582,10 @@ export function widthGammaTable(fits: readonly WidthFit[], order: readonly strin
         ...terms.map((t): TableCell => {
           const f = fs.find((x) => x.term === t);
           if (!f) return { text: "—", kind: "missing" };
-          return { text: `${signed(f.gamma, 2)}${Number.isFinite(f.lo) ? ` [${signed(f.lo, 2)}, ${signed(f.hi, 2)}]` : ""}`, kind: "num" };
+          return {
+            text: `${signed(f.gamma, 2)}${Number.isFinite(f.lo) ? ` [${signed(f.lo, 2)}, ${signed(f.hi, 2)}]` : ""}`,
+            kind: "num",
+          };
         }),
         { text: String(Math.max(...fs.map((f) => f.widths))), kind: "num" },
         { text: String(Math.max(...fs.map((f) => f.points))), kind: "num" },
@@ -412,7 +596,23 @@ export function widthGammaTable(fits: readonly WidthFit[], order: readonly strin
       `CI: ${methods.map((m) => (m === "bootstrap over seeds" ? "bootstrap over seeds (resampled within each width)" : m === "t (fit residuals)" ? "t interval from the fit's residuals (one seed per width)" : "none (too few widths or seeds)")).join("; ")}.`,
       "Theory (docs/paper-claims.md): with s fixed, η ∝ n^−0.5 makes every term Θ(1) in width (γ = 0). η fixed / η ∝ n^−e: the learning-rate exponent of the series (runs at the smallest width belong to every series).",
     ],
-    csv: series.flatMap((sr) => fits.filter((f) => f.series === sr).map((f) => ({ series: f.series, optimizer: f.optimizer, lr_exponent: f.e, term: f.term, gamma: num(f.gamma), ci_lo: num(f.lo), ci_hi: num(f.hi), ci_method: f.ciMethod, intercept: num(f.intercept), widths: f.widths, runs: f.points }))),
+    csv: series.flatMap((sr) =>
+      fits
+        .filter((f) => f.series === sr)
+        .map((f) => ({
+          series: f.series,
+          optimizer: f.optimizer,
+          lr_exponent: f.e,
+          term: f.term,
+          gamma: num(f.gamma),
+          ci_lo: num(f.lo),
+          ci_hi: num(f.hi),
+          ci_method: f.ciMethod,
+          intercept: num(f.intercept),
+          widths: f.widths,
+          runs: f.points,
+        })),
+    ),
   };
 }
 
@@ -433,7 +633,17 @@ export function runListTable(axes: ExperimentAxes, runsRelDir: string): ReportTa
       { text: steps === null ? "—" : `${steps}${a ? ` / ${a.config.train.steps}` : ""}`, kind: "num" },
       { text: note, kind: "text" },
     ]);
-    csv.push({ run_id: run.runId, status: run.status, model: a?.model ?? null, task: a?.task ?? null, optimizer: a?.optimizer ?? null, seed: a?.seed ?? null, steps_completed: steps, error: run.error ?? null, warnings: run.warnings.join("; ") || null });
+    csv.push({
+      run_id: run.runId,
+      status: run.status,
+      model: a?.model ?? null,
+      task: a?.task ?? null,
+      optimizer: a?.optimizer ?? null,
+      seed: a?.seed ?? null,
+      steps_completed: steps,
+      error: run.error ?? null,
+      warnings: run.warnings.join("; ") || null,
+    });
   };
   for (const a of axes.runs) add(a.run, a);
   for (const r of axes.invalid) add(r, null);
@@ -452,9 +662,23 @@ export function allMetricsCsv(axes: ExperimentAxes): Record<string, string | num
   const out: Record<string, string | number | null>[] = [];
   for (const a of axes.runs) {
     for (const task of a.evalTasks) {
-      const keys = new Set<string>([...a.run.evals.filter((e) => e.task === task && e.final).flatMap((e) => Object.keys(e.metrics)), ...Object.keys(a.run.summary?.final?.[task] ?? {})]);
+      const keys = new Set<string>([
+        ...a.run.evals.filter((e) => e.task === task && e.final).flatMap((e) => Object.keys(e.metrics)),
+        ...Object.keys(a.run.summary?.final?.[task] ?? {}),
+      ]);
       for (const metric of [...keys].sort()) {
-        out.push({ run_id: a.run.runId, status: a.run.status, model: a.model, task_trained: a.task, optimizer: a.optimizer, seed: a.seed, ...a.setting, eval_task: task, metric, value: finalValue(a, task, metric) });
+        out.push({
+          run_id: a.run.runId,
+          status: a.run.status,
+          model: a.model,
+          task_trained: a.task,
+          optimizer: a.optimizer,
+          seed: a.seed,
+          ...a.setting,
+          eval_task: task,
+          metric,
+          value: finalValue(a, task, metric),
+        });
       }
     }
   }
@@ -489,8 +713,16 @@ export function toMarkdown(t: ReportTable): string {
     return c.bold ? `**${s}**` : s;
   };
   // Right-align columns that hold numbers or statuses only; names stay left-aligned.
-  const numeric = t.header.map((_, j) => j > 0 && t.rows.length > 0 && t.rows.every((r) => ["num", "pos", "neg", "missing", "failed", "running"].includes(r[j]?.kind ?? "")));
-  const lines = [`| ${t.header.map(mdEscape).join(" | ")} |`, `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`];
+  const numeric = t.header.map(
+    (_, j) =>
+      j > 0 &&
+      t.rows.length > 0 &&
+      t.rows.every((r) => ["num", "pos", "neg", "missing", "failed", "running"].includes(r[j]?.kind ?? "")),
+  );
+  const lines = [
+    `| ${t.header.map(mdEscape).join(" | ")} |`,
+    `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`,
+  ];
   for (const r of t.rows) lines.push(`| ${r.map(cell).join(" | ")} |`);
   if (!t.rows.length) lines.push(`| ${t.header.map((_, i) => (i === 0 ? "(no rows)" : "")).join(" | ")} |`);
   return `${lines.join("\n")}\n${t.notes.map((n) => `\n${n}`).join("\n")}\n`;
@@ -498,7 +730,10 @@ export function toMarkdown(t: ReportTable): string {
 
 export function toCsv(records: readonly Record<string, string | number | null>[]): string {
   const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
-  return stringify(records.map((r) => columns.map((c) => r[c] ?? "")), { header: true, columns });
+  return stringify(
+    records.map((r) => columns.map((c) => r[c] ?? "")),
+    { header: true, columns },
+  );
 }
 
 export function escapeHtml(s: string): string {
@@ -509,13 +744,22 @@ export function toHtml(t: ReportTable): string {
   const th = t.header.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
   // Tables listed by model: a rule above the first row of each model, so the groups read as blocks.
   const grouped = t.header[0] === "model";
-  const body = t.rows.map((r, i) => `<tr${grouped && i > 0 && r[0]?.text !== t.rows[i - 1]![0]?.text ? ' class="group"' : ""}>${r.map((c, j) => {
-    let inner = escapeHtml(c.text);
-    if (c.href) inner = `<a href="${escapeHtml(c.href)}">${inner}</a>`;
-    if (c.bold) inner = `<strong>${inner}</strong>`;
-    const cls = [c.kind, j === 0 ? "rowhead" : ""].filter(Boolean).join(" ");
-    return `<td${cls ? ` class="${cls}"` : ""}>${inner}</td>`;
-  }).join("")}</tr>`).join("\n");
-  const notes = t.notes.map((n) => `<p class="note">${escapeHtml(n).replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`).join("");
+  const body = t.rows
+    .map(
+      (r, i) =>
+        `<tr${grouped && i > 0 && r[0]?.text !== t.rows[i - 1]![0]?.text ? ' class="group"' : ""}>${r
+          .map((c, j) => {
+            let inner = escapeHtml(c.text);
+            if (c.href) inner = `<a href="${escapeHtml(c.href)}">${inner}</a>`;
+            if (c.bold) inner = `<strong>${inner}</strong>`;
+            const cls = [c.kind, j === 0 ? "rowhead" : ""].filter(Boolean).join(" ");
+            return `<td${cls ? ` class="${cls}"` : ""}>${inner}</td>`;
+          })
+          .join("")}</tr>`,
+    )
+    .join("\n");
+  const notes = t.notes
+    .map((n) => `<p class="note">${escapeHtml(n).replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`)
+    .join("");
   return `<table class="report" id="table-${escapeHtml(t.id)}"><caption>${escapeHtml(t.title)}</caption><thead><tr>${th}</tr></thead><tbody>\n${body || `<tr><td colspan="${t.header.length}" class="missing">no rows</td></tr>`}\n</tbody></table>${notes}`;
 }

@@ -55,7 +55,10 @@ function seriesOf(r: RunAxes): { label: string; e: number }[] {
   const exps = r.lrExponents ?? [0];
   const shown = primaryExponent(exps);
   const inLabel = r.rowLabel.includes(lrScalingLabel(shown));
-  return exps.map((e) => ({ label: inLabel ? r.rowLabel.replace(lrScalingLabel(shown), lrScalingLabel(e)) : r.rowLabel, e }));
+  return exps.map((e) => ({
+    label: inLabel ? r.rowLabel.replace(lrScalingLabel(shown), lrScalingLabel(e)) : r.rowLabel,
+    e,
+  }));
 }
 
 /** rms of each term for one run: geometric mean over modules and the probe steps after half of train.steps. */
@@ -80,7 +83,8 @@ export function widthStudy(runs: readonly RunAxes[]): WidthStudy {
     for (const s of seriesOf(r)) {
       for (const term of WIDTH_TERMS) {
         const v = vals[term];
-        if (v !== undefined) points.push({ series: s.label, optimizer: r.optimizer, e: s.e, term, width: n, seed: r.seed, value: v });
+        if (v !== undefined)
+          points.push({ series: s.label, optimizer: r.optimizer, e: s.e, term, width: n, seed: r.seed, value: v });
       }
     }
   }
@@ -89,28 +93,46 @@ export function widthStudy(runs: readonly RunAxes[]): WidthStudy {
 
 /** γ̂ fits (with CIs) of every series and term in `points`. */
 export function fitWidthPoints(points: readonly WidthPoint[]): WidthFit[] {
-  return [...new Set(points.map((p) => p.series))].flatMap((series) => fitSeries(series, points.filter((p) => p.series === series)));
+  return [...new Set(points.map((p) => p.series))].flatMap((series) =>
+    fitSeries(
+      series,
+      points.filter((p) => p.series === series),
+    ),
+  );
 }
 
 /** Slope of the per-width means of log10 value against log10 width. */
 function slope(byWidth: Map<number, number[]>): { slope: number; intercept: number } {
   const ws = [...byWidth.keys()].sort((a, b) => a - b);
-  return linearFit(ws.map((w) => Math.log10(w)), ws.map((w) => mean(byWidth.get(w)!.map(Math.log10))));
+  return linearFit(
+    ws.map((w) => Math.log10(w)),
+    ws.map((w) => mean(byWidth.get(w)!.map(Math.log10))),
+  );
 }
 
 function fitSeries(series: string, ps: readonly WidthPoint[]): WidthFit[] {
   const widths = [...new Set(ps.map((p) => p.width))].sort((a, b) => a - b);
   if (widths.length < 2) return [];
   const level = THRESHOLDS.confidence.value;
-  const seedsAt = new Map(widths.map((w) => [w, [...new Set(ps.filter((p) => p.width === w).map((p) => p.seed))].sort((a, b) => a - b)]));
+  const seedsAt = new Map(
+    widths.map((w) => [w, [...new Set(ps.filter((p) => p.width === w).map((p) => p.seed))].sort((a, b) => a - b)]),
+  );
   const canBoot = widths.every((w) => seedsAt.get(w)!.length >= 2);
   // One set of resamples for the whole series: the same seeds for every term (paired differences).
   const rng = new Rng(`width-bootstrap:${series}`);
   const B = THRESHOLDS.bootstrapResamples.value;
-  const draws = canBoot ? Array.from({ length: B }, () => new Map(widths.map((w) => {
-    const seeds = seedsAt.get(w)!;
-    return [w, seeds.map(() => seeds[rng.int(seeds.length)]!)] as const;
-  }))) : [];
+  const draws = canBoot
+    ? Array.from(
+        { length: B },
+        () =>
+          new Map(
+            widths.map((w) => {
+              const seeds = seedsAt.get(w)!;
+              return [w, seeds.map(() => seeds[rng.int(seeds.length)]!)] as const;
+            }),
+          ),
+      )
+    : [];
   const out: WidthFit[] = [];
   for (const term of WIDTH_TERMS) {
     const tp = ps.filter((p) => p.term === term);
@@ -118,19 +140,33 @@ function fitSeries(series: string, ps: readonly WidthPoint[]): WidthFit[] {
     for (const p of tp) byWidth.set(p.width, [...(byWidth.get(p.width) ?? []), p.value]);
     if (byWidth.size < 2) continue;
     const f = slope(byWidth);
-    let lo = NaN, hi = NaN, ciMethod: WidthFit["ciMethod"] = "none";
+    let lo = NaN,
+      hi = NaN,
+      ciMethod: WidthFit["ciMethod"] = "none";
     let boot: number[] = [];
     if (canBoot && byWidth.size === widths.length) {
       const valueOf = new Map(tp.map((p) => [`${p.width}|${p.seed}`, p.value]));
       boot = draws.map((d) => {
-        const resampled = new Map(widths.map((w) => [w, d.get(w)!.map((s) => valueOf.get(`${w}|${s}`)).filter((v): v is number => v !== undefined)] as const));
+        const resampled = new Map(
+          widths.map(
+            (w) =>
+              [
+                w,
+                d
+                  .get(w)!
+                  .map((s) => valueOf.get(`${w}|${s}`))
+                  .filter((v): v is number => v !== undefined),
+              ] as const,
+          ),
+        );
         return slope(resampled).slope;
       });
       [lo, hi] = percentileInterval(boot, level);
       ciMethod = "bootstrap over seeds";
     } else if (byWidth.size >= 3) {
       const ws = [...byWidth.keys()];
-      const x = ws.map((w) => Math.log10(w)), y = ws.map((w) => mean(byWidth.get(w)!.map(Math.log10)));
+      const x = ws.map((w) => Math.log10(w)),
+        y = ws.map((w) => mean(byWidth.get(w)!.map(Math.log10)));
       const mx = mean(x);
       const sxx = x.reduce((a, v) => a + (v - mx) ** 2, 0);
       const rss = x.reduce((a, v, i) => a + (y[i]! - (f.intercept + f.slope * v)) ** 2, 0);
@@ -139,7 +175,20 @@ function fitSeries(series: string, ps: readonly WidthPoint[]): WidthFit[] {
       [lo, hi] = [f.slope - t * se, f.slope + t * se];
       ciMethod = "t (fit residuals)";
     }
-    out.push({ series, optimizer: ps[0]!.optimizer, e: ps[0]!.e, term, gamma: f.slope, intercept: f.intercept, points: tp.length, widths: byWidth.size, lo, hi, ciMethod, boot });
+    out.push({
+      series,
+      optimizer: ps[0]!.optimizer,
+      e: ps[0]!.e,
+      term,
+      gamma: f.slope,
+      intercept: f.intercept,
+      points: tp.length,
+      widths: byWidth.size,
+      lo,
+      hi,
+      ciMethod,
+      boot,
+    });
   }
   return out;
 }
@@ -156,7 +205,10 @@ export function percentileInterval(xs: readonly number[], level: number): [numbe
 export function gammaGap(a: WidthFit, b: WidthFit): { gap: number; lo: number; hi: number } {
   const gap = a.gamma - b.gamma;
   if (a.boot.length && a.boot.length === b.boot.length) {
-    const [lo, hi] = percentileInterval(a.boot.map((x, i) => x - b.boot[i]!), THRESHOLDS.confidence.value);
+    const [lo, hi] = percentileInterval(
+      a.boot.map((x, i) => x - b.boot[i]!),
+      THRESHOLDS.confidence.value,
+    );
     return { gap, lo, hi };
   }
   return { gap, lo: NaN, hi: NaN };

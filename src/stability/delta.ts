@@ -13,13 +13,20 @@ export interface FactorSnapshot {
 
 /** RMS of δ1, δ2, δ3 and ΔY for each module; one asynchronous read for all modules. */
 export async function deltaTerms(
-  modules: readonly { module: string; before: FactorSnapshot; after: FactorSnapshot; Z: tf.Tensor2D; scaling: number }[],
+  modules: readonly {
+    module: string;
+    before: FactorSnapshot;
+    after: FactorSnapshot;
+    Z: tf.Tensor2D;
+    scaling: number;
+  }[],
 ): Promise<Record<string, DeltaSignals>> {
   const vals = await readValues(() => {
     const parts: tf.Tensor[] = [];
     for (const m of modules) {
       const { A, B } = m.before;
-      const dA = tf.sub(m.after.A, A), dB = tf.sub(m.after.B, B);
+      const dA = tf.sub(m.after.A, A),
+        dB = tf.sub(m.after.B, B);
       const s = m.scaling;
       const ZA = tf.matMul(m.Z, tf.transpose(A)); // [N, r]
       const ZdA = tf.matMul(m.Z, tf.transpose(dA)); // [N, r]

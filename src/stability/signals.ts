@@ -28,7 +28,8 @@ export interface StepSignals {
 export function signalTensor(pairs: readonly LoraPair[], grads: LoraGrads): tf.Tensor1D {
   const parts: tf.Tensor[] = [];
   for (const p of pairs) {
-    const gA = grads[p.A.name], gB = grads[p.B.name];
+    const gA = grads[p.A.name],
+      gB = grads[p.B.name];
     if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
     parts.push(p.A, p.B, gA, gB);
   }
@@ -45,10 +46,15 @@ export async function stepSignals(pairs: readonly LoraPair[], grads: LoraGrads):
 /** StepSignals from signalTensor's values (read by the caller, possibly batched with other scalars). */
 export function signalsFromValues(pairs: readonly LoraPair[], values: Float32Array): StepSignals {
   const modules: Record<string, LiveModuleSignals> = {};
-  let sA = 0, sB = 0, gA2 = 0, gB2 = 0, nonFinite = 0;
+  let sA = 0,
+    sB = 0,
+    gA2 = 0,
+    gB2 = 0,
+    nonFinite = 0;
   pairs.forEach((p, i) => {
     const [a2, b2, ga2, gb2] = [values[4 * i]!, values[4 * i + 1]!, values[4 * i + 2]!, values[4 * i + 3]!];
-    const normA = Math.sqrt(a2), normB = Math.sqrt(b2);
+    const normA = Math.sqrt(a2),
+      normB = Math.sqrt(b2);
     if (!Number.isFinite(ga2)) nonFinite++;
     if (!Number.isFinite(gb2)) nonFinite++;
     modules[p.module] = {
@@ -78,7 +84,11 @@ export function signalsFromValues(pairs: readonly LoraPair[], values: Float32Arr
  * torch.nn.utils.clip_grad_norm_: scale every gradient by min(1, maxNorm / (total + 1e-6)). Returns new tensors
  * (the caller's tidy owns them) and the coefficient applied (1 = untouched).
  */
-export function clipGradients(grads: LoraGrads, totalNorm: number, maxNorm: number): { grads: LoraGrads; coef: number } {
+export function clipGradients(
+  grads: LoraGrads,
+  totalNorm: number,
+  maxNorm: number,
+): { grads: LoraGrads; coef: number } {
   if (!(maxNorm > 0)) return { grads, coef: 1 };
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6));
   if (coef >= 1) return { grads, coef: 1 };
@@ -86,7 +96,10 @@ export function clipGradients(grads: LoraGrads, totalNorm: number, maxNorm: numb
   const entries = Object.entries(grads);
   if (fusedKernelsActive()) {
     // one kernel on wasm with the native addon (src/wasm-fused.ts), the same products as tf.mul
-    const scaled = fusedScaleAll(entries.map(([, g]) => g), coef);
+    const scaled = fusedScaleAll(
+      entries.map(([, g]) => g),
+      coef,
+    );
     entries.forEach(([k], i) => (out[k] = scaled[i]!));
   } else for (const [k, g] of entries) out[k] = tf.mul(g, coef);
   return { grads: out, coef };

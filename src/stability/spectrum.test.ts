@@ -16,10 +16,18 @@ test("ΔW spectrum from r×r Gram matrices equals the hand-computed SVD", () => 
 
 test("non-orthogonal factors: σ² are the eigenvalues of (BA)(BA)ᵀ", () => {
   // A = [[1,1],[0,1]] (r=2,in=2), B = [[1,0],[2,1]] → BA = [[1,1],[2,3]]; σ² = eig([[2,5],[5,13]]) = (15 ± √221)/2
-  const A = [[1, 1], [0, 1]], B = [[1, 0], [2, 1]];
+  const A = [
+      [1, 1],
+      [0, 1],
+    ],
+    B = [
+      [1, 0],
+      [2, 1],
+    ];
   const AAt = Float64Array.from([2, 1, 1, 1]);
   const BtB = Float64Array.from([5, 2, 2, 1]);
-  void A; void B;
+  void A;
+  void B;
   const s = spectrumFromGrams(AAt, BtB, 2, 1);
   const e = [(15 + Math.sqrt(221)) / 2, (15 - Math.sqrt(221)) / 2].map(Math.sqrt);
   assert.ok(Math.abs(s.singularValues[0]! - e[0]!) < 1e-10 && Math.abs(s.singularValues[1]! - e[1]!) < 1e-10);

@@ -15,7 +15,12 @@ export function spectrumFromGrams(AAt: Float64Array, BtB: Float64Array, r: numbe
   const nuclear = sv.reduce((s, x) => s + x, 0);
   let entropy = 0;
   for (const x of sv) if (x > 0 && nuclear > 0) entropy -= (x / nuclear) * Math.log(x / nuclear);
-  return { singularValues: sv, spectralNorm: sv[0] ?? 0, nuclearNorm: nuclear, effectiveRank: nuclear > 0 ? Math.exp(entropy) : 0 };
+  return {
+    singularValues: sv,
+    spectralNorm: sv[0] ?? 0,
+    nuclearNorm: nuclear,
+    effectiveRank: nuclear > 0 ? Math.exp(entropy) : 0,
+  };
 }
 
 export async function deltaWSpectrum(pair: LoraPair): Promise<DeltaWSpectrum> {

@@ -73,7 +73,10 @@ test("a claim file that is not JSON and a lease ≤ 0 are clear errors", () => {
   const dir = path.join(tmp, "exp", ".claims", "cell3");
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "g000000.json"), "{not json");
-  assert.throws(() => tryClaim(tmp, "exp", "cell3", opts), /g000000\.json: the claim file is not valid JSON .*delete the file; no result was touched/);
+  assert.throws(
+    () => tryClaim(tmp, "exp", "cell3", opts),
+    /g000000\.json: the claim file is not valid JSON .*delete the file; no result was touched/,
+  );
   assert.throws(() => checkLease(0), /--lease 0: the lease must be a positive number/);
   assert.throws(() => checkLease(-5), /--lease -5/);
   assert.throws(() => checkLease(NaN), /--lease NaN/);

@@ -62,17 +62,30 @@ function generations(dir: string): number[] {
   } catch {
     return [];
   }
-  return names.map((n) => GEN_RE.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+  return names
+    .map((n) => GEN_RE.exec(n))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 /** A lease must be a positive number of seconds. */
 export function checkLease(lease: number): number {
-  if (!Number.isFinite(lease) || lease <= 0) throw new ConfigError(`--lease ${lease}: the lease must be a positive number of seconds (default ${DEFAULT_LEASE_SECONDS})`);
+  if (!Number.isFinite(lease) || lease <= 0)
+    throw new ConfigError(
+      `--lease ${lease}: the lease must be a positive number of seconds (default ${DEFAULT_LEASE_SECONDS})`,
+    );
   return lease;
 }
 
 /** The claim in force on a cell, or null. A claim file that is not JSON is an error naming the file and the fix. */
-export function readClaim(resultsDir: string, experiment: string, runId: string, leaseSeconds: number, now = Date.now()): ClaimView | null {
+export function readClaim(
+  resultsDir: string,
+  experiment: string,
+  runId: string,
+  leaseSeconds: number,
+  now = Date.now(),
+): ClaimView | null {
   const dir = claimDir(resultsDir, experiment, runId);
   const gens = generations(dir);
   if (gens.length === 0) return null;
@@ -82,10 +95,15 @@ export function readClaim(resultsDir: string, experiment: string, runId: string,
     info = JSON.parse(fs.readFileSync(file, "utf8")) as ClaimInfo;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null; // released while we looked
-    throw new ClaimError(`${file}: the claim file is not valid JSON (${(e as Error).message}). If no worker runs this cell, delete the file; no result was touched`);
+    throw new ClaimError(
+      `${file}: the claim file is not valid JSON (${(e as Error).message}). If no worker runs this cell, delete the file; no result was touched`,
+    );
   }
   const beat = Date.parse(info.heartbeatAt);
-  if (!Number.isFinite(beat)) throw new ClaimError(`${file}: the claim has no valid heartbeatAt. If no worker runs this cell, delete the file; no result was touched`);
+  if (!Number.isFinite(beat))
+    throw new ClaimError(
+      `${file}: the claim has no valid heartbeatAt. If no worker runs this cell, delete the file; no result was touched`,
+    );
   const ageSeconds = Math.max(0, (now - beat) / 1000);
   return { info, file, ageSeconds, stale: ageSeconds > leaseSeconds || deadHereAlready(info) };
 }
@@ -120,7 +138,9 @@ export interface Claim {
  * The caller must re-check the cell's status after taking it (another worker may have just finished it).
  */
 export function tryClaim(
-  resultsDir: string, experiment: string, runId: string,
+  resultsDir: string,
+  experiment: string,
+  runId: string,
   opts: { leaseSeconds: number; totalSteps: number; task?: string },
 ): Claim | null {
   const cur = readClaim(resultsDir, experiment, runId, opts.leaseSeconds);
@@ -130,8 +150,16 @@ export function tryClaim(
   const generation = cur ? cur.info.generation + 1 : 0;
   const now = new Date().toISOString();
   const info: ClaimInfo = {
-    runId, host: os.hostname(), pid: process.pid, startedAt: now, heartbeatAt: now, leaseSeconds: opts.leaseSeconds,
-    step: 0, totalSteps: opts.totalSteps, generation, ...(opts.task ? { task: opts.task } : {}),
+    runId,
+    host: os.hostname(),
+    pid: process.pid,
+    startedAt: now,
+    heartbeatAt: now,
+    leaseSeconds: opts.leaseSeconds,
+    step: 0,
+    totalSteps: opts.totalSteps,
+    generation,
+    ...(opts.task ? { task: opts.task } : {}),
   };
   const file = genFile(dir, generation);
   const tmp = path.join(dir, `.${uniqueTmpSuffix()}`);
@@ -163,7 +191,8 @@ function claimHandle(info: ClaimInfo, dir: string, file: string): Claim {
     release(): void {
       for (const g of generations(dir)) if (g <= info.generation) fs.rmSync(genFile(dir, g), { force: true });
       // our own heartbeat's temp file, when the thread was stopped mid-write (src/sweep/heartbeat.ts)
-      for (const n of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (n.includes(`.hb-${process.pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
+      for (const n of fs.existsSync(dir) ? fs.readdirSync(dir) : [])
+        if (n.includes(`.hb-${process.pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
       try {
         fs.rmdirSync(dir);
       } catch {

@@ -5,7 +5,9 @@
 import { Worker } from "node:worker_threads";
 import type { Claim } from "./claims.ts";
 
-const STEP = 0, LOST = 1, STOPPED = 2;
+const STEP = 0,
+  LOST = 1,
+  STOPPED = 2;
 
 // Plain CommonJS so the thread needs no TypeScript loader. Same file layout as claims.ts (g<6 digits>.json).
 const THREAD_SOURCE = `
@@ -46,7 +48,12 @@ export function startHeartbeat(claim: Claim, intervalSeconds: number): Heartbeat
   const flags = new Int32Array(shared);
   const worker = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { file: claim.file, info: claim.info, intervalMs: Math.max(50, Math.round(intervalSeconds * 1000)), shared },
+    workerData: {
+      file: claim.file,
+      info: claim.info,
+      intervalMs: Math.max(50, Math.round(intervalSeconds * 1000)),
+      shared,
+    },
   });
   worker.unref();
   return {

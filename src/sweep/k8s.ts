@@ -19,8 +19,14 @@ export interface K8sOptions {
 const q = (s: string) => JSON.stringify(s); // a JSON string is a valid YAML scalar
 
 export function indexedJobManifest(a: WorkerArgs, o: K8sOptions): string {
-  const name = `lora-lab-${a.experiment}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").slice(0, 52);
-  const args = workerSweepArgs({ ...a, resultsDir: `${o.mountPath}/results`, dataDir: a.dataDir ? `${o.mountPath}/datasets` : undefined }, ["--shards", String(o.shards)]);
+  const name = `lora-lab-${a.experiment}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .slice(0, 52);
+  const args = workerSweepArgs(
+    { ...a, resultsDir: `${o.mountPath}/results`, dataDir: a.dataDir ? `${o.mountPath}/datasets` : undefined },
+    ["--shards", String(o.shards)],
+  );
   const lines = [
     "# Written by `sweep " + a.experiment + " --k8s --print`. Apply with: kubectl apply -f <this file>",
     "# The image must hold this repository (npm ci done) as its working directory; the PVC must be ReadWriteMany.",

@@ -45,8 +45,14 @@ function rewriteJson(file: string, patch: Record<string, unknown>): void {
 export function migrateFolder(resultsDir: string, experiment: string, l: LegacyFolder): void {
   const to = runDir(resultsDir, experiment, l.cell.runId);
   fs.renameSync(path.join(resultsDir, experiment, l.from), to);
-  rewriteJson(path.join(to, RUN_FILES.summary), { runId: l.cell.runId, configHash: l.cell.configHash, migratedFrom: l.from });
-  for (const d of fs.readdirSync(to).filter((n) => n === RUN_FILES.checkpoint || n.startsWith(`${RUN_FILES.checkpoint}.`))) {
+  rewriteJson(path.join(to, RUN_FILES.summary), {
+    runId: l.cell.runId,
+    configHash: l.cell.configHash,
+    migratedFrom: l.from,
+  });
+  for (const d of fs
+    .readdirSync(to)
+    .filter((n) => n === RUN_FILES.checkpoint || n.startsWith(`${RUN_FILES.checkpoint}.`))) {
     rewriteJson(path.join(to, d, "state.json"), { configHash: l.cell.configHash });
   }
 }

@@ -11,23 +11,38 @@ import { resolveRunConfig } from "../config.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
 
 const arcRow = (id: string, key: string) =>
-  JSON.stringify({ id, question: { stem: `q${id}`, choices: ["A", "B", "C", "D"].map((l) => ({ text: `t${l}`, label: l })) }, answerKey: key });
+  JSON.stringify({
+    id,
+    question: { stem: `q${id}`, choices: ["A", "B", "C", "D"].map((l) => ({ text: `t${l}`, label: l })) },
+    answerKey: key,
+  });
 
 test("every problem at once, before the first cell; nothing is created", async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "preflight-test-"));
   const dataDir = path.join(tmp, "datasets");
   fs.mkdirSync(path.join(dataDir, "arc_easy"), { recursive: true });
-  fs.writeFileSync(path.join(dataDir, "arc_easy", "ARC-Easy-Test.jsonl"), [arcRow("a", "A"), arcRow("b", "E")].join("\n"));
+  fs.writeFileSync(
+    path.join(dataDir, "arc_easy", "ARC-Easy-Test.jsonl"),
+    [arcRow("a", "A"), arcRow("b", "E")].join("\n"),
+  );
   const results = path.join(tmp, "results");
   const err: string[] = [];
   const e0 = console.error;
   console.error = (...x: unknown[]) => void err.push(x.join(" "));
   let code: number;
   try {
-    code = await sweepExitCode({
-      experiment: "quickstart", backend: "wasm", report: false, "results-dir": results, "data-dir": dataDir, only: ["optimizer=adamw", "seed=0"],
-      set: ["model=" + path.join(tmp, "no-model"), "eval.tasks=[\"arc_easy\"]", "train.steps=2"],
-    }, EXPERIMENTS);
+    code = await sweepExitCode(
+      {
+        experiment: "quickstart",
+        backend: "wasm",
+        report: false,
+        "results-dir": results,
+        "data-dir": dataDir,
+        only: ["optimizer=adamw", "seed=0"],
+        set: ["model=" + path.join(tmp, "no-model"), 'eval.tasks=["arc_easy"]', "train.steps=2"],
+      },
+      EXPERIMENTS,
+    );
   } finally {
     console.error = e0;
   }
@@ -44,6 +59,9 @@ test("a good config passes; the synthetic task and a random model need nothing o
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "preflight-ok-"));
   const cfg = resolveRunConfig({ model: "random:d=32,L=1", task: "synthetic", dataDir: tmp });
   assert.deepEqual(await preflight([cfg]), []);
-  assert.match((await preflight([resolveRunConfig({ model: "random:d=x", task: "synthetic", dataDir: tmp })]))[0] ?? "", /random:d=x/);
+  assert.match(
+    (await preflight([resolveRunConfig({ model: "random:d=x", task: "synthetic", dataDir: tmp })]))[0] ?? "",
+    /random:d=x/,
+  );
   fs.rmSync(tmp, { recursive: true, force: true });
 });

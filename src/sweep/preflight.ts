@@ -51,7 +51,12 @@ export async function preflight(configs: readonly RunConfig[]): Promise<string[]
     await check(`model ${cfg.model}`, `model ${cfg.model}`, () => checkModel(cfg.model));
     if (cfg.data) await check(`data ${cfg.data}`, `training file ${cfg.data}`, () => void readPairsJsonl(cfg.data!));
     const task = cfg.task;
-    if (task && !cfg.data) await check(`train ${task} ${cfg.dataDir}`, `task ${task} (training data in ${cfg.dataDir})`, async () => void (await loadTrainExamples(task, cfg.dataDir, { seed: 0 })));
+    if (task && !cfg.data)
+      await check(
+        `train ${task} ${cfg.dataDir}`,
+        `task ${task} (training data in ${cfg.dataDir})`,
+        async () => void (await loadTrainExamples(task, cfg.dataDir, { seed: 0 })),
+      );
     let evalTasks: string[] = [];
     try {
       evalTasks = cfg.eval.tasks.length ? cfg.eval.tasks : task ? defaultEvalTasks(task) : [];
@@ -59,17 +64,21 @@ export async function preflight(configs: readonly RunConfig[]): Promise<string[]
       problems.push(`task ${task}: ${(e as Error).message}`);
     }
     for (const t of evalTasks) {
-      await check(`eval ${t} ${cfg.eval.split} ${cfg.eval.numFewshot} ${cfg.dataDir}`, `evaluation task ${t} (in ${cfg.dataDir})`, async () => {
-        const spec = getTask(t);
-        if (spec.outputType === "train_only") return `task "${t}" is training-only and cannot be evaluated`;
-        const split = (cfg.eval.split ?? spec.splits.eval) as SplitName | undefined;
-        if (!split) return `task "${t}" has no evaluation split; set eval.split`;
-        await loadDocs(spec, split, cfg.dataDir);
-        const k = cfg.eval.numFewshot ?? spec.defaultNumFewshot;
-        const fewshot = spec.splits.fewshot ?? "train";
-        if (k > 0 && fewshot !== split) await loadDocs(spec, fewshot, cfg.dataDir);
-        return undefined;
-      });
+      await check(
+        `eval ${t} ${cfg.eval.split} ${cfg.eval.numFewshot} ${cfg.dataDir}`,
+        `evaluation task ${t} (in ${cfg.dataDir})`,
+        async () => {
+          const spec = getTask(t);
+          if (spec.outputType === "train_only") return `task "${t}" is training-only and cannot be evaluated`;
+          const split = (cfg.eval.split ?? spec.splits.eval) as SplitName | undefined;
+          if (!split) return `task "${t}" has no evaluation split; set eval.split`;
+          await loadDocs(spec, split, cfg.dataDir);
+          const k = cfg.eval.numFewshot ?? spec.defaultNumFewshot;
+          const fewshot = spec.splits.fewshot ?? "train";
+          if (k > 0 && fewshot !== split) await loadDocs(spec, fewshot, cfg.dataDir);
+          return undefined;
+        },
+      );
     }
   }
   return problems;

@@ -18,10 +18,24 @@ test("shards partition the cell list for several N", () => {
 });
 
 test("the shard comes from --shard, then SLURM_ARRAY_TASK_*, then JOB_COMPLETION_INDEX with --shards", () => {
-  assert.deepEqual(selectShard({ shard: "1/4" }, { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3" }), { index: 1, count: 4, source: "--shard" });
-  assert.deepEqual(selectShard({}, { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3", SLURM_ARRAY_TASK_MIN: "0" }), { index: 2, count: 3, source: "SLURM_ARRAY_TASK_ID" });
-  assert.deepEqual(selectShard({}, { SLURM_ARRAY_TASK_ID: "5", SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_MIN: "2" }), { index: 3, count: 4, source: "SLURM_ARRAY_TASK_ID" });
-  assert.deepEqual(selectShard({ shards: 6 }, { JOB_COMPLETION_INDEX: "5" }), { index: 5, count: 6, source: "JOB_COMPLETION_INDEX" });
+  assert.deepEqual(selectShard({ shard: "1/4" }, { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3" }), {
+    index: 1,
+    count: 4,
+    source: "--shard",
+  });
+  assert.deepEqual(
+    selectShard({}, { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3", SLURM_ARRAY_TASK_MIN: "0" }),
+    { index: 2, count: 3, source: "SLURM_ARRAY_TASK_ID" },
+  );
+  assert.deepEqual(
+    selectShard({}, { SLURM_ARRAY_TASK_ID: "5", SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_MIN: "2" }),
+    { index: 3, count: 4, source: "SLURM_ARRAY_TASK_ID" },
+  );
+  assert.deepEqual(selectShard({ shards: 6 }, { JOB_COMPLETION_INDEX: "5" }), {
+    index: 5,
+    count: 6,
+    source: "JOB_COMPLETION_INDEX",
+  });
   assert.equal(selectShard({}, {}), null);
   assert.throws(() => selectShard({}, { JOB_COMPLETION_INDEX: "1" }), /pass --shards N/);
   assert.throws(() => selectShard({ shards: 2 }, { JOB_COMPLETION_INDEX: "2" }), /index must be 0 … 1/);
@@ -30,7 +44,13 @@ test("the shard comes from --shard, then SLURM_ARRAY_TASK_*, then JOB_COMPLETION
 });
 
 test("bad --shard specs", () => {
-  for (const [s, re] of [["3/3", /index must be 0 … 2/], ["a/b", /expected I\/N/], ["1", /expected I\/N/], ["0/0", /N ≥ 1/], ["-1/2", /expected I\/N/]] as const) {
+  for (const [s, re] of [
+    ["3/3", /index must be 0 … 2/],
+    ["a/b", /expected I\/N/],
+    ["1", /expected I\/N/],
+    ["0/0", /N ≥ 1/],
+    ["-1/2", /expected I\/N/],
+  ] as const) {
     assert.throws(() => parseShard(s), re, s);
   }
 });

@@ -32,17 +32,27 @@ export interface SlurmFiles {
 
 export function slurmPaths(resultsDir: string, experiment: string, stamp: string): SlurmFiles {
   const dir = path.resolve(resultsDir, experiment, "slurm");
-  return { arrayScript: path.join(dir, `${stamp}.sbatch`), reportScript: path.join(dir, `${stamp}.report.sbatch`), logsDir: path.join(dir, "logs") };
+  return {
+    arrayScript: path.join(dir, `${stamp}.sbatch`),
+    reportScript: path.join(dir, `${stamp}.report.sbatch`),
+    logsDir: path.join(dir, "logs"),
+  };
 }
 
 /** `node --import <tsx> <repo>/experiments/run.ts` with absolute paths (valid on any node sharing the filesystem). */
 function runTs(): string {
   const loader = import.meta.resolve("tsx");
-  return [process.execPath, "--import", loader, path.join(REPO_ROOT, "experiments", "run.ts")].map(shellQuote).join(" ");
+  return [process.execPath, "--import", loader, path.join(REPO_ROOT, "experiments", "run.ts")]
+    .map(shellQuote)
+    .join(" ");
 }
 
 function header(lines: string[], o: SlurmOptions, logsDir: string, name: string, logName: string): string[] {
-  const h = [`#SBATCH --job-name=${name}`, `#SBATCH --output=${path.join(logsDir, logName)}`, "#SBATCH --open-mode=append"];
+  const h = [
+    `#SBATCH --job-name=${name}`,
+    `#SBATCH --output=${path.join(logsDir, logName)}`,
+    "#SBATCH --open-mode=append",
+  ];
   if (o.partition) h.push(`#SBATCH --partition=${o.partition}`);
   if (o.cpusPerTask) h.push(`#SBATCH --cpus-per-task=${o.cpusPerTask}`);
   if (o.mem) h.push(`#SBATCH --mem=${o.mem}`);
@@ -79,9 +89,20 @@ export function arrayScript(a: WorkerArgs, o: SlurmOptions, files: SlurmFiles): 
 
 export function reportScript(a: WorkerArgs & { reportsDir: string }, o: SlurmOptions, files: SlurmFiles): string {
   const resultsDir = path.resolve(a.resultsDir);
-  const cmd = [runTs(), ...["report", a.experiment, "--results-dir", resultsDir, "--reports-dir", path.resolve(a.reportsDir)].map(shellQuote)].join(" ");
+  const cmd = [
+    runTs(),
+    ...["report", a.experiment, "--results-dir", resultsDir, "--reports-dir", path.resolve(a.reportsDir)].map(
+      shellQuote,
+    ),
+  ].join(" ");
   return [
-    ...header([], { ...o, time: undefined, mem: undefined }, files.logsDir, `lora-lab-${a.experiment}-report`, "%j-report.out"),
+    ...header(
+      [],
+      { ...o, time: undefined, mem: undefined },
+      files.logsDir,
+      `lora-lab-${a.experiment}-report`,
+      "%j-report.out",
+    ),
     `# Written by \`sweep ${a.experiment} --slurm\`: the report, once every array task has ended.`,
     "set -u",
     `cd ${shellQuote(process.cwd())}`,

@@ -15,7 +15,15 @@ export interface CellStatusRow {
   kind: StatusKind;
   /** The folder's status: new, partial, interrupted, failed, success, diverged. */
   folder: string;
-  claim?: { host: string; pid: number; task?: string; heartbeatAgeSeconds: number; step: number; totalSteps: number; generation: number };
+  claim?: {
+    host: string;
+    pid: number;
+    task?: string;
+    heartbeatAgeSeconds: number;
+    step: number;
+    totalSteps: number;
+    generation: number;
+  };
   error?: string;
   seconds?: number;
 }
@@ -37,7 +45,12 @@ function readSummary(dir: string): RunSummary | null {
   }
 }
 
-export function sweepStatus(resultsDir: string, experiment: string, cells: readonly Cell[], leaseSeconds: number): SweepStatus {
+export function sweepStatus(
+  resultsDir: string,
+  experiment: string,
+  cells: readonly Cell[],
+  leaseSeconds: number,
+): SweepStatus {
   const rows: CellStatusRow[] = [];
   const durations: number[] = [];
   for (const c of cells) {
@@ -54,18 +67,39 @@ export function sweepStatus(resultsDir: string, experiment: string, cells: reado
     }
     if ((kind === "done" || kind === "diverged") && seconds !== undefined) durations.push(seconds);
     rows.push({
-      runId: c.runId, kind, folder,
-      ...(claim ? { claim: { host: claim.info.host, pid: claim.info.pid, ...(claim.info.task ? { task: claim.info.task } : {}), heartbeatAgeSeconds: claim.ageSeconds, step: claim.info.step, totalSteps: claim.info.totalSteps, generation: claim.info.generation } } : {}),
+      runId: c.runId,
+      kind,
+      folder,
+      ...(claim
+        ? {
+            claim: {
+              host: claim.info.host,
+              pid: claim.info.pid,
+              ...(claim.info.task ? { task: claim.info.task } : {}),
+              heartbeatAgeSeconds: claim.ageSeconds,
+              step: claim.info.step,
+              totalSteps: claim.info.totalSteps,
+              generation: claim.info.generation,
+            },
+          }
+        : {}),
       ...(summary?.error && kind !== "done" ? { error: summary.error } : {}),
       ...(seconds !== undefined ? { seconds } : {}),
     });
   }
-  const counts = Object.fromEntries(STATUS_KINDS.map((k) => [k, rows.filter((r) => r.kind === k).length])) as Record<StatusKind, number>;
+  const counts = Object.fromEntries(STATUS_KINDS.map((k) => [k, rows.filter((r) => r.kind === k).length])) as Record<
+    StatusKind,
+    number
+  >;
   const mean = durations.length ? durations.reduce((s, x) => s + x, 0) / durations.length : null;
   let eta: number | null = null;
   if (mean !== null) {
     const running = rows.filter((r) => r.kind === "running");
-    const left = running.reduce((s, r) => s + Math.max(0, 1 - r.claim!.step / Math.max(1, r.claim!.totalSteps)), 0) + counts.stale + counts.failed + counts.todo;
+    const left =
+      running.reduce((s, r) => s + Math.max(0, 1 - r.claim!.step / Math.max(1, r.claim!.totalSteps)), 0) +
+      counts.stale +
+      counts.failed +
+      counts.todo;
     eta = (left * mean) / Math.max(1, running.length);
   }
   return { experiment, cells: rows, counts, etaSeconds: eta, meanCellSeconds: mean };
@@ -78,12 +112,17 @@ export function formatStatus(s: SweepStatus, fmtDuration: (sec: number) => strin
   out.push(`${s.experiment}: ${total} cells`);
   out.push(["", ...STATUS_KINDS.map((k) => k.padStart(9))].join("").trimStart());
   out.push(STATUS_KINDS.map((k) => String(s.counts[k]).padStart(k === "done" ? 4 : 9)).join(""));
-  out.push(s.etaSeconds === null ? "ETA: ? (no finished cell yet)" : `ETA: ${fmtDuration(s.etaSeconds)} (mean ${fmtDuration(s.meanCellSeconds!)} a cell, ${Math.max(1, s.counts.running)} worker(s) at work)`);
+  out.push(
+    s.etaSeconds === null
+      ? "ETA: ? (no finished cell yet)"
+      : `ETA: ${fmtDuration(s.etaSeconds)} (mean ${fmtDuration(s.meanCellSeconds!)} a cell, ${Math.max(1, s.counts.running)} worker(s) at work)`,
+  );
   const rows = s.cells.filter((r) => r.kind !== "done");
   if (rows.length) {
     out.push("");
     const table = rows.map((r) => [
-      r.kind, r.runId,
+      r.kind,
+      r.runId,
       r.claim ? `${r.claim.host}:${r.claim.pid}${r.claim.task ? ` (${r.claim.task})` : ""}` : "",
       r.claim ? `${fmtDuration(r.claim.heartbeatAgeSeconds)} ago` : "",
       r.claim ? `${r.claim.step}/${r.claim.totalSteps}` : "",
@@ -91,7 +130,11 @@ export function formatStatus(s: SweepStatus, fmtDuration: (sec: number) => strin
     ]);
     const head = ["status", "run id", "worker", "heartbeat", "step", "note"];
     const w = head.map((h, j) => Math.max(h.length, ...table.map((t) => t[j]!.length)));
-    const fmt = (t: string[]) => t.map((x, j) => x.padEnd(w[j]!)).join("  ").trimEnd();
+    const fmt = (t: string[]) =>
+      t
+        .map((x, j) => x.padEnd(w[j]!))
+        .join("  ")
+        .trimEnd();
     out.push(fmt(head), ...table.map(fmt));
   }
   return out.join("\n");

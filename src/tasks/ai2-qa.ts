@@ -27,11 +27,15 @@ export function readAi2Row(row: RawRow, where: string, questionField: "question"
     const q = obj(row, "question", where);
     const stem = str(q, "stem", `${where} question`);
     const list = q.choices;
-    if (!Array.isArray(list) || list.length < 2) throw new DataFileError(`${where}: field "question.choices" must be an array of at least 2 {text, label} objects`);
+    if (!Array.isArray(list) || list.length < 2)
+      throw new DataFileError(
+        `${where}: field "question.choices" must be an array of at least 2 {text, label} objects`,
+      );
     const text: string[] = [];
     const label: string[] = [];
     list.forEach((c, i) => {
-      if (c === null || typeof c !== "object") throw new DataFileError(`${where}: question.choices[${i}] must be an object {text, label}`);
+      if (c === null || typeof c !== "object")
+        throw new DataFileError(`${where}: question.choices[${i}] must be an object {text, label}`);
       text.push(str(c as RawRow, "text", `${where} question.choices[${i}]`));
       label.push(str(c as RawRow, "label", `${where} question.choices[${i}]`));
     });
@@ -42,7 +46,10 @@ export function readAi2Row(row: RawRow, where: string, questionField: "question"
     const choices = obj(row, "choices", where);
     const text = strArray(choices, "text", `${where} choices`, 2);
     const label = strArray(choices, "label", `${where} choices`, 2);
-    if (text.length !== label.length) throw new DataFileError(`${where}: choices.text has ${text.length} entries but choices.label has ${label.length}`);
+    if (text.length !== label.length)
+      throw new DataFileError(
+        `${where}: choices.text has ${text.length} entries but choices.label has ${label.length}`,
+      );
     doc = { id: idOf(row, where), question, choices: { text, label }, answerKey: str(row, "answerKey", where) };
   }
   goldIndex(doc, where);
@@ -52,7 +59,10 @@ export function readAi2Row(row: RawRow, where: string, questionField: "question"
 /** lm-eval: choices.label.index(answerKey.lstrip()) (openbookqa.yaml) / .index(answerKey) (arc_easy.yaml). */
 export function goldIndex(doc: Ai2Doc, where = doc.id): number {
   const i = doc.choices.label.indexOf(doc.answerKey.trimStart());
-  if (i < 0) throw new DataFileError(`${where}: answerKey "${doc.answerKey}" is not one of the choice labels [${doc.choices.label.join(", ")}]`);
+  if (i < 0)
+    throw new DataFileError(
+      `${where}: answerKey "${doc.answerKey}" is not one of the choice labels [${doc.choices.label.join(", ")}]`,
+    );
   return i;
 }
 
@@ -67,24 +77,35 @@ function idOf(row: RawRow, where: string): string {
  */
 function fromLlmAdapters(row: RawRow, where: string): Ai2Doc {
   const instruction = str(row, "instruction", where);
-  if (!instruction.startsWith(LLM_ADAPTERS_PREFIX)) throw new DataFileError(`${where}: "instruction" does not start with "${LLM_ADAPTERS_PREFIX}"; not an LLM-Adapters multiple-choice row`);
+  if (!instruction.startsWith(LLM_ADAPTERS_PREFIX))
+    throw new DataFileError(
+      `${where}: "instruction" does not start with "${LLM_ADAPTERS_PREFIX}"; not an LLM-Adapters multiple-choice row`,
+    );
   const body = instruction.slice(LLM_ADAPTERS_PREFIX.length);
   const a1 = body.indexOf("\n\nAnswer1: ");
   const fmt = body.lastIndexOf("\n\nAnswer format: ");
-  if (a1 < 0 || fmt < a1) throw new DataFileError(`${where}: "instruction" lacks "\\n\\nAnswer1: …\\n\\nAnswer format: …"; cannot parse the choices`);
+  if (a1 < 0 || fmt < a1)
+    throw new DataFileError(
+      `${where}: "instruction" lacks "\\n\\nAnswer1: …\\n\\nAnswer format: …"; cannot parse the choices`,
+    );
   const stem = body.slice(0, a1);
   const parts = body.slice(a1 + "\n\nAnswer1: ".length, fmt).split(/ Answer(\d+): /);
   const text = [parts[0]!];
   for (let k = 1; k < parts.length; k += 2) {
-    if (Number(parts[k]) !== text.length + 1) throw new DataFileError(`${where}: choices are not numbered Answer1, Answer2, … in order`);
+    if (Number(parts[k]) !== text.length + 1)
+      throw new DataFileError(`${where}: choices are not numbered Answer1, Answer2, … in order`);
     text.push(parts[k + 1]!);
   }
   const declared = body.slice(fmt + "\n\nAnswer format: ".length).split("/").length;
-  if (declared !== text.length) throw new DataFileError(`${where}: parsed ${text.length} choices but "Answer format" lists ${declared}`);
+  if (declared !== text.length)
+    throw new DataFileError(`${where}: parsed ${text.length} choices but "Answer format" lists ${declared}`);
   const answer = str(row, "answer", where);
   const m = /^answer(\d+)$/.exec(answer.trim());
   const n = m ? Number(m[1]) : NaN;
-  if (!(n >= 1 && n <= text.length)) throw new DataFileError(`${where}: label "answer" = "${answer}" is out of range; it must be answer1..answer${text.length}`);
+  if (!(n >= 1 && n <= text.length))
+    throw new DataFileError(
+      `${where}: label "answer" = "${answer}" is out of range; it must be answer1..answer${text.length}`,
+    );
   const label = text.map((_, i) => String.fromCharCode(65 + i));
   return { id: shortWhere(where), question: stem, choices: { text, label }, answerKey: label[n - 1]! };
 }

@@ -5,7 +5,10 @@
 import { goldIndex, readAi2Row, type Ai2Doc } from "./ai2-qa.ts";
 import type { MultipleChoiceTask, TaskName } from "./types.ts";
 
-function arcTask(name: TaskName & ("arc_easy" | "arc_challenge"), config: "ARC-Easy" | "ARC-Challenge"): MultipleChoiceTask<Ai2Doc> {
+function arcTask(
+  name: TaskName & ("arc_easy" | "arc_challenge"),
+  config: "ARC-Easy" | "ARC-Challenge",
+): MultipleChoiceTask<Ai2Doc> {
   return {
     name,
     description: `${config} grade-school science (3–5 choices); lm-eval ${name}.yaml`,

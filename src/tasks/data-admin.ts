@@ -41,7 +41,9 @@ function usedSplits(task: TaskSpec): SplitName[] {
 /** Validate what is in `dataDir` for the task: rows per split that exist. Errors (bad rows) propagate. */
 export async function countRows(task: TaskSpec, dataDir: string): Promise<Partial<Record<SplitName, number>>> {
   const rows: Partial<Record<SplitName, number>> = {};
-  for (const split of task.outputType === "train_only" ? (["train"] as const) : (["train", "validation", "test"] as const)) {
+  for (const split of task.outputType === "train_only"
+    ? (["train"] as const)
+    : (["train", "validation", "test"] as const)) {
     try {
       rows[split] = (await loadDocs(task, split, dataDir)).docs.length;
     } catch (e) {
@@ -54,11 +56,20 @@ export async function countRows(task: TaskSpec, dataDir: string): Promise<Partia
 /** Hub file selection: data files under the config folder that name a split the task uses (all data files for train-only tasks). */
 export function hubFileFilter(task: TaskSpec): (p: string) => boolean {
   const folder = task.hub?.folder;
-  const splitRe = task.outputType === "train_only" ? /./ : new RegExp(`(^|[^a-z])(${usedSplits(task).map((s) => (s === "validation" ? "validation|dev|val" : s)).join("|")})([^a-z]|$)`, "i");
+  const splitRe =
+    task.outputType === "train_only"
+      ? /./
+      : new RegExp(
+          `(^|[^a-z])(${usedSplits(task)
+            .map((s) => (s === "validation" ? "validation|dev|val" : s))
+            .join("|")})([^a-z]|$)`,
+          "i",
+        );
   return (p) => {
     if (folder && !p.startsWith(folder + "/")) return false;
     const f = formatOf(p);
-    if (f === null || f === "hellaswag-text" || /(^|\/)(dataset_infos?|dataset_dict|state)\.json$/i.test(p)) return false;
+    if (f === null || f === "hellaswag-text" || /(^|\/)(dataset_infos?|dataset_dict|state)\.json$/i.test(p))
+      return false;
     return splitRe.test((folder ? p.slice(folder.length + 1) : p).replace(/\.[a-z]+$/i, ""));
   };
 }
@@ -77,24 +88,40 @@ export async function fetchTaskData(taskName: string, opts: FetchOptions): Promi
   const log = opts.log ?? (() => {});
   for (const revision of task.hub.revisions) {
     log(`${task.hub.repo} @ ${revision}: listing and downloading data files…`);
-    const snapshot = await downloadRepoFiles({ type: "dataset", name: task.hub.repo }, filter, { revision, onProgress: opts.onProgress });
-    const files = [...walkFiles(snapshot)].map((f) => path.relative(snapshot, f).split(path.sep).join("/")).filter(filter);
+    const snapshot = await downloadRepoFiles({ type: "dataset", name: task.hub.repo }, filter, {
+      revision,
+      onProgress: opts.onProgress,
+    });
+    const files = [...walkFiles(snapshot)]
+      .map((f) => path.relative(snapshot, f).split(path.sep).join("/"))
+      .filter(filter);
     if (files.length === 0) {
       log(`  no data files for ${task.name} at ${revision}`);
       continue;
     }
-    const manifest = await installFiles(task, opts.dataDir, files.map((rel) => ({ from: path.join(snapshot, rel), to: path.join("hub", rel), source: `hf://datasets/${task.hub!.repo}@${revision}/${rel}` })), {
-      how: "fetch",
-      repo: task.hub.repo,
-      revision,
-      force: true,
-      // A fetch replaces what an earlier fetch left in hub/: a resharded or updated dataset must not keep old shards
-      // (train-00000-of-00001 next to train-00000-of-00002 would be read as one split, rows twice).
-      replaceDir: "hub",
-    });
+    const manifest = await installFiles(
+      task,
+      opts.dataDir,
+      files.map((rel) => ({
+        from: path.join(snapshot, rel),
+        to: path.join("hub", rel),
+        source: `hf://datasets/${task.hub!.repo}@${revision}/${rel}`,
+      })),
+      {
+        how: "fetch",
+        repo: task.hub.repo,
+        revision,
+        force: true,
+        // A fetch replaces what an earlier fetch left in hub/: a resharded or updated dataset must not keep old shards
+        // (train-00000-of-00001 next to train-00000-of-00002 would be read as one split, rows twice).
+        replaceDir: "hub",
+      },
+    );
     return manifest;
   }
-  throw new Error(`no data files for task "${task.name}" in ${task.hub.repo} (revisions ${task.hub.revisions.join(", ")}); download them by hand and use \`data import ${task.name} <path>\``);
+  throw new Error(
+    `no data files for task "${task.name}" in ${task.hub.repo} (revisions ${task.hub.revisions.join(", ")}); download them by hand and use \`data import ${task.name} <path>\``,
+  );
 }
 
 export interface ImportOptions {
@@ -121,7 +148,12 @@ export async function importTaskData(taskName: string, source: string, opts: Imp
  * Copy files into a staging copy of the task folder, validate every split that resolves there (an error names the
  * source file and line), then move them into `<dataDir>/<task>/` and write MANIFEST.json.
  */
-async function installFiles(task: TaskSpec, dataDir: string, items: { from: string; to: string; source: string }[], meta: { how: "fetch" | "import"; repo?: string; revision?: string; force: boolean; replaceDir?: string }): Promise<Manifest> {
+async function installFiles(
+  task: TaskSpec,
+  dataDir: string,
+  items: { from: string; to: string; source: string }[],
+  meta: { how: "fetch" | "import"; repo?: string; revision?: string; force: boolean; replaceDir?: string },
+): Promise<Manifest> {
   const dirName = task.dirNames[0]!;
   const finalDir = path.join(dataDir, dirName);
   const stagingRoot = path.join(dataDir, `.staging-${dirName}-${process.pid}`);
@@ -131,10 +163,12 @@ async function installFiles(task: TaskSpec, dataDir: string, items: { from: stri
     // Existing files first (less the folder being replaced), so validation sees the folder as it will be.
     const replaced = meta.replaceDir ? path.join(finalDir, meta.replaceDir) : null;
     const underReplaced = (p: string) => !!replaced && (p === replaced || p.startsWith(replaced + path.sep));
-    if (fs.existsSync(finalDir)) fs.cpSync(finalDir, staging, { recursive: true, filter: (src) => !underReplaced(src) });
+    if (fs.existsSync(finalDir))
+      fs.cpSync(finalDir, staging, { recursive: true, filter: (src) => !underReplaced(src) });
     for (const it of items) {
       const dest = path.join(staging, it.to);
-      if (fs.existsSync(dest) && !meta.force) throw new Error(`${path.join(finalDir, it.to)} already exists; pass --force to replace it`);
+      if (fs.existsSync(dest) && !meta.force)
+        throw new Error(`${path.join(finalDir, it.to)} already exists; pass --force to replace it`);
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       fs.copyFileSync(it.from, dest);
     }
@@ -148,11 +182,18 @@ async function installFiles(task: TaskSpec, dataDir: string, items: { from: stri
       throw new DataFileError(`${msg}\nnothing was written to ${finalDir}`);
     }
     if (Object.keys(rows).length === 0) {
-      throw new DataFileError(`none of ${items.map((i) => i.to).join(", ")} is recognised as a ${task.name} split: name files train.*, validation.* (or dev.*), test.*, or pass --split`);
+      throw new DataFileError(
+        `none of ${items.map((i) => i.to).join(", ")} is recognised as a ${task.name} split: name files train.*, validation.* (or dev.*), test.*, or pass --split`,
+      );
     }
     const files: ManifestFile[] = items.map((it) => {
       const p = path.join(staging, it.to);
-      return { path: it.to.split(path.sep).join("/"), bytes: fs.statSync(p).size, sha256: sha256File(p), source: it.source };
+      return {
+        path: it.to.split(path.sep).join("/"),
+        bytes: fs.statSync(p).size,
+        sha256: sha256File(p),
+        source: it.source,
+      };
     });
     const previous = readManifest(finalDir);
     const manifest: Manifest = {
@@ -161,7 +202,12 @@ async function installFiles(task: TaskSpec, dataDir: string, items: { from: stri
       repo: meta.repo,
       revision: meta.revision,
       at: new Date().toISOString(),
-      files: [...(previous?.files ?? []).filter((f) => !files.some((g) => g.path === f.path) && !underReplaced(path.join(finalDir, f.path))), ...files],
+      files: [
+        ...(previous?.files ?? []).filter(
+          (f) => !files.some((g) => g.path === f.path) && !underReplaced(path.join(finalDir, f.path)),
+        ),
+        ...files,
+      ],
       rows,
     };
     fs.writeFileSync(path.join(staging, "MANIFEST.json"), JSON.stringify(manifest, null, 2) + "\n");

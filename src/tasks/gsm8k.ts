@@ -29,7 +29,10 @@ export function metamathPrompt(query: string): string {
 export function finalAnswer(answer: string, where: string): string {
   const i = answer.lastIndexOf("#### ");
   if (i < 0) throw new DataFileError(`${where}: field "answer" has no "#### <number>" final line`);
-  const a = answer.slice(i + 5).split("\n")[0]!.trim();
+  const a = answer
+    .slice(i + 5)
+    .split("\n")[0]!
+    .trim();
   if (!a) throw new DataFileError(`${where}: field "answer" has an empty "#### " final line`);
   return a;
 }
@@ -59,11 +62,23 @@ export const GSM8K_LAYOUTS: readonly DataLayout[] = [
 const GSM8K_HUB: HubSource = { repo: "openai/gsm8k", folder: "main", revisions: ["main"], licence: "MIT" };
 
 /** MetaMath's eval_gsm8k.py stop strings. */
-const METAMATH_STOP = ["Question:", "Question", "USER:", "USER", "ASSISTANT:", "ASSISTANT", "Instruction:", "Instruction", "Response:", "Response"];
+const METAMATH_STOP = [
+  "Question:",
+  "Question",
+  "USER:",
+  "USER",
+  "ASSISTANT:",
+  "ASSISTANT",
+  "Instruction:",
+  "Instruction",
+  "Response:",
+  "Response",
+];
 
 export const gsm8k: GenerateTask<Gsm8kDoc> = {
   name: "gsm8k",
-  description: "GSM8K grade-school math, zero-shot with the MetaMath/Alpaca prompt (the paper's MetaMathQA → GSM8K setting)",
+  description:
+    "GSM8K grade-school math, zero-shot with the MetaMath/Alpaca prompt (the paper's MetaMathQA → GSM8K setting)",
   outputType: "generate_until",
   dirNames: ["gsm8k"],
   layouts: GSM8K_LAYOUTS,
@@ -86,7 +101,7 @@ export const gsm8k: GenerateTask<Gsm8kDoc> = {
 
 export const gsm8kLmEval: GenerateTask<Gsm8kDoc> = {
   name: "gsm8k_lm_eval",
-  description: "GSM8K in lm-eval's gsm8k.yaml format (\"Question: …\\nAnswer:\", 5-shot, strict/flexible filters)",
+  description: 'GSM8K in lm-eval\'s gsm8k.yaml format ("Question: …\\nAnswer:", 5-shot, strict/flexible filters)',
   outputType: "generate_until",
   dirNames: ["gsm8k"],
   layouts: GSM8K_LAYOUTS,

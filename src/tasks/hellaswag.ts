@@ -33,14 +33,24 @@ function processDoc(row: RawRow, where: string): HellaswagDoc {
   if (row.preprocessed === true) {
     // klosax text row (readHellaswagText): already cleaned.
     const choices = strArray(row, "choices", where, 2);
-    return { id: String(row.ind), query: str(row, "query", where), choices, label: intLabel(row, "label", where, 0, choices.length - 1) };
+    return {
+      id: String(row.ind),
+      query: str(row, "query", where),
+      choices,
+      label: intLabel(row, "label", where, 0, choices.length - 1),
+    };
   }
   // Original rowanz JSONL or the hub's Rowan/hellaswag schema.
   const endings = strArray(row, "endings", where, 2);
   const ctx = str(row, "ctx_a", where) + " " + capitalize(str(row, "ctx_b", where));
   const label = intLabel(row, "label", where, 0, endings.length - 1);
   const ind = row.ind ?? shortWhere(where);
-  return { id: String(ind), query: preprocess(str(row, "activity_label", where) + ": " + ctx), choices: endings.map(preprocess), label };
+  return {
+    id: String(ind),
+    query: preprocess(str(row, "activity_label", where) + ": " + ctx),
+    choices: endings.map(preprocess),
+    label,
+  };
 }
 
 export const hellaswag: MultipleChoiceTask<HellaswagDoc> = {

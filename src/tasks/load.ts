@@ -7,7 +7,15 @@ import * as path from "node:path";
 import { Rng } from "../util/rng.ts";
 import { DataFileError, formatOf, readRows } from "./readers.ts";
 import { getTask, MERGED_QA } from "./registry.ts";
-import { QA_TASK_NAMES, toTrainingExample, type DataLayout, type FileFormat, type SplitName, type TaskSpec, type TrainExample } from "./types.ts";
+import {
+  QA_TASK_NAMES,
+  toTrainingExample,
+  type DataLayout,
+  type FileFormat,
+  type SplitName,
+  type TaskSpec,
+  type TrainExample,
+} from "./types.ts";
 
 export class MissingDataError extends Error {
   override name = "MissingDataError";
@@ -39,7 +47,10 @@ function howToGet(task: TaskSpec): string {
 }
 
 /** The task's folder (first existing of dirNames, then a fallback's) and the layouts that apply to it. */
-export function resolveTaskDir(task: TaskSpec, dataDir: string): { dir: string; layouts: readonly DataLayout[]; note?: string } {
+export function resolveTaskDir(
+  task: TaskSpec,
+  dataDir: string,
+): { dir: string; layouts: readonly DataLayout[]; note?: string } {
   task.prepare?.(dataDir);
   for (const name of task.dirNames) {
     const dir = path.join(dataDir, name);
@@ -51,7 +62,10 @@ export function resolveTaskDir(task: TaskSpec, dataDir: string): { dir: string; 
       if (fs.existsSync(dir)) return { dir, layouts: task.fallback.layouts, note: task.fallback.note };
     }
   }
-  const looked = [...task.dirNames, ...(task.outputType === "train_only" && task.fallback ? task.fallback.dirNames : [])].map((n) => path.join(dataDir, n));
+  const looked = [
+    ...task.dirNames,
+    ...(task.outputType === "train_only" && task.fallback ? task.fallback.dirNames : []),
+  ].map((n) => path.join(dataDir, n));
   throw new MissingDataError(`no data for task "${task.name}": none of ${looked.join(", ")} exists. ${howToGet(task)}`);
 }
 
@@ -61,7 +75,8 @@ export function locateSplit(task: TaskSpec, split: SplitName, dataDir: string): 
   for (const l of layouts) {
     if (l.split !== split) continue;
     const file = path.join(dir, l.path);
-    if (fs.existsSync(file)) return { files: [{ file, format: l.format, labels: l.labels ? path.join(dir, l.labels) : undefined }], note };
+    if (fs.existsSync(file))
+      return { files: [{ file, format: l.format, labels: l.labels ? path.join(dir, l.labels) : undefined }], note };
   }
   const discovered = discoverSplitFiles(dir, split, new Set(layouts.map((l) => path.join(dir, l.path))));
   if (discovered.length > 0) return { files: discovered, note };
@@ -82,9 +97,18 @@ function discoverSplitFiles(dir: string, split: SplitName, exclude: Set<string>)
     if (!SPLIT_PATTERNS[split].test(rel.replace(/\.[a-z]+$/i, ""))) continue;
     found.push({ file, format });
   }
-  const groups = new Set(found.map((f) => path.relative(dir, f.file).replace(/-\d+-of-\d+(?=\.[a-z]+$)/i, "").replace(/[/\\]\d+\.parquet$/i, "")));
+  const groups = new Set(
+    found.map((f) =>
+      path
+        .relative(dir, f.file)
+        .replace(/-\d+-of-\d+(?=\.[a-z]+$)/i, "")
+        .replace(/[/\\]\d+\.parquet$/i, ""),
+    ),
+  );
   if (groups.size > 1) {
-    throw new DataFileError(`${dir}: several files look like the "${split}" split (${[...groups].join(", ")}); keep one of them, or move the others out of the folder`);
+    throw new DataFileError(
+      `${dir}: several files look like the "${split}" split (${[...groups].join(", ")}); keep one of them, or move the others out of the folder`,
+    );
   }
   return found.sort((a, b) => a.file.localeCompare(b.file));
 }
@@ -98,7 +122,11 @@ function* walk(dir: string, depth: number): Generator<string> {
 }
 
 /** Read and validate every row of a split. Errors name the file and line. */
-export async function loadDocs<Doc = unknown>(taskOrName: TaskSpec<Doc> | string, split: SplitName, dataDir: string): Promise<LoadedSplit<Doc>> {
+export async function loadDocs<Doc = unknown>(
+  taskOrName: TaskSpec<Doc> | string,
+  split: SplitName,
+  dataDir: string,
+): Promise<LoadedSplit<Doc>> {
   const task = (typeof taskOrName === "string" ? getTask(taskOrName) : taskOrName) as TaskSpec<Doc>;
   const { files, note } = locateSplit(task, split, dataDir);
   const docs: Doc[] = [];
@@ -115,7 +143,10 @@ export async function loadDocs<Doc = unknown>(taskOrName: TaskSpec<Doc> | string
 export function subsampleIndices(n: number, limit: number | null | undefined, rng: Rng): number[] {
   if (limit === null || limit === undefined || limit >= n) return Array.from({ length: n }, (_, i) => i);
   if (!(Number.isInteger(limit) && limit > 0)) throw new Error(`limit must be a positive integer, got ${limit}`);
-  return rng.permutation(n).slice(0, limit).sort((a, b) => a - b);
+  return rng
+    .permutation(n)
+    .slice(0, limit)
+    .sort((a, b) => a - b);
 }
 
 export interface TrainExamplesResult {
@@ -130,7 +161,11 @@ export interface TrainExamplesResult {
  * tasks interleaved by a seeded shuffle for "merged_qa". `limit` is a seeded subsample (of the merged stream for
  * merged_qa, so the mixture follows the dataset sizes).
  */
-export async function loadTrainExamples(name: string, dataDir: string, opts: { limit?: number | null; seed: number }): Promise<TrainExamplesResult> {
+export async function loadTrainExamples(
+  name: string,
+  dataDir: string,
+  opts: { limit?: number | null; seed: number },
+): Promise<TrainExamplesResult> {
   if (name === MERGED_QA) {
     const examples: TrainExample[] = [];
     const files: string[] = [];
@@ -149,9 +184,17 @@ export async function loadTrainExamples(name: string, dataDir: string, opts: { l
   if (!split) throw new MissingDataError(`task "${task.name}" has no training split`);
   const loaded = await loadDocs(task, split, dataDir);
   const idx = subsampleIndices(loaded.docs.length, opts.limit, Rng.derive(opts.seed, `${task.name}/${split}/limit`));
-  return { examples: idx.map((i) => toTrainingExample(task, loaded.docs[i])), files: [...loaded.files], notes: loaded.note ? [loaded.note] : [] };
+  return {
+    examples: idx.map((i) => toTrainingExample(task, loaded.docs[i])),
+    files: [...loaded.files],
+    notes: loaded.note ? [loaded.note] : [],
+  };
 }
 
-export async function trainExamples(name: string, dataDir: string, opts: { limit?: number | null; seed: number }): Promise<TrainExample[]> {
+export async function trainExamples(
+  name: string,
+  dataDir: string,
+  opts: { limit?: number | null; seed: number },
+): Promise<TrainExample[]> {
   return (await loadTrainExamples(name, dataDir, opts)).examples;
 }

@@ -17,7 +17,12 @@ export interface MetaMathDoc {
 
 function processDoc(row: RawRow, where: string): MetaMathDoc {
   if ("query" in row || "response" in row) {
-    return { id: shortWhere(where), query: str(row, "query", where), response: str(row, "response", where), type: typeof row.type === "string" ? row.type : "" };
+    return {
+      id: shortWhere(where),
+      query: str(row, "query", where),
+      response: str(row, "response", where),
+      type: typeof row.type === "string" ? row.type : "",
+    };
   }
   const g = readGsm8kRow(row, where);
   return { id: g.id, query: g.question, response: toMetaMathResponse(g.answer, where), type: "GSM8K_train" };
@@ -25,7 +30,8 @@ function processDoc(row: RawRow, where: string): MetaMathDoc {
 
 export const metamathqa: TrainOnlyTask<MetaMathDoc> = {
   name: "metamathqa",
-  description: "MetaMathQA math CoT training set (train only; offline stand-in: GSM8K train in MetaMath response style)",
+  description:
+    "MetaMathQA math CoT training set (train only; offline stand-in: GSM8K train in MetaMath response style)",
   outputType: "train_only",
   dirNames: ["metamathqa"],
   layouts: [{ split: "train", path: "MetaMathQA-395K.json", format: "json" }],

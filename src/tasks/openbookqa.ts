@@ -15,7 +15,12 @@ export const openbookqa: MultipleChoiceTask<Ai2Doc> = {
     { split: "validation", path: "Main/dev.jsonl", format: "jsonl" },
     { split: "test", path: "Main/test.jsonl", format: "jsonl" },
   ],
-  hub: { repo: "allenai/openbookqa", folder: "main", revisions: ["main"], licence: "Apache-2.0 (per the hub card; not checked here)" },
+  hub: {
+    repo: "allenai/openbookqa",
+    folder: "main",
+    revisions: ["main"],
+    licence: "Apache-2.0 (per the hub card; not checked here)",
+  },
   splits: { train: "train", eval: "test", fewshot: "train" },
   processDoc: (row, where) => readAi2Row(row, where, "question_stem"),
   docId: (d) => d.id,

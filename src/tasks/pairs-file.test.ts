@@ -13,12 +13,21 @@ function tmp(content: string): string {
 
 test("reads pairs in order, skipping blank lines", () => {
   const f = tmp('{"context":"a","continuation":" b"}\n\n{"context":"","continuation":"c"}\n');
-  assert.deepEqual(readPairsJsonl(f), [{ context: "a", continuation: " b" }, { context: "", continuation: "c" }]);
+  assert.deepEqual(readPairsJsonl(f), [
+    { context: "a", continuation: " b" },
+    { context: "", continuation: "c" },
+  ]);
 });
 
 test("malformed line, missing field and empty continuation name the line", () => {
-  assert.throws(() => readPairsJsonl(tmp('{"context":"a","continuation":"b"}\n{oops\n')), /in\.jsonl:2: not valid JSON/);
+  assert.throws(
+    () => readPairsJsonl(tmp('{"context":"a","continuation":"b"}\n{oops\n')),
+    /in\.jsonl:2: not valid JSON/,
+  );
   assert.throws(() => readPairsJsonl(tmp('{"context":"a"}\n')), /in\.jsonl:1: field "continuation" is missing/);
-  assert.throws(() => readPairsJsonl(tmp('{"context":"a","continuation":""}\n')), /in\.jsonl:1: "continuation" is empty/);
+  assert.throws(
+    () => readPairsJsonl(tmp('{"context":"a","continuation":""}\n')),
+    /in\.jsonl:1: "continuation" is empty/,
+  );
   assert.throws(() => readPairsJsonl("/nonexistent/x.jsonl"), /file not found/);
 });

@@ -11,10 +11,15 @@ export function readPairsJsonl(file: string, opts: { allowEmptyContinuation?: bo
   const out: LoglikelihoodRequest[] = [];
   for (const { row: r, where } of readJsonlRows(file)) {
     for (const k of ["context", "continuation"] as const) {
-      if (typeof r[k] !== "string") throw new DataFileError(`${where}: field "${k}" is ${r[k] === undefined ? "missing" : `a ${typeof r[k]}`}; it must be a string`);
+      if (typeof r[k] !== "string")
+        throw new DataFileError(
+          `${where}: field "${k}" is ${r[k] === undefined ? "missing" : `a ${typeof r[k]}`}; it must be a string`,
+        );
     }
     if (!opts.allowEmptyContinuation && (r.continuation as string).length === 0) {
-      throw new DataFileError(`${where}: "continuation" is empty; there is nothing to score or train on (give at least one character)`);
+      throw new DataFileError(
+        `${where}: "continuation" is empty; there is nothing to score or train on (give at least one character)`,
+      );
     }
     out.push({ context: r.context as string, continuation: r.continuation as string });
   }

@@ -101,7 +101,9 @@ function normaliseParquetValue(v: unknown): unknown {
   if (typeof v === "bigint") return Number(v);
   if (Array.isArray(v)) return v.map(normaliseParquetValue);
   if (v && typeof v === "object" && !(v instanceof Uint8Array) && !(v instanceof Date)) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, normaliseParquetValue(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, normaliseParquetValue(x)]),
+    );
   }
   return v;
 }
@@ -109,15 +111,25 @@ function normaliseParquetValue(v: unknown): unknown {
 /** SocialIQa's original release: questions in JSONL, labels "1"/"2"/"3" one per line in a parallel .lst file. */
 export function readJsonlWithLabels(file: string, labelsFile: string): LocatedRow[] {
   if (!fs.existsSync(labelsFile)) {
-    throw new DataFileError(`${labelsFile}: labels file not found (it must sit next to ${file}, line i = label of row i)`);
+    throw new DataFileError(
+      `${labelsFile}: labels file not found (it must sit next to ${file}, line i = label of row i)`,
+    );
   }
   const rows = readJsonlRows(file);
-  const labels = fs.readFileSync(labelsFile, "utf8").split("\n").map((s) => s.trim());
+  const labels = fs
+    .readFileSync(labelsFile, "utf8")
+    .split("\n")
+    .map((s) => s.trim());
   while (labels.length && labels[labels.length - 1] === "") labels.pop();
   if (labels.length !== rows.length) {
-    throw new DataFileError(`${labelsFile}: has ${labels.length} labels but ${file} has ${rows.length} rows; they must be parallel, one label per row`);
+    throw new DataFileError(
+      `${labelsFile}: has ${labels.length} labels but ${file} has ${rows.length} rows; they must be parallel, one label per row`,
+    );
   }
-  return rows.map((r, i) => ({ row: { ...r.row, label: labels[i]! }, where: `${r.where} (label ${labelsFile}:${i + 1})` }));
+  return rows.map((r, i) => ({
+    row: { ...r.row, label: labels[i]! },
+    where: `${r.where} (label ${labelsFile}:${i + 1})`,
+  }));
 }
 
 /**
@@ -130,13 +142,21 @@ export function readHellaswagText(file: string): LocatedRow[] {
   while (lines.length && lines[lines.length - 1] === "") lines.pop();
   if (lines.length === 0) throw new DataFileError(`${file}: no rows (the file is empty)`);
   if (lines.length % 6 !== 0) {
-    throw new DataFileError(`${file}: has ${lines.length} lines, not a multiple of 6; expected blocks of context, label, 4 endings (last complete block ends at line ${lines.length - (lines.length % 6)})`);
+    throw new DataFileError(
+      `${file}: has ${lines.length} lines, not a multiple of 6; expected blocks of context, label, 4 endings (last complete block ends at line ${lines.length - (lines.length % 6)})`,
+    );
   }
   const out: LocatedRow[] = [];
   for (let i = 0; i < lines.length; i += 6) {
     const where = `${file}:${i + 1}`;
     out.push({
-      row: { query: lines[i]!, label: lines[i + 1]!.trim(), choices: lines.slice(i + 2, i + 6), preprocessed: true, ind: `val-${i / 6}` },
+      row: {
+        query: lines[i]!,
+        label: lines[i + 1]!.trim(),
+        choices: lines.slice(i + 2, i + 6),
+        preprocessed: true,
+        ind: `val-${i / 6}`,
+      },
       where,
     });
   }
@@ -144,7 +164,8 @@ export function readHellaswagText(file: string): LocatedRow[] {
 }
 
 function asObject(row: unknown, where: string): RawRow {
-  if (typeof row !== "object" || row === null || Array.isArray(row)) throw new DataFileError(`${where}: expected a JSON object, got ${Array.isArray(row) ? "an array" : typeof row}`);
+  if (typeof row !== "object" || row === null || Array.isArray(row))
+    throw new DataFileError(`${where}: expected a JSON object, got ${Array.isArray(row) ? "an array" : typeof row}`);
   return row as RawRow;
 }
 
@@ -158,14 +179,17 @@ export function str(row: RawRow, key: string, where: string): string {
 
 export function strArray(row: RawRow, key: string, where: string, minLength = 1): string[] {
   const v = row[key];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new DataFileError(`${where}: field "${key}" is ${describe(v)}; it must be an array of strings`);
-  if (v.length < minLength) throw new DataFileError(`${where}: field "${key}" has ${v.length} entries; at least ${minLength} needed`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+    throw new DataFileError(`${where}: field "${key}" is ${describe(v)}; it must be an array of strings`);
+  if (v.length < minLength)
+    throw new DataFileError(`${where}: field "${key}" has ${v.length} entries; at least ${minLength} needed`);
   return v as string[];
 }
 
 export function obj(row: RawRow, key: string, where: string): RawRow {
   const v = row[key];
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataFileError(`${where}: field "${key}" is ${describe(v)}; it must be an object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new DataFileError(`${where}: field "${key}" is ${describe(v)}; it must be an object`);
   return v as RawRow;
 }
 
@@ -173,9 +197,14 @@ export function obj(row: RawRow, key: string, where: string): RawRow {
 export function intLabel(row: RawRow, key: string, where: string, lo: number, hi: number): number {
   const v = row[key];
   const n = typeof v === "number" ? v : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (v === undefined || v === null) throw new DataFileError(`${where}: field "${key}" is missing; it must be an integer label in ${lo}..${hi}`);
-  if (!Number.isInteger(n)) throw new DataFileError(`${where}: field "${key}" is ${JSON.stringify(v)}; it must be an integer label in ${lo}..${hi}`);
-  if (n < lo || n > hi) throw new DataFileError(`${where}: label "${key}" = ${n} is out of range; it must be in ${lo}..${hi}`);
+  if (v === undefined || v === null)
+    throw new DataFileError(`${where}: field "${key}" is missing; it must be an integer label in ${lo}..${hi}`);
+  if (!Number.isInteger(n))
+    throw new DataFileError(
+      `${where}: field "${key}" is ${JSON.stringify(v)}; it must be an integer label in ${lo}..${hi}`,
+    );
+  if (n < lo || n > hi)
+    throw new DataFileError(`${where}: label "${key}" = ${n} is out of range; it must be in ${lo}..${hi}`);
   return n;
 }
 

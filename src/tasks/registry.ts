@@ -35,7 +35,9 @@ export function isTaskName(name: string): name is TaskName {
 export function getTask(name: string): TaskSpec {
   if (!isTaskName(name)) {
     const hint = name === "siqa" || name === "socialiqa" ? ` (SocialIQa is "social_iqa", as in lm-eval)` : "";
-    throw new UnknownTaskError(`unknown task "${name}"${hint}. Known tasks: ${TASK_NAMES.join(", ")} (and "${MERGED_QA}" for training)`);
+    throw new UnknownTaskError(
+      `unknown task "${name}"${hint}. Known tasks: ${TASK_NAMES.join(", ")} (and "${MERGED_QA}" for training)`,
+    );
   }
   return TASKS[name];
 }

@@ -38,7 +38,11 @@ export const socialIqa: MultipleChoiceTask<SocialIqaDoc> = {
     { split: "train", path: "train.jsonl", format: "jsonl+labels", labels: "train-labels.lst" },
     { split: "validation", path: "dev.jsonl", format: "jsonl+labels", labels: "dev-labels.lst" },
   ],
-  hub: { repo: "allenai/social_i_qa", revisions: ["main", "refs/convert/parquet"], licence: "unknown (AI2; check before redistributing)" },
+  hub: {
+    repo: "allenai/social_i_qa",
+    revisions: ["main", "refs/convert/parquet"],
+    licence: "unknown (AI2; check before redistributing)",
+  },
   splits: { train: "train", eval: "validation", fewshot: "train" },
   processDoc,
   docId: (d) => d.id,

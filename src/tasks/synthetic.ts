@@ -34,7 +34,10 @@ export const SYNTHETIC_SIZES = { train: 4000, validation: 400 } as const;
 
 function makeDoc(rng: Rng, id: string): SyntheticDoc {
   // Distinct letters, so "the letter at position k" is one answer and every distractor occurs elsewhere in the doc.
-  const letters = rng.shuffle([...LETTERS]).slice(0, LENGTH).join("");
+  const letters = rng
+    .shuffle([...LETTERS])
+    .slice(0, LENGTH)
+    .join("");
   const k = 1 + rng.int(POSITIONS);
   const answer = letters[k - 1]!;
   const others = rng.shuffle([...letters].filter((c) => c !== answer)).slice(0, 3);
@@ -57,7 +60,8 @@ export function ensureSyntheticData(dataDir: string): string {
 
 export const synthetic: MultipleChoiceTask<SyntheticDoc> = {
   name: "synthetic",
-  description: "Offline toy task for quickstart: name the letter at a given position of 8 random letters (4 choices), generated locally",
+  description:
+    "Offline toy task for quickstart: name the letter at a given position of 8 random letters (4 choices), generated locally",
   outputType: "multiple_choice",
   dirNames: [DIR],
   layouts: [
@@ -67,10 +71,19 @@ export const synthetic: MultipleChoiceTask<SyntheticDoc> = {
   splits: { train: "train", eval: "validation", fewshot: "train" },
   processDoc: (row, where) => {
     const { id, k, letters, choices, label } = row as Record<string, unknown>;
-    if (typeof letters !== "string" || typeof k !== "number" || !Array.isArray(choices) || typeof label !== "number" || typeof id !== "string") {
-      throw new DataFileError(`${where}: expected {id, k, letters, choices, label} (regenerate: delete the ${DIR} folder)`);
+    if (
+      typeof letters !== "string" ||
+      typeof k !== "number" ||
+      !Array.isArray(choices) ||
+      typeof label !== "number" ||
+      typeof id !== "string"
+    ) {
+      throw new DataFileError(
+        `${where}: expected {id, k, letters, choices, label} (regenerate: delete the ${DIR} folder)`,
+      );
     }
-    if (label < 0 || label >= choices.length) throw new DataFileError(`${where}: label ${label} is out of range for ${choices.length} choices`);
+    if (label < 0 || label >= choices.length)
+      throw new DataFileError(`${where}: label ${label} is out of range for ${choices.length} choices`);
     return { id, k, letters, choices: choices.map(String), label };
   },
   docId: (d) => d.id,

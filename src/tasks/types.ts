@@ -18,7 +18,13 @@ export const TASK_NAMES = [
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** The five multiple-choice QA tasks pooled by `merged_qa` training (the paper's ablation setting). */
-export const QA_TASK_NAMES = ["hellaswag", "social_iqa", "openbookqa", "arc_easy", "arc_challenge"] as const satisfies readonly TaskName[];
+export const QA_TASK_NAMES = [
+  "hellaswag",
+  "social_iqa",
+  "openbookqa",
+  "arc_easy",
+  "arc_challenge",
+] as const satisfies readonly TaskName[];
 
 export type SplitName = "train" | "validation" | "test";
 export const SPLIT_NAMES: readonly SplitName[] = ["train", "validation", "test"];
@@ -116,7 +122,11 @@ export interface TrainOnlyTask<Doc = unknown> extends TaskSpecBase<Doc> {
   readonly outputType: "train_only";
   readonly docToTarget: (doc: Doc) => string;
   /** Used when none of `dirNames` exists: another task's folder whose rows processDoc also accepts. */
-  readonly fallback?: { readonly dirNames: readonly string[]; readonly layouts: readonly DataLayout[]; readonly note: string };
+  readonly fallback?: {
+    readonly dirNames: readonly string[];
+    readonly layouts: readonly DataLayout[];
+    readonly note: string;
+  };
 }
 
 // Doc defaults to `any`, not `unknown`: a registry holds tasks of different Doc types, and a spec whose functions

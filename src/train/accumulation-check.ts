@@ -32,7 +32,11 @@ export async function checkAccumulation(backend: BackendName, wholeStep = true):
   const before = tf.memory().numTensors;
   const model = loadRandomModel("random:d=16,L=1,heads=2,kv=1,seed=3", await initBackend(backend));
   try {
-    const pairs = injectLora(model.decoder, { ...DEFAULT_RUN_CONFIG.lora, r: 2, targets: ["q_proj", "v_proj"] }, new Rng(1));
+    const pairs = injectLora(
+      model.decoder,
+      { ...DEFAULT_RUN_CONFIG.lora, r: 2, targets: ["q_proj", "v_proj"] },
+      new Rng(1),
+    );
     // B non-zero so that every gradient is.
     for (const p of pairs) tf.tidy(() => p.B.assign(tf.randomNormal(p.B.shape, 0, 0.1, "float32", 7)));
     const vars = pairs.flatMap((p) => [p.A, p.B]);
@@ -43,12 +47,20 @@ export async function checkAccumulation(backend: BackendName, wholeStep = true):
 
     const a = accumulatedGrads(model.decoder, full, vars, 0);
     const b = accumulatedGrads(model.decoder, micro, vars, 0);
-    const lossA = (await a.loss.data())[0]!, lossB = (await b.loss.data())[0]!;
-    assert.ok(Math.abs(lossA - lossB) <= 1e-6 * Math.abs(lossA), `${backend}: accumulated loss ${lossB} vs full batch ${lossA}`);
+    const lossA = (await a.loss.data())[0]!,
+      lossB = (await b.loss.data())[0]!;
+    assert.ok(
+      Math.abs(lossA - lossB) <= 1e-6 * Math.abs(lossA),
+      `${backend}: accumulated loss ${lossB} vs full batch ${lossA}`,
+    );
     // The mean of micro-batch means differs: the test can tell the two apart.
     let meanOfMeans = 0;
-    for (const mb of micro) meanOfMeans += (await readValues(() => continuationLoss(model.decoder, mb)))[0]! / micro.length;
-    assert.ok(Math.abs(meanOfMeans - lossA) > 1e-3 * lossA, `${backend}: a mean of micro-batch means (${meanOfMeans}) should differ from ${lossA}`);
+    for (const mb of micro)
+      meanOfMeans += (await readValues(() => continuationLoss(model.decoder, mb)))[0]! / micro.length;
+    assert.ok(
+      Math.abs(meanOfMeans - lossA) > 1e-3 * lossA,
+      `${backend}: a mean of micro-batch means (${meanOfMeans}) should differ from ${lossA}`,
+    );
     for (const v of vars) {
       const e = relErr(await b.grads[v.name]!.data(), await a.grads[v.name]!.data());
       assert.ok(e <= 1e-5, `${backend}: ${v.name}: accumulated gradient differs by ${e.toExponential(2)}`);
@@ -63,7 +75,13 @@ export async function checkAccumulation(backend: BackendName, wholeStep = true):
 }
 
 /** One whole step (signals, clipping, AdamW) from the same start, full batch vs micro-batches: the same update. */
-async function checkWholeStep(decoder: Decoder, pairs: LoraPair[], full: TokenBatch[], micro: TokenBatch[], backend: string): Promise<void> {
+async function checkWholeStep(
+  decoder: Decoder,
+  pairs: LoraPair[],
+  full: TokenBatch[],
+  micro: TokenBatch[],
+  backend: string,
+): Promise<void> {
   const vars = pairs.flatMap((p) => [p.A, p.B]);
   const start = await Promise.all(vars.map((v) => v.data()));
   const opt = createOptimizer({ ...DEFAULT_RUN_CONFIG.optimizer, lr: 1e-2 }, pairs);

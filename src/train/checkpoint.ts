@@ -76,7 +76,9 @@ export async function saveCheckpoint(
     verifyCheckpoint(tmp);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw e instanceof Error && /^(write|rename into|append to) /.test(e.message) ? e : fileError(dir, e, "write checkpoint");
+    throw e instanceof Error && /^(write|rename into|append to) /.test(e.message)
+      ? e
+      : fileError(dir, e, "write checkpoint");
   }
   // The new checkpoint is complete on disk: keep the current one as the previous good one, then switch.
   const prev = `${dir}${PREV_SUFFIX}`;
@@ -105,7 +107,10 @@ export function verifyCheckpoint(dir: string): CheckpointState {
  * The newest checkpoint that verifies: checkpoint/, else checkpoint.prev/ (or an earlier version's checkpoint.old/).
  * Corrupt ones are moved to checkpoint.broken-<time>/ (kept for inspection) and logged. null when none is usable.
  */
-export function findCheckpoint(dir: string, log: (msg: string) => void = () => {}): { dir: string; state: CheckpointState } | null {
+export function findCheckpoint(
+  dir: string,
+  log: (msg: string) => void = () => {},
+): { dir: string; state: CheckpointState } | null {
   for (const d of [dir, `${dir}${PREV_SUFFIX}`, `${dir}${LEGACY_OLD_SUFFIX}`]) {
     if (!fs.existsSync(d)) continue;
     try {
@@ -117,8 +122,10 @@ export function findCheckpoint(dir: string, log: (msg: string) => void = () => {
       } catch {
         // another worker moved it first
       }
-      log(`checkpoint ${d} is corrupt (${(e as Error).message}); moved it to ${path.basename(broken)} and ` +
-        `${d === dir ? "trying the previous checkpoint" : "trying the next older one"}`);
+      log(
+        `checkpoint ${d} is corrupt (${(e as Error).message}); moved it to ${path.basename(broken)} and ` +
+          `${d === dir ? "trying the previous checkpoint" : "trying the next older one"}`,
+      );
     }
   }
   return null;

@@ -5,7 +5,10 @@ import { DataOrder } from "./data-order.ts";
 test("batches cover each epoch exactly once, in a seeded order, and depend only on the step", () => {
   const o = new DataOrder(10, 3, true);
   const first = [0, 1, 2, 3, 4].flatMap((s) => o.batch(s, 2));
-  assert.deepEqual([...first].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    [...first].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   assert.notDeepEqual(first, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   // A fresh object asked for step 7 directly (as after a resume) gives the same batch.
   assert.deepEqual(new DataOrder(10, 3, true).batch(7, 2), o.batch(7, 2));

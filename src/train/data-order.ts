@@ -16,7 +16,9 @@ export class DataOrder {
   private epochPerm(epoch: number): number[] {
     let p = this.perms.get(epoch);
     if (!p) {
-      p = this.shuffle ? Rng.derive(this.seed, `shuffle:${epoch}`).permutation(this.n) : Array.from({ length: this.n }, (_, i) => i);
+      p = this.shuffle
+        ? Rng.derive(this.seed, `shuffle:${epoch}`).permutation(this.n)
+        : Array.from({ length: this.n }, (_, i) => i);
       this.perms.clear(); // only the current epoch (and the next, transiently) are needed
       this.perms.set(epoch, p);
     }

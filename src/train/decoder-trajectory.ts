@@ -92,7 +92,11 @@ function attachAdapter(decoder: Decoder, m: TrajectoryModel): LoraPair[] {
       });
     }
   }
-  assert.deepEqual(pairs.map((p) => p.module), m.modules, `${m.model}: module order differs from the fixture's`);
+  assert.deepEqual(
+    pairs.map((p) => p.module),
+    m.modules,
+    `${m.model}: module order differs from the fixture's`,
+  );
   for (const p of pairs) assert.equal(p.scaling, m.alpha / m.r);
   return pairs;
 }
@@ -136,17 +140,27 @@ export async function checkCase(m: TrajectoryModel, c: TrajectoryCase): Promise<
   const cfg: OptimizerConfig = optimizerConfig(c.overrides.name ?? "adamw", { lr: c.lr, ...c.overrides });
   // The fixture's config lists every optimizer's settings; this optimizer's must equal its defaults + overrides.
   const own = Object.fromEntries(Object.keys(cfg).map((k) => [k, (c.config as Record<string, unknown>)[k]]));
-  assert.deepEqual(cfg, own, `${c.name}: the fixture was made with other defaults; re-run tools/reference/decoder_trajectory.py`);
+  assert.deepEqual(
+    cfg,
+    own,
+    `${c.name}: the fixture was made with other defaults; re-run tools/reference/decoder_trajectory.py`,
+  );
   const got = await runTrajectory(m, cfg, c.lr);
 
   got.losses.forEach((loss, k) => {
     const ref = c.losses[k]!;
     // 1e-5 relative, and 1e-5 nats absolute once the loss is below 1 (five steps at lr 1e-2 reach ~0.2 nats).
-    assert.ok(Math.abs(loss - ref) <= 1e-5 * Math.max(Math.abs(ref), 1), `${m.model} ${c.name} step ${k + 1}: loss ${loss} vs PyTorch ${ref}`);
+    assert.ok(
+      Math.abs(loss - ref) <= 1e-5 * Math.max(Math.abs(ref), 1),
+      `${m.model} ${c.name} step ${k + 1}: loss ${loss} vs PyTorch ${ref}`,
+    );
   });
   const init = new Map(readPeftAdapter(path.join(MODELS_DIR, m.model, m.adapter)).tensors.map((t) => [t.module, t]));
   m.modules.forEach((module, i) => {
-    for (const [w, mine, ref] of [["A", got.A[i]!, f32(c.A[i]!)], ["B", got.B[i]!, f32(c.B[i]!)]] as const) {
+    for (const [w, mine, ref] of [
+      ["A", got.A[i]!, f32(c.A[i]!)],
+      ["B", got.B[i]!, f32(c.B[i]!)],
+    ] as const) {
       assert.equal(mine.length, ref.length, `${module}.${w}: size`);
       const e = relErr(mine, ref);
       assert.ok(e <= 1e-4, `${m.model} ${c.name} ${module}.lora_${w}: ‖Δ‖/‖x‖ = ${e.toExponential(2)} > 1e-4`);
@@ -162,17 +176,29 @@ export async function checkCase(m: TrajectoryModel, c: TrajectoryCase): Promise<
     if (cfg.name === "stable-lora") {
       assert.equal(s.scalars["stable/shrinking"], ref["shrinking"], `${at}: modules still shrinking`);
       const stops = ref["stopStep"] as (number | null)[];
-      m.modules.forEach((module, i) => assert.equal(s.modules?.[module]?.["stopStep"], stops[i], `${at}: ${module} stop step`));
+      m.modules.forEach((module, i) =>
+        assert.equal(s.modules?.[module]?.["stopStep"], stops[i], `${at}: ${module} stop step`),
+      );
     }
     if (cfg.name === "lora-rite") {
       const N = ref["unmagnified_norm"] as number;
-      assert.ok(Math.abs(s.scalars["rite/unmagnified_norm"]! - N) <= 1e-4 * N, `${at}: unmagnified norm ${s.scalars["rite/unmagnified_norm"]} vs ${N}`);
-      assert.ok(Math.abs(s.scalars["rite/clip_factor"]! - (ref["clip_factor"] as number)) <= 1e-4 * (ref["clip_factor"] as number), `${at}: clip factor`);
+      assert.ok(
+        Math.abs(s.scalars["rite/unmagnified_norm"]! - N) <= 1e-4 * N,
+        `${at}: unmagnified norm ${s.scalars["rite/unmagnified_norm"]} vs ${N}`,
+      );
+      assert.ok(
+        Math.abs(s.scalars["rite/clip_factor"]! - (ref["clip_factor"] as number)) <=
+          1e-4 * (ref["clip_factor"] as number),
+        `${at}: clip factor`,
+      );
       assert.equal(s.scalars["rite/skipped"], ref["skipped"], `${at}: skipped factors`);
     }
     if (cfg.name === "riemannian") {
       const cond = ref["cond_max"] as number;
-      assert.ok(Math.abs(s.scalars["riemannian/cond_max"]! - cond) <= 1e-3 * cond, `${at}: cond ${s.scalars["riemannian/cond_max"]} vs ${cond}`);
+      assert.ok(
+        Math.abs(s.scalars["riemannian/cond_max"]! - cond) <= 1e-3 * cond,
+        `${at}: cond ${s.scalars["riemannian/cond_max"]} vs ${cond}`,
+      );
     }
   });
   if (cfg.name === "stable-lora" && m.model === "qwen2-tiny") {
@@ -180,6 +206,9 @@ export async function checkCase(m: TrajectoryModel, c: TrajectoryCase): Promise<
     assert.ok(stops.length > 0 && new Set(stops).size > 1, "the fixture should make modules stop, at different steps");
   }
 
-  assert.ok(got.counts.every((n) => n === got.counts[0]), `tensor count drifts across steps: ${got.counts.join(", ")}`);
+  assert.ok(
+    got.counts.every((n) => n === got.counts[0]),
+    `tensor count drifts across steps: ${got.counts.join(", ")}`,
+  );
   assert.equal(got.leaked, 0, `${got.leaked} tensor(s) left after disposing the optimizer and the pairs`);
 }

@@ -31,7 +31,11 @@ export const KEEP_DIFF_FLOATS = 2 ** 26;
  * underflows): tfjs' logSumExp runs a scalar exp over all [m, V] logits, ~5× the cost of the fused softmax kernel.
  */
 export function lmHeadCrossEntropy(
-  h: tf.Tensor2D, lmHead: { weight: tf.Tensor2D }, targets: Int32Array, chunkRows = lmHeadChunkRows(lmHead.weight.shape[0]), keepDiffFloats = KEEP_DIFF_FLOATS,
+  h: tf.Tensor2D,
+  lmHead: { weight: tf.Tensor2D },
+  targets: Int32Array,
+  chunkRows = lmHeadChunkRows(lmHead.weight.shape[0]),
+  keepDiffFloats = KEEP_DIFF_FLOATS,
 ): tf.Scalar {
   const [M, d] = h.shape;
   const V = lmHead.weight.shape[0];
@@ -41,7 +45,8 @@ export function lmHeadCrossEntropy(
   const rowsOf = (x: tf.Tensor2D, s: number, e: number) => (chunks.length === 1 ? x : tf.slice(x, [s, 0], [e - s, d]));
   // The [m, V] chunk tensors are ~64 MB each on Qwen's vocabulary, so every one is disposed as soon as it is used
   // (a tidy would keep all of them to its end): at most three are alive at once. The values are unchanged.
-  const oneHotOf = (s: number, e: number) => tf.tidy(() => tf.oneHot(tf.tensor1d(targets.subarray(s, e), "int32"), V).toFloat()); // [m, V]
+  const oneHotOf = (s: number, e: number) =>
+    tf.tidy(() => tf.oneHot(tf.tensor1d(targets.subarray(s, e), "int32"), V).toFloat()); // [m, V]
   // When all chunks' softmax − onehot fit in keepDiffFloats the forward keeps them for the backward (the same
   // values the backward would recompute: one lm_head product less per step); larger ones are recomputed.
   const keepDiffs = M * V <= keepDiffFloats;

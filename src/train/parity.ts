@@ -27,7 +27,8 @@ interface Golden {
   greedy: { prompt: number[]; ids: number[]; logprobs: number[] };
 }
 
-const golden = (name: string): Golden => JSON.parse(fs.readFileSync(path.join(FIXTURES, name, "golden.json"), "utf8")) as Golden;
+const golden = (name: string): Golden =>
+  JSON.parse(fs.readFileSync(path.join(FIXTURES, name, "golden.json"), "utf8")) as Golden;
 
 function maxAbs(xs: ArrayLike<number>): number {
   let m = 0;
@@ -38,7 +39,8 @@ function maxAbs(xs: ArrayLike<number>): number {
 /** ‖a − b‖ / ‖b‖ */
 function relNorm(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
-  let d = 0, n = 0;
+  let d = 0,
+    n = 0;
   for (let i = 0; i < a.length; i++) {
     d += (a[i]! - b[i]!) ** 2;
     n += b[i]! ** 2;
@@ -73,12 +75,21 @@ export async function checkLoraGrads(name: string): Promise<void> {
     const pairs = loadAdapter(decoder, path.join(FIXTURES, name, g.lora.adapter));
     assert.equal(pairs.length, Object.keys(g.lora.grads).length / 2);
     const b = g.lora.batch;
-    const batch = tokenBatch({ B: b.B, T: b.T, ids: Int32Array.from(b.ids), targets: Int32Array.from(b.targets), mask: Float32Array.from(b.mask) });
+    const batch = tokenBatch({
+      B: b.B,
+      T: b.T,
+      ids: Int32Array.from(b.ids),
+      targets: Int32Array.from(b.targets),
+      mask: Float32Array.from(b.mask),
+    });
     const before = tf.memory().numTensors;
     const vars = pairs.flatMap((p) => [p.A, p.B]);
     const { value, grads } = tf.variableGrads(() => continuationLoss(decoder, batch), vars);
     const loss = (await value.data())[0]!;
-    assert.ok(Math.abs(loss - g.lora.loss) <= 1e-5 * Math.abs(g.lora.loss), `${name}: loss ${loss} vs PyTorch ${g.lora.loss}`);
+    assert.ok(
+      Math.abs(loss - g.lora.loss) <= 1e-5 * Math.abs(g.lora.loss),
+      `${name}: loss ${loss} vs PyTorch ${g.lora.loss}`,
+    );
     let worst = 0;
     for (const [key, ref] of Object.entries(g.lora.grads)) {
       const got = grads[key];
@@ -99,7 +110,10 @@ export async function checkLoraGrads(name: string): Promise<void> {
 export async function checkGreedy(name: string, tokens?: number): Promise<void> {
   const full0 = golden(name);
   const n = Math.min(tokens ?? full0.greedy.ids.length, full0.greedy.ids.length);
-  const g = { ...full0, greedy: { ...full0.greedy, ids: full0.greedy.ids.slice(0, n), logprobs: full0.greedy.logprobs.slice(0, n) } };
+  const g = {
+    ...full0,
+    greedy: { ...full0.greedy, ids: full0.greedy.ids.slice(0, n), logprobs: full0.greedy.logprobs.slice(0, n) },
+  };
   const decoder = loadDecoder(path.join(FIXTURES, name));
   try {
     const before = tf.memory().numTensors;
@@ -108,8 +122,14 @@ export async function checkGreedy(name: string, tokens?: number): Promise<void> 
     const full = await generateGreedyNoCache(decoder, g.greedy.prompt, g.greedy.ids.length);
     assert.deepEqual(full.ids, cached.ids);
     for (let i = 0; i < cached.ids.length; i++) {
-      assert.ok(Math.abs(cached.logprobs[i]! - full.logprobs[i]!) < 1e-4, `step ${i}: cached logprob ${cached.logprobs[i]} vs full ${full.logprobs[i]}`);
-      assert.ok(Math.abs(cached.logprobs[i]! - g.greedy.logprobs[i]!) < 1e-4, `step ${i}: logprob ${cached.logprobs[i]} vs PyTorch ${g.greedy.logprobs[i]}`);
+      assert.ok(
+        Math.abs(cached.logprobs[i]! - full.logprobs[i]!) < 1e-4,
+        `step ${i}: cached logprob ${cached.logprobs[i]} vs full ${full.logprobs[i]}`,
+      );
+      assert.ok(
+        Math.abs(cached.logprobs[i]! - g.greedy.logprobs[i]!) < 1e-4,
+        `step ${i}: logprob ${cached.logprobs[i]} vs PyTorch ${g.greedy.logprobs[i]}`,
+      );
     }
     assert.equal(tf.memory().numTensors, before, "generation leaked tensors");
     const stopAt = g.greedy.ids[Math.min(3, n - 1)]!;
@@ -119,4 +139,3 @@ export async function checkGreedy(name: string, tokens?: number): Promise<void> 
     decoder.dispose();
   }
 }
-

@@ -37,7 +37,11 @@ export function provenance(backend: BackendInfo): Provenance {
     packages["lora-lab"] = own.version;
     for (const p of PACKAGES) {
       try {
-        packages[p] = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", p, "package.json"), "utf8")) as { version: string }).version;
+        packages[p] = (
+          JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", p, "package.json"), "utf8")) as {
+            version: string;
+          }
+        ).version;
       } catch {
         // not installed (the optional native backends usually are not)
       }
@@ -53,7 +57,15 @@ export function provenance(backend: BackendInfo): Provenance {
       hostname: os.hostname(),
     };
   }
-  return { ...cached, backend: { name: backend.name, provider: backend.provider, detail: backend.detail, ...(backend.gpu ? { gpu: backend.gpu } : {}) } };
+  return {
+    ...cached,
+    backend: {
+      name: backend.name,
+      provider: backend.provider,
+      detail: backend.detail,
+      ...(backend.gpu ? { gpu: backend.gpu } : {}),
+    },
+  };
 }
 
 export function peakRssMB(): number {

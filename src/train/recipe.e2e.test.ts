@@ -39,7 +39,24 @@ async function run(name: string, cfg: RunConfig): Promise<{ dir: string; summary
 }
 
 const MODULE_FIELDS = ["normA", "normB", "normRatio", "gradNormA", "gradNormB"] as const;
-const RECORD_FIELDS = ["step", "loss", "lr", "tokens", "lossTokens", "tokensPerSec", "stepSeconds", "gradNorm", "gradNormA", "gradNormB", "normA", "normB", "nonFinite", "numTensors", "optim", "modules"] as const;
+const RECORD_FIELDS = [
+  "step",
+  "loss",
+  "lr",
+  "tokens",
+  "lossTokens",
+  "tokensPerSec",
+  "stepSeconds",
+  "gradNorm",
+  "gradNormA",
+  "gradNormB",
+  "normA",
+  "normB",
+  "nonFinite",
+  "numTensors",
+  "optim",
+  "modules",
+] as const;
 
 test("a run writes the whole results contract, consistently", async () => {
   await initBackend("wasm");
@@ -58,14 +75,18 @@ test("a run writes the whole results contract, consistently", async () => {
   // metrics.jsonl: one line per step, every MetricsRecord field, δ on probe steps only.
   const { rows, badLines } = readJsonl<MetricsRecord>(path.join(dir, "metrics.jsonl"));
   assert.deepEqual(badLines, []);
-  assert.deepEqual(rows.map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
   const modules = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"];
   for (const r of rows) {
     for (const f of RECORD_FIELDS) assert.ok(f in r, `metrics step ${r.step} lacks ${f}`);
     assert.ok(Number.isFinite(r.loss) && r.loss > 0);
     assert.equal(r.nonFinite, 0);
     assert.deepEqual(Object.keys(r.modules).sort(), modules);
-    for (const m of modules) for (const f of MODULE_FIELDS) assert.ok(f in r.modules[m]!, `${m} lacks ${f} at step ${r.step}`);
+    for (const m of modules)
+      for (const f of MODULE_FIELDS) assert.ok(f in r.modules[m]!, `${m} lacks ${f} at step ${r.step}`);
     // The logged mean norms are the means of the per-module ones.
     const meanA = modules.reduce((s, m) => s + r.modules[m]!.normA, 0) / modules.length;
     assert.ok(Math.abs(meanA - r.normA) <= 1e-9 * Math.max(1, meanA));
@@ -89,18 +110,26 @@ test("a run writes the whole results contract, consistently", async () => {
   // eval.jsonl: the final evaluation, which the summary repeats.
   const evals = readJsonl<EvalRecord>(path.join(dir, "eval.jsonl")).rows;
   assert.equal(evals.length, 1);
-  assert.deepEqual({ step: evals[0]!.step, task: evals[0]!.task, n: evals[0]!.n, final: evals[0]!.final }, { step: 8, task: "synthetic", n: 20, final: true });
+  assert.deepEqual(
+    { step: evals[0]!.step, task: evals[0]!.task, n: evals[0]!.n, final: evals[0]!.final },
+    { step: 8, task: "synthetic", n: 20, final: true },
+  );
   assert.deepEqual(summary.final.synthetic, evals[0]!.metrics);
 
   // samples.jsonl: accuracy recomputed from the per-document records equals the reported one.
-  const samples = readJsonl<{ acc: number; acc_norm: number; logprobs: number[]; target: number }>(path.join(dir, "samples.jsonl")).rows;
+  const samples = readJsonl<{ acc: number; acc_norm: number; logprobs: number[]; target: number }>(
+    path.join(dir, "samples.jsonl"),
+  ).rows;
   assert.equal(samples.length, 20);
   const acc = samples.reduce((s, x) => s + x.acc, 0) / samples.length;
   assert.equal(acc, summary.final.synthetic!["acc,none"]);
   for (const s of samples) assert.equal(s.acc, s.logprobs.indexOf(Math.max(...s.logprobs)) === s.target ? 1 : 0);
 
   // adapter/: PEFT files whose B equals the last step's ‖B‖.
-  const cfgPeft = JSON.parse(fs.readFileSync(path.join(dir, "adapter", "adapter_config.json"), "utf8")) as Record<string, unknown>;
+  const cfgPeft = JSON.parse(fs.readFileSync(path.join(dir, "adapter", "adapter_config.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
   assert.equal(cfgPeft.r, 4);
   assert.equal(cfgPeft.lora_alpha, 8);
   assert.deepEqual([...(cfgPeft.target_modules as string[])].sort(), ["q_proj", "v_proj"]);
@@ -108,9 +137,15 @@ test("a run writes the whole results contract, consistently", async () => {
   try {
     const names = [...ad.entries.keys()].sort();
     assert.equal(names.length, 4);
-    assert.ok(names.every((n) => /^base_model\.model\.model\.layers\.0\.self_attn\.[qv]_proj\.lora_[AB]\.weight$/.test(n)), names.join(", "));
+    assert.ok(
+      names.every((n) => /^base_model\.model\.model\.layers\.0\.self_attn\.[qv]_proj\.lora_[AB]\.weight$/.test(n)),
+      names.join(", "),
+    );
     const B = ad.readF32("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
-    assert.ok(B.some((x) => x !== 0), "B was trained");
+    assert.ok(
+      B.some((x) => x !== 0),
+      "B was trained",
+    );
   } finally {
     ad.close();
   }
@@ -129,13 +164,22 @@ test("a run writes the whole results contract, consistently", async () => {
 
 test("Stable-LoRA reports a stop step per module, matching metrics.jsonl", async () => {
   // λ = 0.5 halves ‖A‖ every step, so ‖A‖/n < ‖B‖/m is reached within a few steps.
-  const { dir, summary } = await run("stable", config({ optimizer: { name: "stable-lora", lr: 1e-2, lambda: 0.5 }, train: { warmupSteps: 0, schedule: "constant" } }));
+  const { dir, summary } = await run(
+    "stable",
+    config({
+      optimizer: { name: "stable-lora", lr: 1e-2, lambda: 0.5 },
+      train: { warmupSteps: 0, schedule: "constant" },
+    }),
+  );
   assert.equal(summary.status, "success", summary.error);
   const stops = summary.stability?.stopSteps;
   assert.ok(stops, "stopSteps present");
   const rows = readJsonl<MetricsRecord>(path.join(dir, "metrics.jsonl")).rows;
   assert.deepEqual(Object.keys(stops).sort(), Object.keys(rows[0]!.modules).sort());
-  assert.ok(Object.values(stops).some((s) => typeof s === "number"), `some module stopped: ${JSON.stringify(stops)}`);
+  assert.ok(
+    Object.values(stops).some((s) => typeof s === "number"),
+    `some module stopped: ${JSON.stringify(stops)}`,
+  );
   for (const [m, s] of Object.entries(stops)) {
     // metrics log null until the stop, then the stop step from there on.
     const first = rows.find((r) => r.modules[m]!.stopStep !== null);
@@ -157,12 +201,27 @@ test("a non-finite loss stops the run as diverged, and a sweep goes on with the 
     name: "div",
     description: "test",
     base: { ...TINY, dataDir, train: { ...TINY.train, steps: 12, maxGradNorm: 0 } },
-    axes: [{ key: "optimizer", values: [{ name: "adamw", lr: 1e6 }, { name: "adamw", lr: 1e-2 }] }],
+    axes: [
+      {
+        key: "optimizer",
+        values: [
+          { name: "adamw", lr: 1e6 },
+          { name: "adamw", lr: 1e-2 },
+        ],
+      },
+    ],
   };
   const cells = expandExperiment(exp);
   const summaries: RunSummary[] = [];
   for (const c of cells) {
-    summaries.push(await runTraining(c.config, { experiment: exp.name, runId: c.runId, configHash: c.configHash, dir: path.join(tmp, "div", c.runId) }));
+    summaries.push(
+      await runTraining(c.config, {
+        experiment: exp.name,
+        runId: c.runId,
+        configHash: c.configHash,
+        dir: path.join(tmp, "div", c.runId),
+      }),
+    );
   }
   const [bad, good] = summaries;
   assert.equal(bad!.status, "diverged");
@@ -171,9 +230,15 @@ test("a non-finite loss stops the run as diverged, and a sweep goes on with the 
   assert.equal(bad!.leakedTensors, 0);
   assert.deepEqual(bad!.final, {}, "a diverged run is not evaluated");
   const rows = readJsonl<MetricsRecord>(path.join(tmp, "div", cells[0]!.runId, "metrics.jsonl")).rows;
-  assert.deepEqual(rows.map((r) => r.step), Array.from({ length: bad!.stepsCompleted }, (_, i) => i + 1), "finite steps only");
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    Array.from({ length: bad!.stepsCompleted }, (_, i) => i + 1),
+    "finite steps only",
+  );
   assert.ok(rows.every((r) => Number.isFinite(r.loss)));
-  const onDisk = JSON.parse(fs.readFileSync(path.join(tmp, "div", cells[0]!.runId, "summary.json"), "utf8")) as RunSummary;
+  const onDisk = JSON.parse(
+    fs.readFileSync(path.join(tmp, "div", cells[0]!.runId, "summary.json"), "utf8"),
+  ) as RunSummary;
   assert.equal(onDisk.status, "diverged");
   assert.equal(onDisk.divergedAtStep, bad!.divergedAtStep);
   assert.equal(good!.status, "success", good!.error);

@@ -32,8 +32,17 @@ import { createLanguageModel } from "../eval/model-lm.ts";
 import type { LoglikelihoodRequest } from "../eval/types.ts";
 import { Rng } from "../util/rng.ts";
 import {
-  RESULTS_SCHEMA_VERSION, RUN_FILES, appendJsonl, readJsonl, writeJsonAtomic, writeFileAtomic,
-  type DeltaWSpectrum, type EvalRecord, type MetricsRecord, type RunStatus, type RunSummary,
+  RESULTS_SCHEMA_VERSION,
+  RUN_FILES,
+  appendJsonl,
+  readJsonl,
+  writeJsonAtomic,
+  writeFileAtomic,
+  type DeltaWSpectrum,
+  type EvalRecord,
+  type MetricsRecord,
+  type RunStatus,
+  type RunSummary,
 } from "../results.ts";
 
 export interface StepProgress {
@@ -73,7 +82,10 @@ function truncateJsonl(file: string, maxStep: number): void {
 
 async function loadTrainPairs(cfg: RunConfig): Promise<LoglikelihoodRequest[]> {
   if (cfg.data) return readPairsJsonl(cfg.data);
-  if (!cfg.task) throw new Error("nothing to train on: set task (e.g. --task arc_easy) or data (a JSONL file of {context, continuation})");
+  if (!cfg.task)
+    throw new Error(
+      "nothing to train on: set task (e.g. --task arc_easy) or data (a JSONL file of {context, continuation})",
+    );
   return (await loadTrainExamples(cfg.task, cfg.dataDir, { limit: cfg.train.limit, seed: cfg.seed })).examples;
 }
 
@@ -99,8 +111,16 @@ function runFiles(dir: string): RunFiles {
 
 function newSummary(ctx: RunContext, backend: BackendInfo): RunSummary {
   return {
-    schemaVersion: RESULTS_SCHEMA_VERSION, runId: ctx.runId, configHash: ctx.configHash, experiment: ctx.experiment,
-    status: "running", startedAt: new Date().toISOString(), stepsCompleted: 0, trainSeconds: 0, evalSeconds: 0, final: {},
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    runId: ctx.runId,
+    configHash: ctx.configHash,
+    experiment: ctx.experiment,
+    status: "running",
+    startedAt: new Date().toISOString(),
+    stepsCompleted: 0,
+    trainSeconds: 0,
+    evalSeconds: 0,
+    final: {},
     provenance: provenance(backend),
   };
 }
@@ -122,11 +142,20 @@ interface Plan {
 }
 
 /** Load the model (unless the sweep lent one), inject LoRA, create the optimizer. */
-async function setUpModel(cfg: RunConfig, ctx: RunContext, live: Live, summary: RunSummary, backend: BackendInfo, log: (m: string) => void): Promise<void> {
+async function setUpModel(
+  cfg: RunConfig,
+  ctx: RunContext,
+  live: Live,
+  summary: RunSummary,
+  backend: BackendInfo,
+  log: (m: string) => void,
+): Promise<void> {
   live.model = ctx.model;
   if (!live.model) {
     log(`loading ${cfg.model}`);
-    live.model = isRandomModelSpec(cfg.model) ? loadRandomModel(cfg.model, backend) : await loadModel(cfg.model, backend);
+    live.model = isRandomModelSpec(cfg.model)
+      ? loadRandomModel(cfg.model, backend)
+      : await loadModel(cfg.model, backend);
     live.ownModel = true;
   }
   const c = live.model.config;
@@ -141,7 +170,10 @@ async function setUpModel(cfg: RunConfig, ctx: RunContext, live: Live, summary: 
 async function planData(cfg: RunConfig, model: LoadedModel): Promise<Plan> {
   const examples = await loadTrainPairs(cfg);
   const probeRng = Rng.derive(cfg.seed, "probe");
-  const probePairs = probeRng.permutation(examples.length).slice(0, cfg.stability.probeBatchSize).map((i) => examples[i]!);
+  const probePairs = probeRng
+    .permutation(examples.length)
+    .slice(0, cfg.stability.probeBatchSize)
+    .map((i) => examples[i]!);
   return {
     examples,
     order: new DataOrder(examples.length, cfg.seed, cfg.train.shuffle),
@@ -151,7 +183,14 @@ async function planData(cfg: RunConfig, model: LoadedModel): Promise<Plan> {
 }
 
 /** Same config hash → continue from the checkpoint (log lines past it are dropped). Returns the first step to run. */
-function resumeIfCheckpointed(cfg: RunConfig, ctx: RunContext, files: RunFiles, live: Live, summary: RunSummary, log: (m: string) => void): number {
+function resumeIfCheckpointed(
+  cfg: RunConfig,
+  ctx: RunContext,
+  files: RunFiles,
+  live: Live,
+  summary: RunSummary,
+  log: (m: string) => void,
+): number {
   let startStep = 0;
   const ck = readCheckpointState(files.checkpoint, log);
   if (ck && ck.configHash === ctx.configHash && ck.step <= cfg.train.steps) {
@@ -186,20 +225,33 @@ async function runEval(
   for (const task of plan.evalTasks) {
     const r = await evaluateTask(lm, task, {
       // The evaluation subsample is the same for every seed (seed 0), so paired comparisons score the same docs.
-      dataDir: cfg.dataDir, limit: cfg.eval.limit, seed: 0, batchSize: cfg.eval.batchSize,
+      dataDir: cfg.dataDir,
+      limit: cfg.eval.limit,
+      seed: 0,
+      batchSize: cfg.eval.batchSize,
       ...(cfg.eval.split ? { split: cfg.eval.split as SplitName } : {}),
       ...(cfg.eval.numFewshot !== null ? { numFewshot: cfg.eval.numFewshot } : {}),
       ...(cfg.eval.maxNewTokens !== null ? { maxNewTokens: cfg.eval.maxNewTokens } : {}),
       // The final evaluation resumes per document after an interrupt or a crash (src/eval/evaluate.ts).
       ...(final ? { resume: { file: partial(task), key: `${ctx.configHash}@${step}` }, signal: ctx.signal } : {}),
     });
-    const rec: EvalRecord = { step, task, split: r.split, n: r.n, metrics: r.metrics, seconds: (performance.now() - t0) / 1000, final };
+    const rec: EvalRecord = {
+      step,
+      task,
+      split: r.split,
+      n: r.n,
+      metrics: r.metrics,
+      seconds: (performance.now() - t0) / 1000,
+      final,
+    };
     appendJsonl(files.eval, rec);
     if (final) {
       summary.final[task] = r.metrics;
       samples.push(...r.samples.map((s) => JSON.stringify(s) + "\n"));
     }
-    const shown = Object.entries(r.metrics).filter(([k]) => !k.includes("stderr")).map(([k, v]) => `${k}=${v.toFixed(4)}`);
+    const shown = Object.entries(r.metrics)
+      .filter(([k]) => !k.includes("stderr"))
+      .map(([k, v]) => `${k}=${v.toFixed(4)}`);
     log(`eval ${task} @${step}: ${shown.join(" ")}`);
   }
   if (final) {
@@ -220,44 +272,91 @@ function moduleRecords(r: StepResult, stopSteps: Record<string, number | null>):
   );
 }
 
-function metricsRecord(step: number, lr: number, batches: readonly TokenBatch[], seconds: number, r: StepResult, modules: MetricsRecord["modules"]): MetricsRecord {
+function metricsRecord(
+  step: number,
+  lr: number,
+  batches: readonly TokenBatch[],
+  seconds: number,
+  r: StepResult,
+  modules: MetricsRecord["modules"],
+): MetricsRecord {
   const tokens = batches.reduce((s, b) => s + b.B * b.T, 0);
   const { signals } = r;
   return {
-    step, loss: r.loss, lr, tokens, lossTokens: batches.reduce((s, b) => s + b.tokens, 0), tokensPerSec: tokens / seconds, stepSeconds: seconds,
-    gradNorm: signals.gradNorm, gradNormA: signals.gradNormA, gradNormB: signals.gradNormB,
-    normA: signals.normA, normB: signals.normB, nonFinite: signals.nonFinite, numTensors: tf.memory().numTensors,
-    optim: { ...(r.stats?.scalars ?? {}) }, modules,
+    step,
+    loss: r.loss,
+    lr,
+    tokens,
+    lossTokens: batches.reduce((s, b) => s + b.tokens, 0),
+    tokensPerSec: tokens / seconds,
+    stepSeconds: seconds,
+    gradNorm: signals.gradNorm,
+    gradNormA: signals.gradNormA,
+    gradNormB: signals.gradNormB,
+    normA: signals.normA,
+    normB: signals.normB,
+    nonFinite: signals.nonFinite,
+    numTensors: tf.memory().numTensors,
+    optim: { ...(r.stats?.scalars ?? {}) },
+    modules,
   };
 }
 
 /** Stop steps so far, from the log kept up to the checkpoint (a resume at the last step runs no step to report them). */
 function loggedStopSteps(metricsFile: string): Record<string, number | null> {
   const stopSteps: Record<string, number | null> = {};
-  for (const [m, s] of Object.entries(readJsonl<MetricsRecord>(metricsFile).rows.at(-1)?.modules ?? {})) if (s.stopStep !== undefined) stopSteps[m] = s.stopStep;
+  for (const [m, s] of Object.entries(readJsonl<MetricsRecord>(metricsFile).rows.at(-1)?.modules ?? {}))
+    if (s.stopStep !== undefined) stopSteps[m] = s.stopStep;
   return stopSteps;
 }
 
 /** The training loop from startStep; returns "running" when every step ran, else "interrupted" or "diverged". */
 async function trainLoop(
-  cfg: RunConfig, ctx: RunContext, live: Live, plan: Plan, files: RunFiles, summary: RunSummary,
-  startStep: number, stopSteps: Record<string, number | null>, stepTimes: number[], log: (m: string) => void,
+  cfg: RunConfig,
+  ctx: RunContext,
+  live: Live,
+  plan: Plan,
+  files: RunFiles,
+  summary: RunSummary,
+  startStep: number,
+  stopSteps: Record<string, number | null>,
+  stepTimes: number[],
+  log: (m: string) => void,
 ): Promise<RunStatus> {
   const { decoder, tokenizer } = live.model!;
   const optimizer = live.optimizer!;
-  const save = (step: number) => saveCheckpoint(files.checkpoint, live.pairs, optimizer, { step, configHash: ctx.configHash, trainSeconds: summary.trainSeconds });
+  const save = (step: number) =>
+    saveCheckpoint(files.checkpoint, live.pairs, optimizer, {
+      step,
+      configHash: ctx.configHash,
+      trainSeconds: summary.trainSeconds,
+    });
   for (let step = startStep; step < cfg.train.steps; step++) {
     // Yield to the event loop once per step, so a SIGINT handler (which aborts ctx.signal) runs between steps.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (ctx.signal?.aborted) return "interrupted";
     const t0 = performance.now();
     const examples = plan.order.batch(step, cfg.train.batchSize).map((i) => plan.examples[i]!);
-    const batches = microBatches(examples, cfg.train.microBatchSize ?? null).map((mb) => makeBatch(tokenizer, mb, cfg.train.maxSeqLen));
-    const lr = lrAt(step, { lr: cfg.optimizer.lr, warmupSteps: cfg.train.warmupSteps, schedule: cfg.train.schedule, totalSteps: cfg.train.steps });
-    const probe = cfg.stability.probeEvery > 0 && (step + 1) % cfg.stability.probeEvery === 0 ? captureProbe(decoder, live.pairs, plan.probeBatch) : undefined;
+    const batches = microBatches(examples, cfg.train.microBatchSize ?? null).map((mb) =>
+      makeBatch(tokenizer, mb, cfg.train.maxSeqLen),
+    );
+    const lr = lrAt(step, {
+      lr: cfg.optimizer.lr,
+      warmupSteps: cfg.train.warmupSteps,
+      schedule: cfg.train.schedule,
+      totalSteps: cfg.train.steps,
+    });
+    const probe =
+      cfg.stability.probeEvery > 0 && (step + 1) % cfg.stability.probeEvery === 0
+        ? captureProbe(decoder, live.pairs, plan.probeBatch)
+        : undefined;
     let r: StepResult;
     try {
-      r = await trainStep(decoder, live.pairs, optimizer, batches, { lr, maxGradNorm: cfg.train.maxGradNorm, dropoutSeed: cfg.seed * 1_000_003 + step });
+      r = await trainStep(decoder, live.pairs, optimizer, batches, {
+        lr,
+        maxGradNorm: cfg.train.maxGradNorm,
+        dropoutSeed: cfg.seed * 1_000_003 + step,
+      });
     } catch (e) {
       if (probe) await finishProbe(probe, live.pairs, false);
       throw e;
@@ -275,10 +374,19 @@ async function trainLoop(
     summary.stepsCompleted = step + 1;
     const modules = moduleRecords(r, stopSteps);
     if ((step + 1) % cfg.train.logEvery === 0 || step + 1 === cfg.train.steps || delta) {
-      appendJsonl(files.metrics, { ...metricsRecord(step + 1, lr, batches, seconds, r, modules), ...(delta ? { delta } : {}) });
+      appendJsonl(files.metrics, {
+        ...metricsRecord(step + 1, lr, batches, seconds, r, modules),
+        ...(delta ? { delta } : {}),
+      });
     }
     const tokens = batches.reduce((s, b) => s + b.B * b.T, 0);
-    ctx.onStep?.({ step: step + 1, totalSteps: cfg.train.steps, loss: r.loss, tokensPerSec: tokens / seconds, elapsedSeconds: summary.trainSeconds });
+    ctx.onStep?.({
+      step: step + 1,
+      totalSteps: cfg.train.steps,
+      loss: r.loss,
+      tokensPerSec: tokens / seconds,
+      elapsedSeconds: summary.trainSeconds,
+    });
     // Periodic eval before the checkpoint: a crash between the two then reruns the eval on resume (its line is
     // past the previous checkpoint and dropped) instead of losing it.
     const last = step + 1 === cfg.train.steps;
@@ -292,8 +400,15 @@ async function trainLoop(
 
 /** After the loop: checkpoint (interrupted) or adapter + checkpoint + final evaluation; then the stability summary. */
 async function finishRun(
-  cfg: RunConfig, ctx: RunContext, live: Live, plan: Plan, files: RunFiles, summary: RunSummary, status: RunStatus,
-  stopSteps: Record<string, number | null>, log: (m: string) => void,
+  cfg: RunConfig,
+  ctx: RunContext,
+  live: Live,
+  plan: Plan,
+  files: RunFiles,
+  summary: RunSummary,
+  status: RunStatus,
+  stopSteps: Record<string, number | null>,
+  log: (m: string) => void,
 ): Promise<RunStatus> {
   const state = { step: summary.stepsCompleted, configHash: ctx.configHash, trainSeconds: summary.trainSeconds };
   if (status === "interrupted") {
@@ -303,11 +418,14 @@ async function finishRun(
     await saveAdapter(live.pairs, files.adapter, { baseModel: cfg.model, lora: cfg.lora });
     if (status === "running") {
       await saveCheckpoint(files.checkpoint, live.pairs, live.optimizer!, state);
-      if (plan.evalTasks.length) await runEval(cfg, ctx, live.model!, plan, files, summary, summary.stepsCompleted, true, log);
+      if (plan.evalTasks.length)
+        await runEval(cfg, ctx, live.model!, plan, files, summary, summary.stepsCompleted, true, log);
       status = "success";
     }
   }
-  const ratios = await readValues(() => tf.stack(live.pairs.map((p) => tf.norm(p.A).div(p.inDim).div(tf.norm(p.B).div(p.outDim)))));
+  const ratios = await readValues(() =>
+    tf.stack(live.pairs.map((p) => tf.norm(p.A).div(p.inDim).div(tf.norm(p.B).div(p.outDim)))),
+  );
   const deltaW: Record<string, DeltaWSpectrum> = {};
   for (const p of live.pairs) deltaW[p.module] = await deltaWSpectrum(p);
   summary.stability = {
@@ -360,7 +478,8 @@ export async function runTraining(cfg: RunConfig, ctx: RunContext): Promise<RunS
   }
   summary.status = status;
   summary.finishedAt = new Date().toISOString();
-  if (stepTimes.length) summary.medianStepSeconds = [...stepTimes].sort((a, b) => a - b)[Math.floor(stepTimes.length / 2)]!;
+  if (stepTimes.length)
+    summary.medianStepSeconds = [...stepTimes].sort((a, b) => a - b)[Math.floor(stepTimes.length / 2)]!;
   summary.peakRssMB = peakRssMB();
   summary.leakedTensors = live.ownModel ? tf.memory().numTensors - baseTensors : undefined;
   writeJsonAtomic(files.summary, summary);

@@ -45,7 +45,9 @@ const OPTIMIZERS: Record<string, DeepPartial<RunConfig["optimizer"]>> = {
 
 /** What must match between runs: everything logged except timings and allocator counts. */
 function deterministicMetrics(dir: string): unknown[] {
-  return readJsonl<MetricsRecord>(path.join(dir, "metrics.jsonl")).rows.map(({ tokensPerSec: _a, stepSeconds: _b, numTensors: _c, ...r }) => r);
+  return readJsonl<MetricsRecord>(path.join(dir, "metrics.jsonl")).rows.map(
+    ({ tokensPerSec: _a, stepSeconds: _b, numTensors: _c, ...r }) => r,
+  );
 }
 
 function evalRows(dir: string): unknown[] {
@@ -54,11 +56,17 @@ function evalRows(dir: string): unknown[] {
 
 function files(dir: string, sub: string): Record<string, Buffer> {
   const d = path.join(dir, sub);
-  return Object.fromEntries(fs.readdirSync(d).sort().map((f) => [f, fs.readFileSync(path.join(d, f))]));
+  return Object.fromEntries(
+    fs
+      .readdirSync(d)
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(d, f))]),
+  );
 }
 
 function assertSameRun(resumed: string, straight: string, label: string): void {
-  const a = deterministicMetrics(resumed), b = deterministicMetrics(straight);
+  const a = deterministicMetrics(resumed),
+    b = deterministicMetrics(straight);
   assert.deepEqual(
     a.map((r) => (r as { step: number }).step),
     b.map((r) => (r as { step: number }).step),
@@ -67,7 +75,11 @@ function assertSameRun(resumed: string, straight: string, label: string): void {
   assert.deepEqual(a, b, `${label}: losses, norms, δ terms identical`);
   assert.deepEqual(evalRows(resumed), evalRows(straight), `${label}: periodic and final evals identical`);
   assert.deepEqual(files(resumed, "adapter"), files(straight, "adapter"), `${label}: adapter files byte-identical`);
-  assert.equal(fs.readFileSync(path.join(resumed, "samples.jsonl"), "utf8"), fs.readFileSync(path.join(straight, "samples.jsonl"), "utf8"), `${label}: samples identical`);
+  assert.equal(
+    fs.readFileSync(path.join(resumed, "samples.jsonl"), "utf8"),
+    fs.readFileSync(path.join(straight, "samples.jsonl"), "utf8"),
+    `${label}: samples identical`,
+  );
   const sa = JSON.parse(fs.readFileSync(path.join(resumed, "summary.json"), "utf8")) as RunSummary;
   const sb = JSON.parse(fs.readFileSync(path.join(straight, "summary.json"), "utf8")) as RunSummary;
   assert.equal(sa.status, "success");
@@ -89,14 +101,24 @@ for (const name of OPTIMIZER_NAMES) {
     // Stop after step 4 (one past the step-3 checkpoint, after the step-4 eval): the abort checkpoints step 4.
     const resumed = path.join(tmp, name, "resumed");
     const ctl = new AbortController();
-    const first = await runTraining(cfg, { ...ctx(resumed), signal: ctl.signal, onStep: (p) => void (p.step === 4 && ctl.abort()) });
+    const first = await runTraining(cfg, {
+      ...ctx(resumed),
+      signal: ctl.signal,
+      onStep: (p) => void (p.step === 4 && ctl.abort()),
+    });
     assert.equal(first.status, "interrupted");
     assert.equal(first.stepsCompleted, 4);
     assert.equal(first.leakedTensors, 0);
-    const state = JSON.parse(fs.readFileSync(path.join(resumed, "checkpoint", "state.json"), "utf8")) as { step: number; configHash: string };
+    const state = JSON.parse(fs.readFileSync(path.join(resumed, "checkpoint", "state.json"), "utf8")) as {
+      step: number;
+      configHash: string;
+    };
     assert.deepEqual({ step: state.step, configHash: state.configHash }, { step: 4, configHash: hash });
     assert.ok(!fs.existsSync(path.join(resumed, "adapter")), "an interrupted run writes no adapter");
-    assert.equal((JSON.parse(fs.readFileSync(path.join(resumed, "summary.json"), "utf8")) as RunSummary).status, "interrupted");
+    assert.equal(
+      (JSON.parse(fs.readFileSync(path.join(resumed, "summary.json"), "utf8")) as RunSummary).status,
+      "interrupted",
+    );
 
     // Interrupted again before the first resumed step: the checkpoint must still say step 4.
     const again = new AbortController();
@@ -104,7 +126,10 @@ for (const name of OPTIMIZER_NAMES) {
     const second = await runTraining(cfg, { ...ctx(resumed), signal: again.signal });
     assert.equal(second.status, "interrupted");
     assert.equal(second.stepsCompleted, 4);
-    assert.equal((JSON.parse(fs.readFileSync(path.join(resumed, "checkpoint", "state.json"), "utf8")) as { step: number }).step, 4);
+    assert.equal(
+      (JSON.parse(fs.readFileSync(path.join(resumed, "checkpoint", "state.json"), "utf8")) as { step: number }).step,
+      4,
+    );
 
     const third = await runTraining(cfg, ctx(resumed));
     assert.equal(third.status, "success", third.error);
@@ -121,12 +146,26 @@ test("a crash after a checkpoint (log lines past it, torn last line) resumes to 
   // Simulate kill -9 at step 5: keep the step-3 checkpoint, metrics up to 5 with a torn 6th line, eval at 4.
   const crashed = path.join(tmp, "crash", "crashed");
   const ctl = new AbortController();
-  await runTraining(cfg, { experiment: "t", runId: "c", configHash: hash, dir: crashed, signal: ctl.signal, onStep: (p) => void (p.step === 6 && ctl.abort()) });
+  await runTraining(cfg, {
+    experiment: "t",
+    runId: "c",
+    configHash: hash,
+    dir: crashed,
+    signal: ctl.signal,
+    onStep: (p) => void (p.step === 6 && ctl.abort()),
+  });
   fs.rmSync(path.join(crashed, "checkpoint"), { recursive: true });
   fs.rmSync(path.join(crashed, "summary.json"));
   const ck3 = path.join(tmp, "crash", "ck3");
   const c3 = new AbortController();
-  await runTraining(cfg, { experiment: "t", runId: "c", configHash: hash, dir: ck3, signal: c3.signal, onStep: (p) => void (p.step === 3 && c3.abort()) });
+  await runTraining(cfg, {
+    experiment: "t",
+    runId: "c",
+    configHash: hash,
+    dir: ck3,
+    signal: c3.signal,
+    onStep: (p) => void (p.step === 3 && c3.abort()),
+  });
   fs.cpSync(path.join(ck3, "checkpoint"), path.join(crashed, "checkpoint"), { recursive: true });
   fs.appendFileSync(path.join(crashed, "metrics.jsonl"), '{"step":7,"loss":');
   const r = await runTraining(cfg, { experiment: "t", runId: "c", configHash: hash, dir: crashed });
@@ -157,17 +196,37 @@ test("a crash during the final evaluation reruns it once (no duplicate final eva
 const ONLY = ["model=random:d=64,L=2", "optimizer=stable-lora", "seed=0"];
 const SET = ["train.steps=40", "train.batchSize=4", "train.checkpointEvery=5", "eval.limit=20"];
 const SWEEP_ARGS = (resultsDir: string) => [
-  "--import", "tsx", path.join(REPO, "experiments/run.ts"), "sweep", "quickstart",
-  ...ONLY.flatMap((o) => ["--only", o]), ...SET.flatMap((s) => ["--set", s]),
-  "--backend", "wasm", "--no-report", "--results-dir", resultsDir, "--data-dir", dataDir,
+  "--import",
+  "tsx",
+  path.join(REPO, "experiments/run.ts"),
+  "sweep",
+  "quickstart",
+  ...ONLY.flatMap((o) => ["--only", o]),
+  ...SET.flatMap((s) => ["--set", s]),
+  "--backend",
+  "wasm",
+  "--no-report",
+  "--results-dir",
+  resultsDir,
+  "--data-dir",
+  dataDir,
 ];
 
-function start(resultsDir: string): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
-  const child = spawn(process.execPath, SWEEP_ARGS(resultsDir), { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0", NODE_TEST_CONTEXT: undefined } });
+function start(resultsDir: string): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: string | null; stderr: string }>;
+} {
+  const child = spawn(process.execPath, SWEEP_ARGS(resultsDir), {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, FORCE_COLOR: "0", NODE_TEST_CONTEXT: undefined },
+  });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => void (stderr += d.toString()));
   child.stdout!.resume();
-  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, done };
 }
 
@@ -178,7 +237,18 @@ async function sweepInProcess(resultsDir: string): Promise<{ code: number; err: 
   let err = "";
   console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
   try {
-    const code = await runSweep({ experiment: "quickstart", only: ONLY, set: SET, backend: "wasm", report: false, "results-dir": resultsDir, "data-dir": dataDir }, EXPERIMENTS);
+    const code = await runSweep(
+      {
+        experiment: "quickstart",
+        only: ONLY,
+        set: SET,
+        backend: "wasm",
+        report: false,
+        "results-dir": resultsDir,
+        "data-dir": dataDir,
+      },
+      EXPERIMENTS,
+    );
     return { code, err };
   } finally {
     console.error = error;
@@ -192,7 +262,10 @@ function theRunDir(resultsDir: string): string {
 }
 
 /** Wait until the run folder has a checkpoint, then send `sig`. */
-async function interruptAfterCheckpoint(resultsDir: string, sig: NodeJS.Signals): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+async function interruptAfterCheckpoint(
+  resultsDir: string,
+  sig: NodeJS.Signals,
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   const { child, done } = start(resultsDir);
   let exited = false;
   void done.then(() => (exited = true));
@@ -228,7 +301,10 @@ test("kill -9 after the first checkpoint, then the same command: same final numb
   const interrupted = await interruptAfterCheckpoint(intDir, "SIGINT");
   assert.equal(interrupted.code, 130, interrupted.stderr);
   const idir = theRunDir(intDir);
-  assert.equal((JSON.parse(fs.readFileSync(path.join(idir, "summary.json"), "utf8")) as RunSummary).status, "interrupted");
+  assert.equal(
+    (JSON.parse(fs.readFileSync(path.join(idir, "summary.json"), "utf8")) as RunSummary).status,
+    "interrupted",
+  );
   // (The same command again, in process this time, to keep the test short; the kill -9 rerun above is a process.)
   const again = await sweepInProcess(intDir);
   assert.equal(again.code, 0, again.err);
@@ -241,8 +317,10 @@ test("webgpu (SwiftShader): interrupt + resume equals a straight run, bit for bi
   if (skip) return t.skip(skip);
   // Small, as SwiftShader is a CPU: 3 steps, a checkpoint at 1, the abort after 2, a probe at 2, a short eval.
   const cfg = resolveRunConfig(TINY, {
-    backend: "webgpu", optimizer: OPTIMIZERS["stable-lora"],
-    train: { steps: 3, checkpointEvery: 1, warmupSteps: 1 }, eval: { limit: 4, batchSize: 4, everySteps: 0 },
+    backend: "webgpu",
+    optimizer: OPTIMIZERS["stable-lora"],
+    train: { steps: 3, checkpointEvery: 1, warmupSteps: 1 },
+    eval: { limit: 4, batchSize: 4, everySteps: 0 },
   });
   const hash = configHash(cfg);
   const ctx = (dir: string) => ({ experiment: "t", runId: "webgpu", configHash: hash, dir });
@@ -254,7 +332,11 @@ test("webgpu (SwiftShader): interrupt + resume equals a straight run, bit for bi
   assert.ok(s.provenance.backend.gpu && s.provenance.backend.gpu.maxBufferSize > 0, "summary.json records the adapter");
   const resumed = path.join(tmp, "webgpu", "resumed");
   const ctl = new AbortController();
-  const first = await runTraining(cfg, { ...ctx(resumed), signal: ctl.signal, onStep: (p) => void (p.step === 2 && ctl.abort()) });
+  const first = await runTraining(cfg, {
+    ...ctx(resumed),
+    signal: ctl.signal,
+    onStep: (p) => void (p.step === 2 && ctl.abort()),
+  });
   assert.equal(first.status, "interrupted");
   assert.equal(first.leakedTensors, 0);
   const third = await runTraining(cfg, ctx(resumed));

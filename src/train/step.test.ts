@@ -10,7 +10,10 @@ import { microBatches } from "./step.ts";
 test("train.microBatchSize: unset by default (configs keep their hash), ≤ batchSize, set with --set", () => {
   assert.ok(!("microBatchSize" in resolveRunConfig({}).train), "no default: an unset config hashes as before");
   assert.equal(resolveRunConfig(parseOverrides(["train.microBatchSize=2"])).train.microBatchSize, 2);
-  assert.throws(() => resolveRunConfig(parseOverrides(["train.microBatchSize=9"])), /train\.microBatchSize \(9\) must be ≤ train\.batchSize \(8\)/);
+  assert.throws(
+    () => resolveRunConfig(parseOverrides(["train.microBatchSize=9"])),
+    /train\.microBatchSize \(9\) must be ≤ train\.batchSize \(8\)/,
+  );
   assert.throws(() => resolveRunConfig(parseOverrides(["train.microBatchSize=0"])), /train\.microBatchSize/);
 });
 

@@ -43,7 +43,12 @@ export function microBatches<T>(examples: readonly T[], size: number | null): T[
  * Loss and LoRA gradients accumulated over the micro-batches (kept tensors; the caller disposes them). With one
  * micro-batch this is exactly tf.variableGrads of continuationLoss (no rescaling: bit-identical to no accumulation).
  */
-export function accumulatedGrads(decoder: Decoder, batches: readonly TokenBatch[], vars: tf.Variable[], dropoutSeed: number): { loss: tf.Scalar; grads: LoraGrads } {
+export function accumulatedGrads(
+  decoder: Decoder,
+  batches: readonly TokenBatch[],
+  vars: tf.Variable[],
+  dropoutSeed: number,
+): { loss: tf.Scalar; grads: LoraGrads } {
   const total = batches.reduce((s, b) => s + b.tokens, 0);
   let loss: tf.Scalar | undefined;
   let grads: LoraGrads | undefined;
@@ -76,7 +81,11 @@ export function accumulatedGrads(decoder: Decoder, batches: readonly TokenBatch[
  * clipping and the optimizer's update. Leaves no tensors behind.
  */
 export async function trainStep(
-  decoder: Decoder, pairs: readonly LoraPair[], optimizer: LoraOptimizer, batches: readonly TokenBatch[], opts: StepOptions,
+  decoder: Decoder,
+  pairs: readonly LoraPair[],
+  optimizer: LoraOptimizer,
+  batches: readonly TokenBatch[],
+  opts: StepOptions,
 ): Promise<StepResult> {
   const vars = pairs.flatMap((p) => [p.A, p.B]);
   const { loss, grads } = accumulatedGrads(decoder, batches, vars, opts.dropoutSeed);
@@ -107,17 +116,29 @@ export function captureProbe(decoder: Decoder, pairs: readonly LoraPair[], probe
   tf.tidy(() => {
     decoder.hidden(probeBatch.idsTensor(), { hooks: { onLoraInput: (m, x) => void Z.set(m, tf.keep(x)) } });
   });
-  const before = new Map(pairs.map((p) => [p.module, { A: tf.clone(p.A) as tf.Tensor2D, B: tf.clone(p.B) as tf.Tensor2D }]));
+  const before = new Map(
+    pairs.map((p) => [p.module, { A: tf.clone(p.A) as tf.Tensor2D, B: tf.clone(p.B) as tf.Tensor2D }]),
+  );
   return { Z, before };
 }
 
 /** δ1/δ2/δ3 of the step just taken (pass `null` after a diverged step); frees the probe. */
-export async function finishProbe(probe: Probe, pairs: readonly LoraPair[], measure: boolean): Promise<Record<string, DeltaSignals> | undefined> {
+export async function finishProbe(
+  probe: Probe,
+  pairs: readonly LoraPair[],
+  measure: boolean,
+): Promise<Record<string, DeltaSignals> | undefined> {
   try {
     if (!measure) return undefined;
-    return await deltaTerms(pairs.map((p) => ({
-      module: p.module, before: probe.before.get(p.module)!, after: { A: p.A, B: p.B }, Z: probe.Z.get(p.module)!, scaling: p.scaling,
-    })));
+    return await deltaTerms(
+      pairs.map((p) => ({
+        module: p.module,
+        before: probe.before.get(p.module)!,
+        after: { A: p.A, B: p.B },
+        Z: probe.Z.get(p.module)!,
+        scaling: p.scaling,
+      })),
+    );
   } finally {
     for (const s of probe.before.values()) tf.dispose([s.A, s.B]);
     tf.dispose([...probe.Z.values()]);

@@ -32,9 +32,13 @@ for (const name of ["qwen2-tiny", "llama-tiny"]) {
 }
 
 // Each generated token is a new attention shape, i.e. new shader pipelines for SwiftShader to compile: 4 tokens.
-test("llama-tiny: KV-cache greedy generation equals PyTorch and the full forward (webgpu, 4 tokens)", { skip }, async () => {
-  await checkGreedy("llama-tiny", 4);
-});
+test(
+  "llama-tiny: KV-cache greedy generation equals PyTorch and the full forward (webgpu, 4 tokens)",
+  { skip },
+  async () => {
+    await checkGreedy("llama-tiny", 4);
+  },
+);
 
 const llama = fixture.models.find((m) => m.model === "llama-tiny")!;
 for (const c of llama.cases) {
@@ -43,9 +47,13 @@ for (const c of llama.cases) {
   });
 }
 
-test("an accumulated step (micro-batches of unequal token counts) equals the full-batch step (webgpu)", { skip }, async () => {
-  await checkAccumulation("webgpu", false);
-});
+test(
+  "an accumulated step (micro-batches of unequal token counts) equals the full-batch step (webgpu)",
+  { skip },
+  async () => {
+    await checkAccumulation("webgpu", false);
+  },
+);
 
 test("no tensor leaks: 100 steps of every optimizer keep numTensors constant (webgpu)", { skip }, async () => {
   const problem = new GoldenProblem(loadGolden());
@@ -72,11 +80,18 @@ test("device lost mid-run: the run ends failed, its last checkpoint intact and r
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "webgpu-lost-"));
   try {
     const data = path.join(tmp, "pairs.jsonl");
-    fs.writeFileSync(data, ["ab", "cd", "ef", "gh"].map((s) => JSON.stringify({ context: s, continuation: ` ${s}!` })).join("\n") + "\n");
+    fs.writeFileSync(
+      data,
+      ["ab", "cd", "ef", "gh"].map((s) => JSON.stringify({ context: s, continuation: ` ${s}!` })).join("\n") + "\n",
+    );
     const cfg = resolveRunConfig({
-      model: "random:d=16,L=1,heads=2,kv=1", data, backend: "webgpu", task: null,
+      model: "random:d=16,L=1,heads=2,kv=1",
+      data,
+      backend: "webgpu",
+      task: null,
       lora: { r: 2, targets: ["q_proj", "v_proj"] },
-      train: { steps: 5, batchSize: 2, maxSeqLen: 8, checkpointEvery: 2 }, stability: { probeEvery: 0 },
+      train: { steps: 5, batchSize: 2, maxSeqLen: 8, checkpointEvery: 2 },
+      stability: { probeEvery: 0 },
     });
     const dir = path.join(tmp, "run");
     const ctx = { experiment: "t", runId: "lost", configHash: "lost01", dir };

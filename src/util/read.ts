@@ -24,7 +24,12 @@ export async function readMany(make: () => tf.Tensor[]): Promise<Float32Array[]>
   const all = await readValues(() => {
     const parts = make();
     sizes = parts.map((p) => p.size);
-    return parts.length ? tf.concat(parts.map((p) => tf.reshape(tf.cast(p, "float32"), [-1])), 0) : tf.zeros([0]);
+    return parts.length
+      ? tf.concat(
+          parts.map((p) => tf.reshape(tf.cast(p, "float32"), [-1])),
+          0,
+        )
+      : tf.zeros([0]);
   });
   const out: Float32Array[] = [];
   let off = 0;

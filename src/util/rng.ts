@@ -2,7 +2,9 @@
 // explicitly to everything random (LoRA init, shuffling, dropout seeds, subsampling); Math.random is never used.
 // Its state is four uint32 words, saved in checkpoints so a resumed run draws the same numbers.
 
-export interface RngState { readonly s: readonly [number, number, number, number] }
+export interface RngState {
+  readonly s: readonly [number, number, number, number];
+}
 
 export class Rng {
   private s: Uint32Array;

@@ -30,7 +30,12 @@ test("a function over the limit is listed with its own length; one under it is n
 
 test("named nested functions do not count towards their parent; inline callbacks do", () => {
   const named = `function outer() {\n  const inner = () => {\n${body(20)}\n  };\n  return inner;\n}\n`;
-  withFile(named, (f) => assert.deepEqual(longFunctions(f, 10).map((x) => x.name), ["inner"]));
+  withFile(named, (f) =>
+    assert.deepEqual(
+      longFunctions(f, 10).map((x) => x.name),
+      ["inner"],
+    ),
+  );
   const inline = `function outer(xs: number[]) {\n  let x = 0;\n  xs.forEach(() => {\n${body(20)}\n  });\n}\n`;
   withFile(inline, (f) => {
     const outer = longFunctions(f, 10).find((x) => x.name === "outer");

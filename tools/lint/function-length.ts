@@ -32,7 +32,8 @@ function isNamed(fn: ts.FunctionLikeDeclaration): boolean {
 function nameOf(fn: ts.FunctionLikeDeclaration, sf: ts.SourceFile): string {
   if (fn.name) return fn.name.getText(sf);
   const p = fn.parent;
-  if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p)) return p.name.getText(sf);
+  if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p))
+    return p.name.getText(sf);
   return "(anonymous)";
 }
 

@@ -57,5 +57,8 @@ test("an upward import and a file outside every layer are reported", () => {
 
 test("this repository's src/ and experiments/ import only downward", () => {
   const v = checkLayers(repoRoot);
-  assert.deepEqual(v.map((x) => `${x.from}${x.to ? ` → ${x.to}` : ""}: ${x.reason}`), []);
+  assert.deepEqual(
+    v.map((x) => `${x.from}${x.to ? ` → ${x.to}` : ""}: ${x.reason}`),
+    [],
+  );
 });

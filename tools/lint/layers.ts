@@ -11,8 +11,15 @@ import { sourceFiles } from "./function-length.ts";
 export const LAYERS: readonly (readonly string[])[] = [
   ["src/util/", "src/testing/"],
   [
-    "src/backend.ts", "src/webgpu.ts", "src/webgpu-testing.ts", "src/native-matmul.ts", "src/wasm-fused.ts",
-    "src/tape-release.ts", "src/wasm-zero-copy.ts", "src/hub.ts", "src/hub-fetch.ts",
+    "src/backend.ts",
+    "src/webgpu.ts",
+    "src/webgpu-testing.ts",
+    "src/native-matmul.ts",
+    "src/wasm-fused.ts",
+    "src/tape-release.ts",
+    "src/wasm-zero-copy.ts",
+    "src/hub.ts",
+    "src/hub-fetch.ts",
   ],
   ["src/config.ts", "src/results.ts"],
   ["src/models/"],
@@ -42,7 +49,11 @@ export function importsOf(file: string): string[] {
   const sf = ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
   const out: string[] = [];
   const visit = (n: ts.Node): void => {
-    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) &&
+      n.moduleSpecifier &&
+      ts.isStringLiteral(n.moduleSpecifier)
+    ) {
       out.push(n.moduleSpecifier.text);
     } else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const a = n.arguments[0];

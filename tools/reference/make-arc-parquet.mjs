@@ -9,9 +9,32 @@ const require = createRequire(process.env.NODE_PATH ? process.env.NODE_PATH + "/
 const { parquetWriteBuffer } = await import(require.resolve("hyparquet-writer"));
 
 const rows = [
-  { id: "Mercury_417466", question: "Which statement best explains why photosynthesis is the foundation of most food webs?", choices: { text: ["Sunlight is the source of energy for nearly all ecosystems.", "Most ecosystems are found on land instead of in water.", "Carbon dioxide is more available than other gases.", "The producers in all ecosystems are plants."], label: ["A", "B", "C", "D"] }, answerKey: "A" },
-  { id: "NYSEDREGENTS_2012_8_42", question: "If the force used to push a shopping cart increases, the cart's acceleration will", choices: { text: ["decrease", "increase", "remain the same"], label: ["1", "2", "3"] }, answerKey: "2" },
-  { id: "Five_choices", question: "Pick E.", choices: { text: ["a", "b", "c", "d", "e"], label: ["A", "B", "C", "D", "E"] }, answerKey: "E" },
+  {
+    id: "Mercury_417466",
+    question: "Which statement best explains why photosynthesis is the foundation of most food webs?",
+    choices: {
+      text: [
+        "Sunlight is the source of energy for nearly all ecosystems.",
+        "Most ecosystems are found on land instead of in water.",
+        "Carbon dioxide is more available than other gases.",
+        "The producers in all ecosystems are plants.",
+      ],
+      label: ["A", "B", "C", "D"],
+    },
+    answerKey: "A",
+  },
+  {
+    id: "NYSEDREGENTS_2012_8_42",
+    question: "If the force used to push a shopping cart increases, the cart's acceleration will",
+    choices: { text: ["decrease", "increase", "remain the same"], label: ["1", "2", "3"] },
+    answerKey: "2",
+  },
+  {
+    id: "Five_choices",
+    question: "Pick E.",
+    choices: { text: ["a", "b", "c", "d", "e"], label: ["A", "B", "C", "D", "E"] },
+    answerKey: "E",
+  },
 ];
 const utf8 = (name, rep = "OPTIONAL") => ({ name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: rep });
 const list = (name) => [
