@@ -189,6 +189,38 @@ async function quietLibraryLog<T>(drop: boolean, fn: () => Promise<T>): Promise<
   }
 }
 
+/** The files to fetch: the named paths (size unknown), or the repo's files the predicate keeps (with their sizes). */
+async function wantedFiles(
+  files: string[] | ((path: string) => boolean),
+  list: () => AsyncIterable<{ type: string; path: string; size: number }>,
+): Promise<{ path: string; size: number | null }[]> {
+  if (Array.isArray(files)) return files.map((p) => ({ path: p, size: null }));
+  const wanted: { path: string; size: number | null }[] = [];
+  for await (const entry of list()) if (entry.type === "file" && files(entry.path)) wanted.push(entry);
+  return wanted;
+}
+
+/**
+ * One file into the cache. A transfer cut short keeps its bytes (src/hub-fetch.ts): each retry resumes where the
+ * last one stopped. A file the hub does not have is a HubError saying `missing`.
+ */
+async function downloadResuming(
+  download: () => Promise<unknown>,
+  fo: RobustFetchOptions,
+  missing: string,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await download();
+      return;
+    } catch (e) {
+      if (/cannot get path info/.test((e as Error).message)) throw new HubError(missing);
+      if (!(e instanceof TransferError) || attempt >= fo.retries) throw e;
+      fo.log?.(`${(e as Error).message}; resuming (${attempt + 1}/${fo.retries})`);
+    }
+  }
+}
+
 /**
  * Download the chosen files of a repo revision into the HF cache and return the snapshot folder. Files already in
  * the cache are not fetched again. `files` is a list of paths or a predicate over the repo's file paths.
@@ -239,31 +271,17 @@ export async function downloadRepoFiles(
         fs.writeFileSync(refFile, sha);
       }
       const snapshot = path.join(storage, "snapshots", sha);
-      let wanted: { path: string; size: number | null }[];
-      if (Array.isArray(files)) {
-        wanted = files.map((p) => ({ path: p, size: null }));
-      } else {
-        wanted = [];
-        for await (const entry of listFiles({ ...params, revision: sha, recursive: true })) {
-          if (entry.type === "file" && files(entry.path)) wanted.push({ path: entry.path, size: entry.size });
-        }
-      }
+      const wanted = await wantedFiles(files, () => listFiles({ ...params, revision: sha, recursive: true }));
       for (const w of wanted) {
         currentFile = w.path;
         const target = path.join(snapshot, w.path);
         if (!fs.existsSync(target)) {
-          // A transfer cut short keeps its bytes (src/hub-fetch.ts): each retry resumes where the last one stopped.
-          for (let attempt = 0; ; attempt++) {
-            try {
-              await downloadFileToCacheDir({ ...params, path: w.path, revision: sha, cacheDir: s.cacheDir });
-              break;
-            } catch (e) {
-              if (/cannot get path info/.test((e as Error).message))
-                throw new HubError(`${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`);
-              if (!(e instanceof TransferError) || attempt >= fo.retries) throw e;
-              fo.log?.(`${(e as Error).message}; resuming (${attempt + 1}/${fo.retries})`);
-            }
-          }
+          const what = `${describe(repo)} has no file "${w.path}" at revision ${s.revision} (${s.hubUrl})`;
+          await downloadResuming(
+            () => downloadFileToCacheDir({ ...params, path: w.path, revision: sha, cacheDir: s.cacheDir }),
+            fo,
+            what,
+          );
         }
         const size = fs.statSync(target).size;
         if (w.size !== null && size !== w.size) {

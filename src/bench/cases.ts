@@ -74,7 +74,10 @@ const TINY = customConfig({
 
 const base = { seqLen: 128, r: 8, alpha: 16, targets: LORA_TARGETS, steps: 5, warmup: 2, peer: true } as const;
 
-/** The suite, in run order. `sharedDir` is ../shared (stories260K lives in its models/ folder). */
+/**
+ * The suite, in run order. `sharedDir` is ../shared (stories260K lives in its models/ folder).
+ * long: one declarative list of the cases, a few lines each; splitting it would only scatter the table.
+ */
 export function benchCases(sharedDir: string): BenchCase[] {
   const rand = (config: ModelConfig): ModelSource => ({ kind: "random", config });
   const qwen = MODEL_PRESETS["Qwen/Qwen2-0.5B"]!.config;

@@ -171,7 +171,10 @@ interface ParsedFile {
   metadata: Record<string, string>;
 }
 
-/** Open one .safetensors file and validate its header against the file size. Leaves the fd open. */
+/**
+ * Open one .safetensors file and validate its header against the file size. Leaves the fd open.
+ * long: the header checks in file order, each with its own error naming the file, the tensor and the fix.
+ */
 function parseFile(file: string): ParsedFile {
   let fd: number;
   try {

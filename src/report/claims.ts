@@ -387,7 +387,12 @@ export function claimC4(fits: readonly WidthFit[]): ClaimResult[] {
       ),
     });
   }
-  // (b) at the largest exponent both optimizers were run with, if it is above the theory's 1/2.
+  return [...out, ...claimC4b(fits)];
+}
+
+/** C4b: at the largest exponent both optimizers were run with, if it is above the theory's 1/2. */
+function claimC4b(fits: readonly WidthFit[]): ClaimResult[] {
+  const out: ClaimResult[] = [];
   const eA = fits.filter((f) => f.optimizer === "adamw").map((f) => f.e);
   const eS = new Set(fits.filter((f) => f.optimizer === "stable-lora").map((f) => f.e));
   const eMax = Math.max(-Infinity, ...eA.filter((e) => eS.has(e)));

@@ -449,6 +449,7 @@ export function accuracyVsStepsSpec(
  * Quickstart: rms(δ_i) against width n, log–log, with least-squares lines; the slope estimates γ[δ_i]. One panel per
  * optimizer (in `seriesOrder`), the fitted slopes in the panel's header so no label sits on the data. Terms are
  * told apart by grey level and marker shape (the optimizer colours stay reserved for optimizers).
+ * long: one vega-lite spec literal (layers, scales, legends), read top to bottom like the chart.
  */
 export function widthSpec(
   points: WidthPoint[],

@@ -257,7 +257,10 @@ interface PlotJob {
   spec: VlSpec;
 }
 
-/** Which figures this experiment's data supports, one job per figure. */
+/**
+ * Which figures this experiment's data supports, one job per figure.
+ * long: one entry per figure in page order, each a data selection and a spec call; the list is the page's outline.
+ */
 export function plotJobs(
   runs: readonly RunAxes[],
   blocks: readonly Block[],

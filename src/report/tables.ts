@@ -165,6 +165,78 @@ export function sharedSingleTask(blocks: readonly Block[]): string | null {
     : null;
 }
 
+/** What an accuracy cell shows, per table kind. */
+const CELLS_NOTE = {
+  mean: "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero.",
+  best: "Cells: best of seeds (max over successful seeds; the paper reports the best of 3).",
+} as const;
+
+/** The paper's sources for the numbers a table shows, as a note (none when it shows none). */
+function paperNote(papers: readonly (ReturnType<typeof paperFor> | undefined)[]): string[] {
+  const sources = [...new Set(papers.flatMap((p) => (p ? [p.source] : [])))];
+  return sources.length ? [`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`] : [];
+}
+
+/** The CSV records of one accuracy row: one per task, the average, and the paper's value where it has one. */
+function accuracyCsvRows(
+  block: Block,
+  row: Block["rows"][number],
+  flags: AccuracyFlag[][],
+  avgValue: number,
+  shown: number[],
+  p: ReturnType<typeof paperFor> | undefined,
+): ReportTable["csv"] {
+  const out: ReportTable["csv"] = [];
+  const cells = block.tasks.map((t) => row.cells[t]!);
+  const avg = row.average;
+  const hasAvg = block.tasks.length >= 2;
+  for (const [j, t] of block.tasks.entries()) {
+    const c = cells[j]!;
+    out.push({
+      model: block.model,
+      row: row.label,
+      optimizer: row.optimizer,
+      ...row.setting,
+      task: t,
+      metric: block.metrics[t]!,
+      mean: num(c.mean),
+      std: num(c.std),
+      n: c.n,
+      best: num(c.best),
+      not_done: notDoneText(c) || null,
+      paper: null,
+      delta: null,
+      docs: c.docs,
+      flags: flags[j]!.join(",") || null,
+    });
+  }
+  if (hasAvg) {
+    out.push({
+      model: block.model,
+      row: row.label,
+      optimizer: row.optimizer,
+      ...row.setting,
+      task: "average",
+      metric: "mean over tasks",
+      mean: num(avg?.mean ?? NaN),
+      std: num(avg?.std ?? NaN),
+      n: avg?.n ?? 0,
+      best: num(row.bestAverage),
+      not_done: null,
+      paper: p?.column === "average" ? p.value : null,
+      delta: p?.column === "average" ? num(avgValue - p.value) : null,
+    });
+  }
+  if (p && p.column !== "average") {
+    const rec = out.find((r) => r.row === row.label && r.task === p.column);
+    if (rec) {
+      rec.paper = p.value;
+      rec.delta = num(shown[block.tasks.indexOf(p.column)]! - p.value);
+    }
+  }
+  return out;
+}
+
 /**
  * Accuracy tables: mean ± std (n seeds), and best of seeds (the paper's convention). Two tables per model block
  * (rows = optimizers, columns = tasks + average), or, when every model has the same single task, two tables in all
@@ -228,62 +300,16 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
         }
         rows.push(line);
         values.push([...shown, ...(hasAvg ? [avgValue] : [])]);
-        for (const [j, t] of block.tasks.entries()) {
-          const c = cells[j]!;
-          csv.push({
-            model: block.model,
-            row: row.label,
-            optimizer: row.optimizer,
-            ...row.setting,
-            task: t,
-            metric: block.metrics[t]!,
-            mean: num(c.mean),
-            std: num(c.std),
-            n: c.n,
-            best: num(c.best),
-            not_done: notDoneText(c) || null,
-            paper: null,
-            delta: null,
-            docs: c.docs,
-            flags: flags[j]!.join(",") || null,
-          });
-        }
-        if (hasAvg) {
-          csv.push({
-            model: block.model,
-            row: row.label,
-            optimizer: row.optimizer,
-            ...row.setting,
-            task: "average",
-            metric: "mean over tasks",
-            mean: num(avg?.mean ?? NaN),
-            std: num(avg?.std ?? NaN),
-            n: avg?.n ?? 0,
-            best: num(row.bestAverage),
-            not_done: null,
-            paper: p?.column === "average" ? p.value : null,
-            delta: p?.column === "average" ? num(avgValue - p.value) : null,
-          });
-        }
-        if (p && p.column !== "average") {
-          const rec = csv.find((r) => r.row === row.label && r.task === p.column);
-          if (rec) {
-            rec.paper = p.value;
-            rec.delta = num(shown[block.tasks.indexOf(p.column)]! - p.value);
-          }
-        }
+        csv.push(...accuracyCsvRows(block, row, flags, avgValue, shown, p));
       });
       markBest(rows, values);
       const marks = flagNotes(flagged, block.chance);
       const notes = [
-        kind === "mean"
-          ? "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero."
-          : "Cells: best of seeds (max over successful seeds; the paper reports the best of 3). Average = mean over tasks of the per-task best.",
+        kind === "mean" ? CELLS_NOTE.mean : `${CELLS_NOTE.best} Average = mean over tasks of the per-task best.`,
         `Metric (in %): ${metricNote}. Bold = best in the column.`,
         ...marks.notes,
+        ...paperNote(papers),
       ];
-      const sources = [...new Set(papers.filter(Boolean).map((p) => p!.source))];
-      if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
       tables.push({
         id: `accuracy-${kind}--${slug(block.model)}`,
         title: `${block.model}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`,
@@ -295,6 +321,50 @@ export function accuracyTables(blocks: readonly Block[]): ReportTable[] {
     }
   }
   return tables;
+}
+
+/** Bold the best value of each model's column (value columns are 1 apart, or 3 where paper columns follow). */
+function markBestPerModel(rows: TableCell[][], values: number[][], hasPaper: readonly boolean[]): void {
+  const valueCol = hasPaper.map((_, j) => 1 + hasPaper.slice(0, j).reduce((a, h) => a + (h ? 3 : 1), 0));
+  hasPaper.forEach((_, j) => {
+    const col = values.map((v) => v[j]!);
+    const fin = col.filter(Number.isFinite);
+    if (fin.length < 2) return;
+    const best = Math.max(...fin);
+    col.forEach((v, i) => {
+      if (v === best) rows[i]![valueCol[j]!]!.bold = true;
+    });
+  });
+}
+
+/** One CSV record of the one-task table: a model's cell for one row. */
+function compactCsvRecord(
+  model: string,
+  row: TableRow,
+  task: string,
+  metric: string,
+  c: NonNullable<TableRow["cells"][string]>,
+  p: ReturnType<typeof paperFor> | undefined,
+  shown: number,
+  flags: readonly AccuracyFlag[],
+): ReportTable["csv"][number] {
+  return {
+    model,
+    row: row.label,
+    optimizer: row.optimizer,
+    ...row.setting,
+    task,
+    metric,
+    mean: num(c.mean),
+    std: num(c.std),
+    n: c.n,
+    best: num(c.best),
+    not_done: notDoneText(c) || null,
+    paper: p?.value ?? null,
+    delta: p ? num(shown - p.value) : null,
+    docs: c.docs,
+    flags: flags.join(",") || null,
+  };
 }
 
 /** One table per statistic for a model study: rows = optimizer rows (same row key across models), columns = models. */
@@ -353,56 +423,19 @@ function compactAccuracyTables(blocks: readonly Block[], task: string): ReportTa
               : { text: "—", kind: "missing" },
           );
         }
-        if (row && c)
-          csv.push({
-            model: b.model,
-            row: row.label,
-            optimizer: row.optimizer,
-            ...row.setting,
-            task,
-            metric,
-            mean: num(c.mean),
-            std: num(c.std),
-            n: c.n,
-            best: num(c.best),
-            not_done: notDoneText(c) || null,
-            paper: p?.value ?? null,
-            delta: p ? num(shown - p.value) : null,
-            docs: c.docs,
-            flags: flags.join(",") || null,
-          });
+        if (row && c) csv.push(compactCsvRecord(b.model, row, task, metric, c, p, shown, flags));
       });
       rows.push(line);
       values.push(vals);
     });
-    // Bold the best per model column (markBest assumes value columns follow the label; map around paper columns).
-    const valueCol = blocks.map((_, j) => 1 + blocks.slice(0, j).reduce((a, __, k) => a + (hasPaper[k] ? 3 : 1), 0));
-    blocks.forEach((_, j) => {
-      const col = values.map((v) => v[j]!);
-      const fin = col.filter(Number.isFinite);
-      if (fin.length < 2) return;
-      const best = Math.max(...fin);
-      col.forEach((v, i) => {
-        if (v === best) rows[i]![valueCol[j]!]!.bold = true;
-      });
-    });
+    markBestPerModel(rows, values, hasPaper);
     const marks = flagNotes(flagged, { [task]: blocks[0]!.chance[task] });
     const notes = [
-      kind === "mean"
-        ? "Cells: mean ± sample std over seeds (n successful seeds). Failed, diverged and running runs are counted beside the value, never as zero."
-        : "Cells: best of seeds (max over successful seeds; the paper reports the best of 3).",
+      CELLS_NOTE[kind],
       `Every model is evaluated on ${task} only; one column per model. Metric (in %): \`${metric}\`. Bold = best in the column.`,
       ...marks.notes,
+      ...paperNote(papers.flat()),
     ];
-    const sources = [
-      ...new Set(
-        papers
-          .flat()
-          .filter(Boolean)
-          .map((p) => p!.source),
-      ),
-    ];
-    if (sources.length) notes.push(`Paper: ${sources.join("; ")}. Δ in percentage points (ours − paper).`);
     tables.push({
       id: `accuracy-${kind}`,
       title: `Accuracy on ${task}: ${kind === "mean" ? "mean ± std over seeds" : "best of seeds"}${marks.titleSuffix}`,

@@ -164,15 +164,7 @@ function fitSeries(series: string, ps: readonly WidthPoint[]): WidthFit[] {
       [lo, hi] = percentileInterval(boot, level);
       ciMethod = "bootstrap over seeds";
     } else if (byWidth.size >= 3) {
-      const ws = [...byWidth.keys()];
-      const x = ws.map((w) => Math.log10(w)),
-        y = ws.map((w) => mean(byWidth.get(w)!.map(Math.log10)));
-      const mx = mean(x);
-      const sxx = x.reduce((a, v) => a + (v - mx) ** 2, 0);
-      const rss = x.reduce((a, v, i) => a + (y[i]! - (f.intercept + f.slope * v)) ** 2, 0);
-      const se = Math.sqrt(rss / (x.length - 2) / sxx);
-      const t = tQuantile(1 - (1 - level) / 2, x.length - 2);
-      [lo, hi] = [f.slope - t * se, f.slope + t * se];
+      [lo, hi] = residualInterval(byWidth, f, level);
       ciMethod = "t (fit residuals)";
     }
     out.push({
@@ -191,6 +183,23 @@ function fitSeries(series: string, ps: readonly WidthPoint[]): WidthFit[] {
     });
   }
   return out;
+}
+
+/** The slope's t interval from the fit's residuals over widths (one seed per width: no bootstrap possible). */
+function residualInterval(
+  byWidth: ReadonlyMap<number, number[]>,
+  f: { slope: number; intercept: number },
+  level: number,
+): [number, number] {
+  const ws = [...byWidth.keys()];
+  const x = ws.map((w) => Math.log10(w));
+  const y = ws.map((w) => mean(byWidth.get(w)!.map(Math.log10)));
+  const mx = mean(x);
+  const sxx = x.reduce((a, v) => a + (v - mx) ** 2, 0);
+  const rss = x.reduce((a, v, i) => a + (y[i]! - (f.intercept + f.slope * v)) ** 2, 0);
+  const se = Math.sqrt(rss / (x.length - 2) / sxx);
+  const t = tQuantile(1 - (1 - level) / 2, x.length - 2);
+  return [f.slope - t * se, f.slope + t * se];
 }
 
 /** Percentile interval of a bootstrap distribution. */
