@@ -70,8 +70,10 @@ export function widthLrAxes(plan: WidthLrPlan): { axes: Axis[]; filter: (cfg: Ru
       // `--set optimizer.lr=X` replaces every axis value: all lrs collapse into one cell per model (the sweep
       // drops the duplicates), a fixed learning rate, which is what the user asked for.
       if (!lrs.includes(cfg.optimizer.lr)) return true;
-      // Likewise `--set model=…` with a model that is not random:d=<n>: there is no width to scale with.
-      if (!/(?:^|[:,])d=\d+/.test(cfg.model)) return true;
+      // `--set model=…` with a model outside the plan's widths (another width, or a folder): the plan says nothing
+      // about its learning rate, so it runs at η0 only, one cell per optimizer setting.
+      const width = /(?:^|[:,])d=(\d+)/.exec(cfg.model);
+      if (!width || !plan.widths.includes(Number(width[1]))) return cfg.optimizer.lr === scaledLr(plan.eta0, n0, n0, 0);
       const n = widthOf(cfg.model);
       return (plan.exponents[cfg.optimizer.name] ?? []).some((e) => scaledLr(plan.eta0, n0, n, e) === cfg.optimizer.lr);
     },

@@ -347,7 +347,7 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
   const other = dry.err
     .split("\n")
     .map((l) => l.split(/\s+/)[1])
-    .find((x) => x && x.includes("--lora-plus--s0"))!;
+    .find((x) => x && x.includes("--lora-plus--") && x.includes("--s0--"))!;
   const bad = path.join(results, "quickstart", ".claims", other, "g000000.json");
   fs.mkdirSync(path.dirname(bad), { recursive: true });
   fs.writeFileSync(bad, "");
