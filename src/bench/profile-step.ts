@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendChoice } from "../backend.ts";
 import { benchCases } from "./cases.ts";
 import { modelConfigOf } from "./measure.ts";
-import { createBenchOptimizer, randomBatch, setupModel, timed, timedAsync, trainStep } from "./train-step.ts";
+import { createBenchOptimizer, randomBatch, setupModel, timedAsync, trainStep } from "./train-step.ts";
 
 export interface KernelTotal {
   name: string;

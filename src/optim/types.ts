@@ -2,7 +2,6 @@
 // (A, B) pairs and never pair tensors by name substitution or list order (docs/optimizers.md §1).
 import type * as tf from "@tensorflow/tfjs";
 import type { OptimizerName } from "../config.ts";
-import type { LoraPair } from "../lora/pair.ts";
 
 export { OPTIMIZER_NAMES, type OptimizerName } from "../config.ts";
 
