@@ -166,9 +166,9 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
     "--set",
     "model=random:d=32,L=1,heads=2,kv=1",
     "--set",
-    "train.steps=120",
+    "train.steps=4000",
     "--set",
-    "train.checkpointEvery=10",
+    "train.checkpointEvery=100",
     "--set",
     "train.batchSize=4",
     "--set",
@@ -180,8 +180,9 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   ];
   const results = path.join(tmp, "kill9");
   const a = startWorker(results, [...one, "--lease", "2"]);
-  // Wait for a checkpoint at step ≥ 20 and a heartbeat that reports a step (its thread may start late on a busy
-  // machine), then kill -9 (no chance to release the claim or write anything).
+  // Wait for a checkpoint at step ≥ 100 and a heartbeat that reports a step, then kill -9 (no chance to release the
+  // claim or write anything). A step of this decoder takes about a millisecond and the heartbeat beats every
+  // lease/4 = 0.5 s, so the cell is long (4000 steps, seconds) to be caught mid-training on a fast machine too.
   let ckStep = 0;
   let beatStep = 0;
   const readStep = (file: string) => {
@@ -191,16 +192,20 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
       return 0; // not written yet
     }
   };
-  for (let i = 0; i < 1200 && (ckStep < 20 || beatStep < 1); i++) {
-    await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 3000 && (ckStep < 100 || beatStep < 1); i++) {
+    await new Promise((r) => setTimeout(r, 20));
     const ids = runIds(results);
     if (!ids.length) continue;
+    assert.ok(
+      !fs.existsSync(path.join(results, "quickstart", ids[0]!, "summary.json")),
+      "the cell ended before the kill",
+    );
     ckStep = readStep(path.join(results, "quickstart", ids[0]!, "checkpoint", "state.json"));
     const claims = path.join(results, "quickstart", ".claims", ids[0]!);
     const claimFile = fs.existsSync(claims) ? fs.readdirSync(claims).find((f) => /^g\d{6}\.json$/.test(f)) : undefined;
     beatStep = claimFile ? readStep(path.join(claims, claimFile)) : 0;
   }
-  assert.ok(ckStep >= 20, "a checkpoint was written");
+  assert.ok(ckStep >= 100, `a checkpoint was written (last seen: step ${ckStep})`);
   assert.ok(beatStep >= 1, "the heartbeat reported a step");
   a.proc.kill("SIGKILL");
   const ea = await a.done;
@@ -250,7 +255,7 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   assert.equal(s.status, "success");
   assert.deepEqual(
     readJsonl<MetricsRecord>(path.join(results, "quickstart", id!, "metrics.jsonl")).rows.map((r) => r.step),
-    Array.from({ length: 120 }, (_, i) => i + 1),
+    Array.from({ length: 4000 }, (_, i) => i + 1),
   );
 
   const straight = path.join(tmp, "kill9-straight");
@@ -270,7 +275,7 @@ test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); 
     "--set",
     "model=random:d=32,L=1,heads=2,kv=1",
     "--set",
-    "train.steps=400",
+    "train.steps=4000", // seconds: long enough to be mid-training when the signal comes
     "--set",
     "train.batchSize=4",
     "--set",

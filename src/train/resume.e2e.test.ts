@@ -194,7 +194,9 @@ test("a crash during the final evaluation reruns it once (no duplicate final eva
 // --- (b) a real process killed with SIGKILL, and one stopped with SIGINT -------------------------------------------
 
 const ONLY = ["model=random:d=64,L=2", "optimizer=stable-lora", "seed=0"];
-const SET = ["train.steps=40", "train.batchSize=4", "train.checkpointEvery=5", "eval.limit=20"];
+// A step takes a few milliseconds: the cell is long enough (800 steps, the first checkpoint at 40) that the signal sent
+// when the first checkpoint appears always lands mid-training, on a fast machine too.
+const SET = ["train.steps=800", "train.batchSize=4", "train.checkpointEvery=40", "eval.limit=20"];
 const SWEEP_ARGS = (resultsDir: string) => [
   "--import",
   "tsx",
