@@ -6,7 +6,8 @@ import type { LoraPair } from "../lora/pair.ts";
 import type { LoraGrads } from "../optim/types.ts";
 import { readValues } from "../util/read.ts";
 import type { ModuleSignals } from "../results.ts";
-import { fusedKernelsActive, fusedScaleAll, fusedSumSquares } from "../wasm-fused.ts";
+import { fusedKernelsActive, fusedScaleAll } from "../wasm-fused.ts";
+import { sumsOfSquares } from "../lora/sum-squares.ts";
 
 /** ModuleSignals before JSON: normRatio is +Infinity while B = 0 (metrics.jsonl stores null). */
 export type LiveModuleSignals = Omit<ModuleSignals, "normRatio" | "stopStep"> & { normRatio: number };
@@ -33,9 +34,7 @@ export function signalTensor(pairs: readonly LoraPair[], grads: LoraGrads): tf.T
     if (!gA || !gB) throw new Error(`no gradient for ${p.module} (${!gA ? p.A.name : p.B.name})`);
     parts.push(p.A, p.B, gA, gB);
   }
-  // One kernel on wasm with the native addon (src/wasm-fused.ts; the same sums), else 2 kernels per tensor.
-  if (fusedKernelsActive()) return fusedSumSquares(parts) as tf.Tensor1D;
-  return tf.stack(parts.map((x) => tf.sum(tf.square(x)))) as tf.Tensor1D;
+  return sumsOfSquares(parts);
 }
 
 /** The step's signals in one asynchronous read. */

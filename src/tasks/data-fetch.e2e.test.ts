@@ -309,10 +309,11 @@ function runCli(
 
 test("`run.ts data fetch gsm8k` as a process: JSON summary on stdout, progress on stderr, files in --data-dir", async () => {
   const dataDir = path.join(tmp, "datasets-cli");
-  const run = (endpoint: string, cache: string) =>
+  const run = (endpoint: string, cache: string, env: Record<string, string> = {}) =>
     runCli(["data", "fetch", "gsm8k", "--data-dir", dataDir], {
       HF_ENDPOINT: endpoint,
       HF_HUB_CACHE: path.join(tmp, cache),
+      ...env,
     });
   const r = await run(hub.url, "cache-cli");
   assert.equal(r.status, 0, r.stderr);
@@ -328,7 +329,8 @@ test("`run.ts data fetch gsm8k` as a process: JSON summary on stdout, progress o
   assert.match(r.stderr, /wrote 2 file\(s\) to .*gsm8k/);
   assert.equal(readManifest(path.join(dataDir, "gsm8k"))!.files.length, 2);
 
-  const bad = await run(`http://127.0.0.1:${await closedPort()}`, "cache-cli-empty");
+  // One retry, not the default four with backoff (seconds of waiting; the retries are tested in src/hub-fetch.test.ts).
+  const bad = await run(`http://127.0.0.1:${await closedPort()}`, "cache-cli-empty", { LORA_LAB_HUB_RETRIES: "1" });
   assert.equal(bad.status, 1, bad.stderr);
   assert.equal(bad.stdout, "");
   assert.match(bad.stderr, /^error: could not download dataset "openai\/gsm8k" from http:\/\/127\.0\.0\.1:\d+/m);

@@ -124,7 +124,7 @@ test(
   async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slurm-term-test-"));
     const results = path.join(tmp, "results");
-    const steps = 10000; // about a millisecond each: SIGTERM, sent once 20 are logged, lands mid-training
+    const steps = 4000; // about a millisecond each: SIGTERM, sent once 20 are logged, lands mid-training
     const sub = spawnSync(
       process.execPath,
       [
