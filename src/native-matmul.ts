@@ -28,6 +28,8 @@ export interface MatmulAddon {
   ): void;
   /** "avx2+fma" or "portable": the microkernel chosen at load time. */
   isa(): string;
+  /** Threads for the fused kernels' row and element loops (native/lora-lab-matmul/src/fused.cc). */
+  setThreads(threads: number): void;
 }
 
 export interface NativeMatmulStatus {
@@ -104,6 +106,7 @@ export function enableNativeMatmul(): NativeMatmulStatus {
   if (!wasmKernel) return (status = { active: false, detail: "wasm BatchMatMul kernel not registered" });
   original = wasmKernel;
   const threads = nativeMatmulThreads();
+  m.setThreads(threads);
   const fallback = wasmKernel.kernelFunc;
   // The portable (SSE2) microkernel does ~8 GFLOP/s: below XNNPACK's ~15 on plain 2-D products, far above the wasm
   // kernel's ~1 on transposed or batched ones. AVX2+FMA (~80 per core) wins on every shape measured, even N = r = 8.

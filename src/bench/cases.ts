@@ -73,6 +73,8 @@ const TINY = customConfig({
 });
 
 const base = { seqLen: 128, r: 8, alpha: 16, targets: LORA_TARGETS, steps: 5, warmup: 2, peer: true } as const;
+/** Steps of tens of milliseconds: the median of 20 after 5 warm-ups, on both sides (a shared VM's noise swamps 5). */
+const shortSteps = { steps: 20, warmup: 5 } as const;
 
 /**
  * The suite, in run order. `sharedDir` is ../shared (stories260K lives in its models/ folder).
@@ -109,6 +111,7 @@ export function benchCases(sharedDir: string): BenchCase[] {
     { ...base, name: "llama-4x256", kind: "train", model: rand(LLAMA_4X256), batches: [8] },
     ...[64, 128, 256, 512].map((d): BenchCase => ({
       ...base,
+      ...shortSteps,
       name: `quickstart-d${d}`,
       kind: "train",
       model: rand(quickstart(d)),
@@ -116,6 +119,7 @@ export function benchCases(sharedDir: string): BenchCase[] {
     })),
     {
       ...base,
+      ...shortSteps,
       name: "stories260K",
       kind: "train",
       model: { kind: "folder", dir: path.join(sharedDir, "models", "stories260K") },

@@ -1,13 +1,14 @@
 // The decoder with the fused wasm kernels (src/wasm-fused.ts: RMSNorm, SwiGLU, the LoRA linear layer) against the
 // same decoder on the composed tfjs ops: hidden states and every LoRA gradient within float32 reassociation
 // (1e-5 relative), on a GQA model with q/k/v biases and LoRA on all seven projections; tensor counts back to
-// baseline; with the native matmul off nothing is fused (plain wasm runs the composed ops). Then the fused attention
+// baseline; a batch large enough to split the addon's loops gives the same bits on one thread and on two; with the
+// native matmul off nothing is fused (plain wasm runs the composed ops). Then the fused attention
 // alone against the composed ops: forward bit-identical, gradients within 1e-6. Skips without the native addon.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon } from "../native-matmul.ts";
+import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon, nativeMatmulThreads } from "../native-matmul.ts";
 import { Rng } from "../util/rng.ts";
 import { fusedAttention, fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
 import { buildDecoder, type AttachedLora, type Decoder } from "./decoder.ts";
@@ -67,18 +68,19 @@ function lossAndGrads(
   decoder: Decoder,
   vars: tf.Variable[],
   fused: boolean,
+  [B, T]: [number, number] = [2, 9],
 ): { h: Float32Array; grads: Float32Array[] } {
   const was = setFusedKernels(fused);
   try {
     return tf.tidy(() => {
       const ids = tf.tensor2d(
-        Int32Array.from({ length: 2 * 9 }, (_, i) => (i * 7 + 3) % config.vocabSize),
-        [2, 9],
+        Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % config.vocabSize),
+        [B, T],
         "int32",
       );
       const w = tf.tensor3d(
-        Float32Array.from({ length: 2 * 9 * 64 }, (_, i) => Math.sin(i)),
-        [2, 9, 64],
+        Float32Array.from({ length: B * T * 64 }, (_, i) => Math.sin(i)),
+        [B, T, 64],
       );
       const h = decoder.hidden(ids).dataSync() as Float32Array;
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(decoder.hidden(ids, { training: true }), w)), vars);
@@ -129,6 +131,38 @@ test(
     enableNativeMatmul();
     assert.ok(fusedKernelsActive());
     compare("native matmul");
+  },
+);
+
+test(
+  "a batch large enough to split the fused loops across threads: the same bits on one thread and on the addon's threads",
+  { skip },
+  async () => {
+    await initBackend("wasm");
+    enableNativeMatmul();
+    const addon = loadMatmulAddon();
+    if (typeof addon === "string") throw new Error(addon);
+    const { decoder, vars } = setup();
+    const base = tf.memory().numTensors;
+    // 8×128 tokens: every row and element loop of RMSNorm, SwiGLU, the attention folds, mask and softmax backward
+    // is past its one-thread grain (native/lora-lab-matmul/src/fused.cc).
+    const shape: [number, number] = [8, 128];
+    try {
+      addon.setThreads(1);
+      const one = lossAndGrads(decoder, vars, true, shape);
+      addon.setThreads(Math.max(2, nativeMatmulThreads()));
+      const many = lossAndGrads(decoder, vars, true, shape);
+      assert.ok(Buffer.from(one.h.buffer).equals(Buffer.from(many.h.buffer)), "hidden states");
+      vars.forEach((v, i) =>
+        assert.ok(Buffer.from(one.grads[i]!.buffer).equals(Buffer.from(many.grads[i]!.buffer)), v.name),
+      );
+      const composed = lossAndGrads(decoder, vars, false, shape);
+      assert.ok(maxRel(many.h, composed.h) <= 1e-5, `hidden vs composed: ${maxRel(many.h, composed.h)}`);
+      assert.equal(tf.memory().numTensors, base);
+    } finally {
+      addon.setThreads(nativeMatmulThreads());
+      decoder.dispose();
+    }
   },
 );
 

@@ -5,11 +5,20 @@
 // results are bit-identical; row sums (RMSNorm, the softmax backward) add in another order.
 #include <node_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+
+// matmul.cc: f(begin, end) over [0, n) split across the addon's threads when n ≥ 2·grain.
+void parallelFor(long n, long grain, const std::function<void(long, long)>& f);
 
 namespace {
+
+// Elements (or rows × their length) below which a loop stays on one thread: ~10 µs of work.
+constexpr long kGrain = 16384;
+inline long rowGrain(long rowLength) { return std::max<long>(1, kGrain / std::max<long>(1, rowLength)); }
 
 // The heap and the bounds every operand is checked against.
 struct Heap {
@@ -73,7 +82,8 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   const float b1 = a[8], c1 = a[9], b2 = a[10], c2 = a[11], sqrtBc2 = a[12], eps = a[13], neg = a[14];
   const bool hasDecay = !std::isnan(a[15]);
   const float decay = hasDecay ? static_cast<float>(a[15]) : 1.f;
-  for (long i = 0; i < static_cast<long>(n); ++i) {
+  parallelFor(static_cast<long>(n), kGrain, [&](long i0, long i1) {
+  for (long i = i0; i < i1; ++i) {
     const float g = G[i];
     const float m = M[i] * b1 + g * c1;
     const float gg = g * g;
@@ -85,6 +95,7 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
     M2[i] = m;
     V2[i] = v;
   }
+  });
   return nullptr;
 }
 
@@ -116,12 +127,14 @@ napi_value RmsNorm(napi_env env, napi_callback_info info) {
   float* Y = h.f(a[2], rows * d);
   CHECK();
   const float eps = a[5];
-  for (long r = 0; r < rows; ++r) {
-    const float* x = X + r * d;
-    float* y = Y + r * d;
-    const float rs = rowRstd(x, d, eps);
-    for (long j = 0; j < d; ++j) y[j] = (x[j] * rs) * W[j];
-  }
+  parallelFor(rows, rowGrain(d), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* x = X + r * d;
+      float* y = Y + r * d;
+      const float rs = rowRstd(x, d, eps);
+      for (long j = 0; j < d; ++j) y[j] = (x[j] * rs) * W[j];
+    }
+  });
   return nullptr;
 }
 
@@ -135,14 +148,16 @@ napi_value RmsNormGrad(napi_env env, napi_callback_info info) {
   float* DX = h.f(a[3], rows * d);
   CHECK();
   const float eps = a[6];
-  for (long r = 0; r < rows; ++r) {
-    const float *x = X + r * d, *dy = DY + r * d;
-    float* dx = DX + r * d;
-    const float rs = rowRstd(x, d, eps);
-    const float dot = sum8(d, [&](long j) { return (dy[j] * W[j]) * x[j]; });
-    const float k = ((rs * rs) * rs) * (dot / static_cast<float>(d));
-    for (long j = 0; j < d; ++j) dx[j] = ((dy[j] * W[j]) * rs) - (x[j] * k);
-  }
+  parallelFor(rows, rowGrain(d), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float *x = X + r * d, *dy = DY + r * d;
+      float* dx = DX + r * d;
+      const float rs = rowRstd(x, d, eps);
+      const float dot = sum8(d, [&](long j) { return (dy[j] * W[j]) * x[j]; });
+      const float k = ((rs * rs) * rs) * (dot / static_cast<float>(d));
+      for (long j = 0; j < d; ++j) dx[j] = ((dy[j] * W[j]) * rs) - (x[j] * k);
+    }
+  });
   return nullptr;
 }
 
@@ -153,7 +168,9 @@ napi_value SwiGlu(napi_env env, napi_callback_info info) {
   const float *G = h.f(a[0], n), *S = h.f(a[1], n), *U = h.f(a[2], n);
   float* H = h.f(a[3], n);
   CHECK();
-  for (long i = 0; i < static_cast<long>(n); ++i) H[i] = (G[i] * S[i]) * U[i];
+  parallelFor(static_cast<long>(n), kGrain, [&](long i0, long i1) {
+    for (long i = i0; i < i1; ++i) H[i] = (G[i] * S[i]) * U[i];
+  });
   return nullptr;
 }
 
@@ -164,7 +181,8 @@ napi_value SwiGluGrad(napi_env env, napi_callback_info info) {
   const float *G = h.f(a[0], n), *S = h.f(a[1], n), *U = h.f(a[2], n), *DH = h.f(a[3], n);
   float *DG = h.f(a[4], n), *DU = h.f(a[5], n);
   CHECK();
-  for (long i = 0; i < static_cast<long>(n); ++i) {
+  parallelFor(static_cast<long>(n), kGrain, [&](long i0, long i1) {
+  for (long i = i0; i < i1; ++i) {
     const float g = G[i], s = S[i], d = DH[i];
     const float gs = g * s;
     DU[i] = d * gs;
@@ -175,6 +193,7 @@ napi_value SwiGluGrad(napi_env env, napi_callback_info info) {
     const float sd = s * oneMinus;
     DG[i] = ts + tg * sd;
   }
+  });
   return nullptr;
 }
 
@@ -217,9 +236,10 @@ napi_value Fold(napi_env env, napi_callback_info info) {
   CHECK();
   if (KV <= 0 || n % KV != 0 || hd % 2 != 0) return fail(env, "fold: heads must be a multiple of KV heads, hd even");
   const long G = n / KV, half = hd / 2;
-  for (long b = 0; b < B; ++b)
-    for (long t = 0; t < T; ++t)
+  parallelFor(B * T, rowGrain(n * hd), [&](long bt0, long bt1) {
+    for (long bt = bt0; bt < bt1; ++bt)
       for (long hh = 0; hh < n; ++hh) {
+        const long b = bt / T, t = bt % T;
         const long kv = hh / G, g = hh % G;
         const long flat = ((b * T + t) * n + hh) * hd;
         const long folded = ((b * KV + kv) * T * G + t * G + g) * hd;
@@ -245,6 +265,7 @@ napi_value Fold(napi_env env, napi_callback_info info) {
           }
         }
       }
+  });
   return nullptr;
 }
 
@@ -256,14 +277,16 @@ napi_value MaskScale(napi_env env, napi_callback_info info) {
   float* S = h.f(a[0], rows * T);
   CHECK();
   const float scale = a[4], neg = -1e9f;
-  for (long r = 0; r < rows; ++r) {
-    const long t = (r % (T * G)) / G;
-    float* s = S + r * T;
-    for (long j = 0; j < T; ++j) {
-      const float v = s[j] * scale;
-      s[j] = j > t ? v + neg : v;
+  parallelFor(rows, rowGrain(T), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const long t = (r % (T * G)) / G;
+      float* s = S + r * T;
+      for (long j = 0; j < T; ++j) {
+        const float v = s[j] * scale;
+        s[j] = j > t ? v + neg : v;
+      }
     }
-  }
+  });
   return nullptr;
 }
 
@@ -276,15 +299,17 @@ napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
   float* D = h.f(a[1], rows * T);
   CHECK();
   const float scale = a[4];
-  for (long r = 0; r < rows; ++r) {
-    const float* p = P + r * T;
-    float* d = D + r * T;
-    const float sum = sum8(T, [&](long j) { return d[j] = d[j] * p[j]; });
-    for (long j = 0; j < T; ++j) {
-      const float sp = sum * p[j];
-      d[j] = (d[j] - sp) * scale;
+  parallelFor(rows, rowGrain(T), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* p = P + r * T;
+      float* d = D + r * T;
+      const float sum = sum8(T, [&](long j) { return d[j] = d[j] * p[j]; });
+      for (long j = 0; j < T; ++j) {
+        const float sp = sum * p[j];
+        d[j] = (d[j] - sp) * scale;
+      }
     }
-  }
+  });
   return nullptr;
 }
 

@@ -7,6 +7,8 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -341,7 +343,42 @@ bool runPart(Workspace& ws, const Problem& P, long b0, long b1, long i0, long i1
 
 // Persistent worker threads, started on first use and kept for the life of the process (never destroyed, so exit
 // does not join them): a product's parts 1..n−1 run on them, part 0 on the caller. Starting a std::thread per
-// product cost tens of microseconds, as much as a whole small product.
+// product cost tens of microseconds, as much as a whole small product; waking a sleeping worker through a condition
+// variable still costs ~10 µs. So a worker spins for a while (kSpinNs) after each job before it sleeps, and the
+// caller spins while it waits for the last part: a training step issues products microseconds apart, and then a
+// split product costs no wake-up (as OpenMP's spinning threads do for PyTorch).
+long spinNs() {
+  const char* v = std::getenv("LORA_LAB_NATIVE_MATMUL_SPIN_US");
+  return (v ? std::atol(v) : 200) * 1000;
+}
+const long kSpinNs = spinNs();
+
+inline void cpuRelax() {
+#if LL_X86
+  _mm_pause();
+#endif
+}
+
+inline long nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Spins until done() or kSpinNs have passed; true if done() became true.
+template <typename F>
+bool spinUntil(F done) {
+  if (done()) return true;
+  const long t0 = nowNs();
+  for (int i = 0;; ++i) {
+    for (int k = 0; k < 64; ++k) {
+      if (done()) return true;
+      cpuRelax();
+    }
+    if (nowNs() - t0 > kSpinNs) return done();
+    std::this_thread::yield();  // where cores are oversubscribed (several workers on one machine), let others run
+  }
+}
+
 class Pool {
  public:
   // Runs work(t) for t in [0, parts); returns when all have finished. Calls are serialised by gMutex.
@@ -358,51 +395,61 @@ class Pool {
       std::lock_guard<std::mutex> l(m_);
       job_ = &work;
       parts_ = onWorkers + 1;
-      pending_ = onWorkers;
-      ++generation_;
+      pending_.store(onWorkers, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     work(0);
     for (int t = onWorkers + 1; t < parts; ++t) work(t);  // threads that could not be started
-    std::unique_lock<std::mutex> l(m_);
-    done_.wait(l, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    if (!spinUntil([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> l(m_);
+      done_.wait(l, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
 
  private:
   void loop(int idx) {
     long seen = 0;
     for (;;) {
-      const std::function<void(int)>* job;
-      {
+      if (!spinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
         std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (idx >= parts_) continue;
-        job = job_;
+        cv_.wait(l, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       }
+      const std::function<void(int)>* job;
+      int parts;
+      {
+        std::lock_guard<std::mutex> l(m_);
+        seen = generation_.load(std::memory_order_acquire);
+        job = job_;
+        parts = parts_;
+      }
+      if (idx >= parts) continue;
       (*job)(idx);
-      std::lock_guard<std::mutex> l(m_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> l(m_);
+        done_.notify_one();
+      }
     }
   }
   std::mutex m_;
   std::condition_variable cv_, done_;
   std::vector<std::thread> workers_;
   const std::function<void(int)>* job_ = nullptr;
-  int parts_ = 0, pending_ = 0;
-  long generation_ = 0;
+  int parts_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<long> generation_{0};
 };
 
 Pool* const gPool = new Pool;
 
-// Products below this many FLOPs run on one thread (LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP, default 8): waking a pooled
-// worker costs ~10 µs, so below ~0.1 ms of work a second thread costs more than it saves. Splits across batches
+// Products below this many FLOPs run on one thread (LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP, default 1): a spinning worker
+// takes a part within a microsecond or two, so products from ~10 µs of work gain from a second thread (measured on
+// the quickstart d = 64 LoRA products, docs/cpu-kernels.md §5). Splits across batches
 // (attention's per-head products) share no packing and start at a quarter of it.
 double splitFlops() {
   const char* v = std::getenv("LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP");
   const double m = v ? std::atof(v) : 0;
-  return (m > 0 ? m : 8.0) * 1e6;
+  return (m > 0 ? m : 1.0) * 1e6;
 }
 const double kSplitFlops = splitFlops();
 
@@ -444,6 +491,25 @@ bool runProblem(const Problem& P, int threads) {
   gPool->run(parts, work);
   return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
+
+// Threads for the fused kernels' row and element loops (setThreads; products get theirs with each call).
+int gElementThreads = 1;
+
+}  // namespace
+
+// f(begin, end) over [0, n) in contiguous parts on the pool, one per thread, when n ≥ 2·grain (else one call on
+// this thread). Every part computes its own indices whole, so results do not depend on the split (fused.cc).
+void parallelFor(long n, long grain, const std::function<void(long, long)>& f) {
+  const int parts = static_cast<int>(std::min<long>(gElementThreads, grain > 0 ? n / grain : n));
+  if (parts <= 1) {
+    f(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(gMutex);
+  gPool->run(parts, [&](int t) { f(n * t / parts, n * (t + 1) / parts); });
+}
+
+namespace {
 
 // ---- N-API glue -------------------------------------------------------------------------------------------------
 
@@ -496,6 +562,17 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// setThreads(n): threads for the fused kernels' loops (src/native-matmul.ts passes the sgemm thread count).
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t n = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 || !getInt(env, argv[0], &n))
+    return throwError(env, "setThreads expects an integer");
+  gElementThreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, kMaxThreads)));
+  return nullptr;
+}
+
 napi_value Isa(napi_env env, napi_callback_info) {
   napi_value s;
   napi_create_string_utf8(env, kKernel == kernelPortable ? "portable" : "avx2+fma", NAPI_AUTO_LENGTH, &s);
@@ -507,6 +584,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
