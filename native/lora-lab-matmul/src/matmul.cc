@@ -444,7 +444,7 @@ Pool* const gPool = new Pool;
 
 // Products below this many FLOPs run on one thread (LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP, default 1): a spinning worker
 // takes a part within a microsecond or two, so products from ~10 µs of work gain from a second thread (measured on
-// the quickstart d = 64 LoRA products, docs/cpu-kernels.md §5). Splits across batches
+// the quickstart d = 64 LoRA products, docs/cpu-kernels.md §2a). Splits across batches
 // (attention's per-head products) share no packing and start at a quarter of it.
 double splitFlops() {
   const char* v = std::getenv("LORA_LAB_NATIVE_MATMUL_SPLIT_MFLOP");
