@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { readJsonl, type MetricsRecord, type RunSummary } from "../results.ts";
 import { runSweep, sweepExitCode, type SweepArgs } from "./sweep.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { sweepArgv } from "../testing/sweep-argv.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-workers-test-"));
@@ -41,21 +42,7 @@ interface Worker {
 function startWorker(resultsDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Worker {
   const proc = spawn(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      "experiments/run.ts",
-      "sweep",
-      "quickstart",
-      "--backend",
-      "wasm",
-      "--no-report",
-      "--results-dir",
-      resultsDir,
-      "--data-dir",
-      dataDir,
-      ...args,
-    ],
+    sweepArgv({ extra: ["--no-report", "--results-dir", resultsDir, "--data-dir", dataDir, ...args] }),
     { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";

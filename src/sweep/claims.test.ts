@@ -1,10 +1,13 @@
 // Claims in one process (the multi-process behaviour is in src/cli/sweep-workers.test.ts): one holder at a time,
 // a stale claim is taken over by exactly one newcomer and fences the old holder, release cleans up, the heartbeat
-// thread refreshes the file, and bad claim files or leases are clear errors.
-import { test } from "node:test";
+// thread refreshes the file, a claim folder that another worker removes between two of our calls is no error, and
+// bad claim files or leases are clear errors.
+import { mock, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import fsCjs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { checkLease, readClaim, tryClaim, type ClaimInfo } from "./claims.ts";
@@ -84,3 +87,45 @@ test("a claim file that is not JSON and a lease ≤ 0 are clear errors", () => {
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * Runs f with fs[name] throwing ENOENT for paths under `under` after its first `after` such calls (as if another
+ * worker had just removed the folder).
+ */
+function withVanished<T>(name: "readdirSync" | "openSync", under: string, f: () => T, after = 0): T {
+  const real = fsCjs[name] as (...a: unknown[]) => unknown;
+  let seen = 0;
+  const m = mock.method(fsCjs, name, (...a: unknown[]) => {
+    if (String(a[0]).startsWith(under) && seen++ >= after)
+      throw Object.assign(new Error(`ENOENT: no such file or directory, ${name} '${String(a[0])}'`), {
+        code: "ENOENT",
+      });
+    return real.apply(fsCjs, a);
+  });
+  syncBuiltinESMExports();
+  try {
+    return f();
+  } finally {
+    m.mock.restore();
+    syncBuiltinESMExports();
+  }
+}
+
+test("a claim folder removed by another worker mid-call: release and the scans see no claim, tryClaim says held", () => {
+  const dir = path.join(tmp, "exp", ".claims", "cell-vanish");
+  const a = tryClaim(tmp, "exp", "cell-vanish", opts)!;
+  // release(): its own generation is found and removed (first listing), then the folder is listed again for
+  // heartbeat temp files: gone by then.
+  withVanished("readdirSync", dir, () => a.release(), 1);
+  assert.ok(!fs.existsSync(path.join(dir, "g000000.json")), "its generation was removed");
+  assert.equal(
+    withVanished("readdirSync", dir, () => readClaim(tmp, "exp", "cell-vanish", 60)),
+    null,
+  );
+  // tryClaim(): mkdir succeeded, then the folder vanished before the claim's temp file was written.
+  assert.equal(
+    withVanished("openSync", dir, () => tryClaim(tmp, "exp", "cell-vanish", opts)),
+    null,
+  );
+  assert.ok(tryClaim(tmp, "exp", "cell-vanish", opts), "the next pass takes it");
+});

@@ -55,14 +55,22 @@ function claimDir(resultsDir: string, experiment: string, runId: string): string
 const GEN_RE = /^g(\d{6})\.json$/;
 const genFile = (dir: string, g: number) => path.join(dir, `g${String(g).padStart(6, "0")}.json`);
 
-function generations(dir: string): number[] {
-  let names: string[];
+/**
+ * The names in a folder, or none when it does not exist or is not a folder (another worker may remove a claim
+ * folder at any moment, between any two calls of ours).
+ */
+function listOrEmpty(dir: string): string[] {
   try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
+    return fs.readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return [];
+    throw e;
   }
-  return names
+}
+
+function generations(dir: string): number[] {
+  return listOrEmpty(dir)
     .map((n) => GEN_RE.exec(n))
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => Number(m[1]))
@@ -163,7 +171,14 @@ export function tryClaim(
   };
   const file = genFile(dir, generation);
   const tmp = path.join(dir, `.${uniqueTmpSuffix()}`);
-  writeFileSynced(tmp, JSON.stringify(info, null, 2) + "\n");
+  try {
+    writeFileSynced(tmp, JSON.stringify(info, null, 2) + "\n");
+  } catch (e) {
+    // Another worker released its claim and removed the (empty) folder after our mkdir: the cell changed hands
+    // under us, so report it as held; the caller looks at it again on its next pass.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
   try {
     fs.linkSync(tmp, file);
   } catch (e) {
@@ -191,7 +206,7 @@ function claimHandle(info: ClaimInfo, dir: string, file: string): Claim {
     release(): void {
       for (const g of generations(dir)) if (g <= info.generation) fs.rmSync(genFile(dir, g), { force: true });
       // our own heartbeat's temp file, when the thread was stopped mid-write (src/sweep/heartbeat.ts)
-      for (const n of fs.existsSync(dir) ? fs.readdirSync(dir) : [])
+      for (const n of listOrEmpty(dir))
         if (n.includes(`.hb-${process.pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
       try {
         fs.rmdirSync(dir);
@@ -206,8 +221,7 @@ function claimHandle(info: ClaimInfo, dir: string, file: string): Claim {
 export function readAllClaims(resultsDir: string, experiment: string, leaseSeconds: number): Map<string, ClaimView> {
   const out = new Map<string, ClaimView>();
   const root = claimsRoot(resultsDir, experiment);
-  if (!fs.existsSync(root)) return out;
-  for (const runId of fs.readdirSync(root)) {
+  for (const runId of listOrEmpty(root)) {
     const v = readClaim(resultsDir, experiment, runId, leaseSeconds);
     if (v) out.set(runId, v);
   }

@@ -17,6 +17,7 @@ import { configHash } from "../sweep.ts";
 import { runTraining } from "./recipe.ts";
 import { useWebgpu } from "../webgpu-testing.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { sweepArgv } from "../testing/sweep-argv.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "resume-test-"));
@@ -197,22 +198,12 @@ const ONLY = ["model=random:d=64,L=2", "optimizer=stable-lora", "seed=0"];
 // A step takes a few milliseconds: the cell is long enough (800 steps, the first checkpoint at 40) that the signal sent
 // when the first checkpoint appears always lands mid-training, on a fast machine too.
 const SET = ["train.steps=800", "train.batchSize=4", "train.checkpointEvery=40", "eval.limit=20"];
-const SWEEP_ARGS = (resultsDir: string) => [
-  "--import",
-  "tsx",
-  path.join(REPO, "experiments/run.ts"),
-  "sweep",
-  "quickstart",
-  ...ONLY.flatMap((o) => ["--only", o]),
-  ...SET.flatMap((s) => ["--set", s]),
-  "--backend",
-  "wasm",
-  "--no-report",
-  "--results-dir",
-  resultsDir,
-  "--data-dir",
-  dataDir,
-];
+const SWEEP_ARGS = (resultsDir: string) =>
+  sweepArgv({
+    only: ONLY,
+    set: SET,
+    extra: ["--no-report", "--results-dir", resultsDir, "--data-dir", dataDir],
+  });
 
 function start(resultsDir: string): {
   child: ChildProcess;

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunSummary } from "../../src/results.ts";
+import { sweepArgv } from "../../src/testing/sweep-argv.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SCRIPT = path.join(REPO, "tools", "slurm", "local-cluster.sh");
@@ -48,32 +49,21 @@ test(
       reports = path.join(tmp, "reports");
     const sub = spawnSync(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        "experiments/run.ts",
-        "sweep",
-        "quickstart",
-        "--set",
-        "train.steps=3",
-        "--set",
-        "train.batchSize=4",
-        "--set",
-        "eval.limit=20",
-        "--only",
-        "model=random:d=64,L=2",
-        "--backend",
-        "wasm",
-        "--results-dir",
-        results,
-        "--reports-dir",
-        reports,
-        "--data-dir",
-        path.join(tmp, "datasets"),
-        "--slurm",
-        "--shards",
-        "3",
-      ],
+      sweepArgv({
+        set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"],
+        only: ["model=random:d=64,L=2"],
+        extra: [
+          "--results-dir",
+          results,
+          "--reports-dir",
+          reports,
+          "--data-dir",
+          path.join(tmp, "datasets"),
+          "--slurm",
+          "--shards",
+          "3",
+        ],
+      }),
       { cwd: REPO, env, encoding: "utf8" },
     );
     assert.equal(sub.status, 0, sub.stderr);
@@ -127,36 +117,21 @@ test(
     const steps = 4000; // about a millisecond each: SIGTERM, sent once 20 are logged, lands mid-training
     const sub = spawnSync(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        "experiments/run.ts",
-        "sweep",
-        "quickstart",
-        "--set",
-        `train.steps=${steps}`,
-        "--set",
-        "train.batchSize=4",
-        "--set",
-        "eval.limit=10",
-        "--set",
-        "model=random:d=32,L=1,heads=2,kv=1",
-        "--only",
-        "optimizer=adamw",
-        "--only",
-        "seed=0",
-        "--backend",
-        "wasm",
-        "--results-dir",
-        results,
-        "--reports-dir",
-        path.join(tmp, "reports"),
-        "--data-dir",
-        path.join(tmp, "datasets"),
-        "--slurm",
-        "--shards",
-        "1",
-      ],
+      sweepArgv({
+        set: [`train.steps=${steps}`, "train.batchSize=4", "eval.limit=10", "model=random:d=32,L=1,heads=2,kv=1"],
+        only: ["optimizer=adamw", "seed=0"],
+        extra: [
+          "--results-dir",
+          results,
+          "--reports-dir",
+          path.join(tmp, "reports"),
+          "--data-dir",
+          path.join(tmp, "datasets"),
+          "--slurm",
+          "--shards",
+          "1",
+        ],
+      }),
       { cwd: REPO, env, encoding: "utf8" },
     );
     assert.equal(sub.status, 0, sub.stderr);
