@@ -83,18 +83,18 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   const bool hasDecay = !std::isnan(a[15]);
   const float decay = hasDecay ? static_cast<float>(a[15]) : 1.f;
   parallelFor(static_cast<long>(n), kGrain, [&](long i0, long i1) {
-  for (long i = i0; i < i1; ++i) {
-    const float g = G[i];
-    const float m = M[i] * b1 + g * c1;
-    const float gg = g * g;
-    const float v = V[i] * b2 + gg * c2;
-    const float denom = std::sqrt(v) / sqrtBc2 + eps;
-    const float base = hasDecay ? P[i] * decay : P[i];
-    const float upd = m / denom;
-    P2[i] = base + upd * neg;
-    M2[i] = m;
-    V2[i] = v;
-  }
+    for (long i = i0; i < i1; ++i) {
+      const float g = G[i];
+      const float m = M[i] * b1 + g * c1;
+      const float gg = g * g;
+      const float v = V[i] * b2 + gg * c2;
+      const float denom = std::sqrt(v) / sqrtBc2 + eps;
+      const float base = hasDecay ? P[i] * decay : P[i];
+      const float upd = m / denom;
+      P2[i] = base + upd * neg;
+      M2[i] = m;
+      V2[i] = v;
+    }
   });
   return nullptr;
 }
@@ -182,17 +182,17 @@ napi_value SwiGluGrad(napi_env env, napi_callback_info info) {
   float *DG = h.f(a[4], n), *DU = h.f(a[5], n);
   CHECK();
   parallelFor(static_cast<long>(n), kGrain, [&](long i0, long i1) {
-  for (long i = i0; i < i1; ++i) {
-    const float g = G[i], s = S[i], d = DH[i];
-    const float gs = g * s;
-    DU[i] = d * gs;
-    const float t = d * U[i];
-    const float ts = t * s;
-    const float tg = t * g;
-    const float oneMinus = 1.f - s;
-    const float sd = s * oneMinus;
-    DG[i] = ts + tg * sd;
-  }
+    for (long i = i0; i < i1; ++i) {
+      const float g = G[i], s = S[i], d = DH[i];
+      const float gs = g * s;
+      DU[i] = d * gs;
+      const float t = d * U[i];
+      const float ts = t * s;
+      const float tg = t * g;
+      const float oneMinus = 1.f - s;
+      const float sd = s * oneMinus;
+      DG[i] = ts + tg * sd;
+    }
   });
   return nullptr;
 }

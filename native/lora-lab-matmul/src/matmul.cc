@@ -369,7 +369,7 @@ template <typename F>
 bool spinUntil(F done) {
   if (done()) return true;
   const long t0 = nowNs();
-  for (int i = 0;; ++i) {
+  for (;;) {
     for (int k = 0; k < 64; ++k) {
       if (done()) return true;
       cpuRelax();
