@@ -169,3 +169,51 @@ test("the addon refuses operands outside the heap instead of reading past it", {
   assert.throws(() => m.sgemm(heap, 2, 100, 200, 1, 1, 5, 5, 5, false, false, 1), /multiples of 4/);
   assert.throws(() => (m.sgemm as (...a: unknown[]) => void)(heap, 0, 100), /12 or 13 arguments/);
 });
+
+test(
+  "products of ≤ 4 rows (decoding) follow their stated summation order bit for bit, whichever SIMD clone runs",
+  {
+    skip,
+  },
+  () => {
+    if (typeof addon === "string") return;
+    // native/lora-lab-matmul/src/matmul.cc gemmSmallM: row-major B → C[j] = Σ_k a_k·B[k, j] in k order; transposed B
+    // → 8 partial sums (lane u takes k ≡ u mod 8), combined ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)), then the tail; with
+    // accumulate, C + (that sum). The AVX2 and baseline builds must both give exactly this.
+    const f = Math.fround;
+    const rng = new Rng(11);
+    for (const [M, N, K, tB, acc] of [
+      [1, 37, 29, false, false],
+      [3, 70, 64, false, true],
+      [1, 45, 61, true, false],
+      [4, 33, 100, true, true],
+    ] as const) {
+      const heap = new ArrayBuffer(4 * (M * K + K * N + 2 * M * N));
+      const A = new Float32Array(heap, 0, M * K),
+        B = new Float32Array(heap, 4 * M * K, K * N),
+        C = new Float32Array(heap, 4 * (M * K + K * N), M * N);
+      for (const x of [A, B, C]) for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+      const want = Float32Array.from(C);
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) {
+          let v: number;
+          if (!tB) {
+            v = 0;
+            for (let k = 0; k < K; k++) v = f(v + f(A[i * K + k]! * B[k * N + j]!));
+          } else {
+            const s = new Array<number>(8).fill(0);
+            let k = 0;
+            for (; k + 8 <= K; k += 8)
+              for (let u = 0; u < 8; u++) s[u] = f(s[u]! + f(A[i * K + k + u]! * B[j * K + k + u]!));
+            for (; k < K; k++) s[0] = f(s[0]! + f(A[i * K + k]! * B[j * K + k]!));
+            v = f(f(f(s[0]! + s[1]!) + f(s[2]! + s[3]!)) + f(f(s[4]! + s[5]!) + f(s[6]! + s[7]!)));
+          }
+          want[i * N + j] = acc ? f(want[i * N + j]! + v) : v;
+        }
+      addon.sgemm(heap, 0, 4 * M * K, 4 * (M * K + K * N), 1, 1, M, N, K, false, tB, 1, acc);
+      for (let i = 0; i < M * N; i++)
+        if (!Object.is(C[i], want[i]))
+          assert.fail(`M ${M} N ${N} K ${K} tB ${tB} acc ${acc}: [${i}] ${C[i]} vs ${want[i]}`);
+    }
+  },
+);

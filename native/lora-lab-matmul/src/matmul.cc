@@ -226,6 +226,16 @@ std::mutex gMutex;
 // products along K with 8 partial sums.
 constexpr long kSmallM = 4;
 
+// Compiled twice where the toolchain can pick a version at load time (GCC/Clang on x86-64 Linux): AVX2 (8 lanes)
+// and the baseline (SSE2, 4 lanes). Every output element is formed in the same order in both (lane u of the dot
+// product's partial sums always takes k ≡ u mod 8), so their results are bit-identical.
+#if LL_X86 && defined(__linux__) && defined(__GNUC__)
+#define LL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LL_SIMD_CLONES
+#endif
+
+LL_SIMD_CLONES
 void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0, long j1,
                 bool accumulateC) {
   std::vector<float> row;  // with accumulateC the row's product is formed apart, then added: C + (A·B) as tf.add
