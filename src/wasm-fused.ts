@@ -56,7 +56,16 @@ interface FusedAddon extends MatmulAddon {
     sin: number,
     inverse: number,
   ): void;
-  maskScale(heap: ArrayBufferLike, S: number, rows: number, T: number, G: number, scale: number): void;
+  maskScale(
+    heap: ArrayBufferLike,
+    S: number,
+    rows: number,
+    T: number,
+    G: number,
+    keys: number,
+    offset: number,
+    scale: number,
+  ): void;
   softmaxGrad(heap: ArrayBufferLike, P: number, dP: number, rows: number, T: number, scale: number): void;
   sumSquares(heap: ArrayBufferLike, x: number, n: number): number;
 }
@@ -116,6 +125,7 @@ const KERNELS: Record<string, KernelImpl> = {
   LoraLabLoraLinearGrad: loraLinearGradKernel,
   LoraLabAttention: attentionKernel,
   LoraLabAttentionGrad: attentionGradKernel,
+  LoraLabAttentionCached: attentionCachedKernel,
   LoraLabSumSquares: sumSquaresKernel,
   LoraLabGatherRows: gatherRowsKernel,
   LoraLabScaleAll: scaleAllKernel,
@@ -586,7 +596,7 @@ function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknow
     const { qh, kh, vh } = foldQkv(b, tmp, x, a);
     const scores = tmp.make([BK, TG, T]);
     sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
-    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + mask
+    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, T, 0, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + mask
     probs = softmaxKernel()({
       inputs: { logits: scores },
       attrs: { dim: 2 },
@@ -634,4 +644,73 @@ function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, un
     tmp.free();
   }
   return [dq, dk, dv];
+}
+
+/**
+ * Attention of this call's tokens over the cached keys/values and their own (generation with a KV cache; no
+ * gradient): q [B·T, H·hd], k and v [B·T, KV·hd] at positions P…P+T−1 (cos/sin are those positions' RoPE tables),
+ * past keys/values [B, KV, P, hd] or none → [o [B·T, H·hd], keys [B, KV, P+T, hd], values [B, KV, P+T, hd]], the
+ * cache for the next call. The composed path's steps (src/models/decoder.ts attention with a cache): RoPE, the GQA
+ * fold, concat onto the cache, q·kᵀ/√hd with the causal mask shifted by P, tfjs' Softmax, ·v.
+ */
+export function fusedAttentionCached(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  cos: tf.Tensor,
+  sin: tf.Tensor,
+  past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
+  shape: AttentionShape,
+): [tf.Tensor2D, tf.Tensor4D, tf.Tensor4D] {
+  const inputs: Record<string, tf.Tensor> = { q, k, v, cos, sin };
+  if (past) Object.assign(inputs, { pk: past.k, pv: past.v });
+  return run("LoraLabAttentionCached", inputs, { ...shape }) as [tf.Tensor2D, tf.Tensor4D, tf.Tensor4D];
+}
+
+function attentionCachedKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
+  const a = attrs as unknown as AttentionShape;
+  const { T, H, KV, hd } = a;
+  const G = H / KV,
+    BK = a.B * KV,
+    TG = T * G;
+  const P = x.pk ? x.pk.shape[2]! : 0,
+    S = P + T;
+  const out = b.makeOutput([a.B * T, H * hd], "float32");
+  const keys = b.makeOutput([a.B, KV, S, hd], "float32");
+  const values = b.makeOutput([a.B, KV, S, hd], "float32");
+  const tmp = new Temps(b);
+  try {
+    const { qh, kh, vh } = foldQkv(b, tmp, x, a);
+    const scores = tmp.make([BK, TG, S]);
+    const o = tmp.make([BK, TG, hd]);
+    // keys/values: per (batch, KV head), the P cached rows, then this call's T (tf.concat along the sequence axis)
+    const F = new Float32Array(heap(b));
+    for (const [all, cached, fresh] of [
+      [keys, x.pk, kh],
+      [values, x.pv, vh],
+    ] as const) {
+      const dst = offsetOf(b, all) / 4,
+        src = offsetOf(b, fresh) / 4,
+        old = cached ? offsetOf(b, cached) / 4 : 0;
+      for (let i = 0; i < BK; i++) {
+        if (cached) F.copyWithin(dst + i * S * hd, old + i * P * hd, old + (i + 1) * P * hd);
+        F.copyWithin(dst + (i * S + P) * hd, src + i * T * hd, src + (i + 1) * T * hd);
+      }
+    }
+    sgemm(b, qh, keys, scores, TG, S, hd, false, true, false, BK); // q·kᵀ
+    // ·1/√hd, and the causal mask where this call has several tokens (the composed path adds none for one token)
+    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, S, P, Math.fround(1 / Math.sqrt(hd)));
+    const probs = tmp.adopt(
+      softmaxKernel()({
+        inputs: { logits: scores },
+        attrs: { dim: 2 },
+        backend: b as unknown as tf.KernelBackend,
+      }) as tf.TensorInfo,
+    );
+    sgemm(b, probs, values, o, TG, hd, S, false, false, false, BK); // probs·v
+    fold(b, o, out, a, H, null, true);
+  } finally {
+    tmp.free();
+  }
+  return [out, keys, values];
 }

@@ -3,14 +3,17 @@
 // (1e-5 relative), on a GQA model with q/k/v biases and LoRA on all seven projections; tensor counts back to
 // baseline; a batch large enough to split the addon's loops gives the same bits on one thread and on two; with the
 // native matmul off nothing is fused (plain wasm runs the composed ops). Then the fused attention
-// alone against the composed ops: forward bit-identical, gradients within 1e-6. Skips without the native addon.
+// alone against the composed ops: forward bit-identical, gradients within 1e-6; the attention over a KV cache
+// (generation) bit-identical, its extended cache too, and greedy generation giving the same tokens. Skips without
+// the native addon.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { disableNativeMatmul, enableNativeMatmul, loadMatmulAddon, nativeMatmulThreads } from "../native-matmul.ts";
 import { Rng } from "../util/rng.ts";
-import { fusedAttention, fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
+import { fusedAttention, fusedAttentionCached, fusedKernelsActive, setFusedKernels } from "../wasm-fused.ts";
+import { generateGreedy } from "./generate.ts";
 import { buildDecoder, type AttachedLora, type Decoder } from "./decoder.ts";
 import { customConfig, randomWeightSource } from "./presets.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
@@ -231,3 +234,95 @@ test(
     assert.equal(tf.memory().numTensors, base);
   },
 );
+
+test(
+  "fused attention over a KV cache equals the composed RoPE → fold → concat → masked q·kᵀ/√hd → softmax → ·v bit for bit, cache included",
+  { skip },
+  async () => {
+    await initBackend("wasm");
+    assert.ok(enableNativeMatmul().active);
+    const base = tf.memory().numTensors;
+    const rng = Rng.derive(7, "fused-attention-cached");
+    // [B, T (this call), P (cached), H, KV, hd]: a prompt fill (P = 0), one decoding token, several tokens after a cache
+    for (const [B, T, P, H, KV, hd] of [
+      [1, 6, 0, 4, 2, 16],
+      [1, 1, 9, 6, 2, 8],
+      [2, 3, 5, 4, 4, 8],
+    ] as const) {
+      tf.tidy(() => {
+        const rand = (shape: number[]) =>
+          tf.tensor(
+            Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+            shape,
+          );
+        const q = rand([B * T, H * hd]) as tf.Tensor2D;
+        const k = rand([B * T, KV * hd]) as tf.Tensor2D;
+        const v = rand([B * T, KV * hd]) as tf.Tensor2D;
+        const past = P ? { k: rand([B, KV, P, hd]) as tf.Tensor4D, v: rand([B, KV, P, hd]) as tf.Tensor4D } : null;
+        const { cos, sin } = ropeTables(ropeInvFreq({ headDim: hd, ropeTheta: 10000, ropeScaling: null }), P, T);
+        const R = rotateHalfMatrix(hd);
+        const G = H / KV,
+          S = P + T;
+        // The composed path of src/models/decoder.ts attention() with a cache.
+        const qr = applyRope(q.reshape([B, T, H, hd]) as tf.Tensor4D, cos, sin, R);
+        const kr = applyRope(k.reshape([B, T, KV, hd]) as tf.Tensor4D, cos, sin, R);
+        const qh = tf.transpose(qr.reshape([B, T, KV, G * hd]), [0, 2, 1, 3]).reshape([B, KV, T * G, hd]);
+        let kh = tf.transpose(kr, [0, 2, 1, 3]);
+        let vh = tf.transpose(v.reshape([B, T, KV, hd]), [0, 2, 1, 3]);
+        if (past) {
+          kh = tf.concat([past.k, kh], 2);
+          vh = tf.concat([past.v, vh], 2);
+        }
+        let scores = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(hd));
+        if (T > 1) {
+          const m = new Float32Array(T * G * S);
+          for (let t = 0; t < T; t++)
+            for (let g = 0; g < G; g++) m.fill(-1e9, (t * G + g) * S + P + t + 1, (t * G + g + 1) * S);
+          scores = tf.add(scores, tf.tensor2d(m, [T * G, S]));
+        }
+        const o0 = tf
+          .transpose(tf.matMul(tf.softmax(scores), vh).reshape([B, KV, T, G * hd]), [0, 2, 1, 3])
+          .reshape([B * T, H * hd]);
+        const [o, keys, values] = fusedAttentionCached(q, k, v, cos, sin, past, { B, T, H, KV, hd });
+        const what = `B ${B}, T ${T}, P ${P}, H ${H}, KV ${KV}, hd ${hd}`;
+        for (const [got, want, name] of [
+          [o, o0, "o"],
+          [keys, kh, "keys"],
+          [values, vh, "values"],
+        ] as const) {
+          assert.deepEqual(got.shape, want.shape, `${what}: ${name} shape`);
+          const a = got.dataSync(),
+            b = want.dataSync();
+          for (let i = 0; i < a.length; i++)
+            if (!Object.is(a[i], b[i])) assert.fail(`${what}: ${name}[${i}] ${a[i]} vs ${b[i]}`);
+        }
+      });
+    }
+    assert.equal(tf.memory().numTensors, base);
+  },
+);
+
+test("greedy generation with the KV cache: the fused path gives the composed path's tokens", { skip }, async () => {
+  await initBackend("wasm");
+  enableNativeMatmul();
+  const { decoder } = setup();
+  const base = tf.memory().numTensors;
+  try {
+    const prompt = [1, 5, 9, 14, 2, 33, 7];
+    const run = async (fused: boolean) => {
+      const was = setFusedKernels(fused);
+      try {
+        return await generateGreedy(decoder, prompt, { maxNewTokens: 12 });
+      } finally {
+        setFusedKernels(was);
+      }
+    };
+    const composed = await run(false);
+    const fused = await run(true);
+    assert.deepEqual(fused.ids, composed.ids);
+    fused.logprobs.forEach((lp, i) => assert.ok(Math.abs(lp - composed.logprobs[i]!) <= 1e-4, `logprob ${i}`));
+    assert.equal(tf.memory().numTensors, base);
+  } finally {
+    decoder.dispose();
+  }
+});

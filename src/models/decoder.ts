@@ -19,6 +19,7 @@ import {
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 import {
   fusedAttention,
+  fusedAttentionCached,
   fusedGatherRows,
   fusedKernelsActive,
   fusedLoraLinear,
@@ -268,11 +269,15 @@ function attention(
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
-  if (!past && !keepKv && fusedKernelsActive()) {
-    // One kernel each way on wasm with the native matmul (src/wasm-fused.ts); the same steps as below.
+  if (fusedKernelsActive() && (keepKv || !past)) {
+    // One kernel (each way when training) on wasm with the native matmul (src/wasm-fused.ts); the same steps as
+    // below. With a KV cache (generation, no gradient) the kernel also returns the extended cache.
     const [q2, k2, v2] = [l.q, l.k, l.v].map((lin) => project(s, x, lin, ctx.opts));
-    const o = fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, { B, T, H, KV, hd });
-    return { out: project(s, o, l.o, ctx.opts), kv: null };
+    const shape = { B, T, H, KV, hd };
+    if (!keepKv)
+      return { out: project(s, fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, shape), l.o, ctx.opts), kv: null };
+    const [o, k, v] = fusedAttentionCached(q2!, k2!, v2!, ctx.cos, ctx.sin, past, shape);
+    return { out: project(s, o, l.o, ctx.opts), kv: { k, v } };
   }
   const q = project(s, x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
   const k = project(s, x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;

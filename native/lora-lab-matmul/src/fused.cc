@@ -269,21 +269,22 @@ napi_value Fold(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// maskScale(heap, S, rows, T, G, scale): scores [rows = BK·T·G, T] ← S·scale, + (−1e9) where key j > query t
-// (row r is query t = (r mod T·G) / G), as tf.add(tf.mul(q·kᵀ, scale), mask) forms it.
+// maskScale(heap, S, rows, T, G, keys, offset, scale): scores [rows = BK·T·G, keys] ← S·scale, + (−1e9) where key
+// j > offset + t (row r is query t = (r mod T·G) / G at position offset + t), as tf.add(tf.mul(q·kᵀ, scale), mask)
+// forms it; the rows of a query that sees every key get no add (the composed path then adds no mask either).
 napi_value MaskScale(napi_env env, napi_callback_info info) {
-  ARGS(5, "maskScale expects (heap, S, rows, T, G, scale)");
-  const long rows = a[1], T = a[2], G = a[3];
-  float* S = h.f(a[0], rows * T);
+  ARGS(7, "maskScale expects (heap, S, rows, T, G, keys, offset, scale)");
+  const long rows = a[1], T = a[2], G = a[3], keys = a[4], offset = a[5];
+  float* S = h.f(a[0], rows * keys);
   CHECK();
-  const float scale = a[4], neg = -1e9f;
-  parallelFor(rows, rowGrain(T), [&](long r0, long r1) {
+  const float scale = a[6], neg = -1e9f;
+  parallelFor(rows, rowGrain(keys), [&](long r0, long r1) {
     for (long r = r0; r < r1; ++r) {
       const long t = (r % (T * G)) / G;
-      float* s = S + r * T;
-      for (long j = 0; j < T; ++j) {
+      float* s = S + r * keys;
+      for (long j = 0; j < keys; ++j) {
         const float v = s[j] * scale;
-        s[j] = j > t ? v + neg : v;
+        s[j] = j > offset + t ? v + neg : v;
       }
     }
   });
