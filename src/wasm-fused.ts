@@ -585,30 +585,51 @@ function softmaxKernel(): tf.KernelFunc {
 /** → [o [B·T, H·hd], probs [B·KV, T·G, T]] (probs = softmax(q·kᵀ/√hd + causal mask), kept for the backward). */
 function attentionKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const a = attrs as unknown as AttentionShape;
-  const { T, H, KV, hd } = a;
-  const G = H / KV,
-    BK = a.B * KV,
-    TG = T * G;
-  const out = b.makeOutput([a.B * T, H * hd], "float32");
+  const out = b.makeOutput([a.B * a.T, a.H * a.hd], "float32");
   const tmp = new Temps(b);
   let probs: tf.TensorInfo;
   try {
     const { qh, kh, vh } = foldQkv(b, tmp, x, a);
-    const scores = tmp.make([BK, TG, T]);
-    sgemm(b, qh, kh, scores, TG, T, hd, false, true, false, BK); // q·kᵀ
-    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, T, 0, Math.fround(1 / Math.sqrt(hd))); // ·1/√hd + mask
-    probs = softmaxKernel()({
-      inputs: { logits: scores },
-      attrs: { dim: 2 },
-      backend: b as unknown as tf.KernelBackend,
-    }) as tf.TensorInfo;
-    const o = tmp.make([BK, TG, hd]);
-    sgemm(b, probs, vh, o, TG, hd, T, false, false, false, BK); // probs·v
-    fold(b, o, out, a, H, null, true);
+    probs = attend(b, tmp, qh, kh, vh, out, a, 0);
   } finally {
     tmp.free();
   }
   return [out, probs];
+}
+
+/**
+ * out ← softmax(q·kᵀ/√hd + the causal mask shifted by P)·v, unfolded to [B·T, H·hd]: folded q [B·KV, T·G, hd] over
+ * keys and values [B·KV, P+T, hd] (P cached tokens first). Returns the probabilities [B·KV, T·G, P+T] (the
+ * caller keeps or frees them); the scores and o are temporaries of `tmp`.
+ */
+function attend(
+  b: WasmBackend,
+  tmp: Temps,
+  qh: tf.TensorInfo,
+  keys: tf.TensorInfo,
+  values: tf.TensorInfo,
+  out: tf.TensorInfo,
+  a: AttentionShape,
+  P: number,
+): tf.TensorInfo {
+  const { T, H, KV, hd } = a;
+  const G = H / KV,
+    BK = a.B * KV,
+    TG = T * G,
+    S = P + T;
+  const scores = tmp.make([BK, TG, S]);
+  sgemm(b, qh, keys, scores, TG, S, hd, false, true, false, BK); // q·kᵀ
+  // ·1/√hd + the mask on the keys after each query (rows that see every key get no add, as in the composed path)
+  native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, S, P, Math.fround(1 / Math.sqrt(hd)));
+  const probs = softmaxKernel()({
+    inputs: { logits: scores },
+    attrs: { dim: 2 },
+    backend: b as unknown as tf.KernelBackend,
+  }) as tf.TensorInfo;
+  const o = tmp.make([BK, TG, hd]);
+  sgemm(b, probs, values, o, TG, hd, S, false, false, false, BK); // probs·v
+  fold(b, o, out, a, H, null, true);
+  return probs;
 }
 
 function attentionGradKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
@@ -669,20 +690,16 @@ export function fusedAttentionCached(
 
 function attentionCachedKernel(b: WasmBackend, x: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const a = attrs as unknown as AttentionShape;
-  const { T, H, KV, hd } = a;
-  const G = H / KV,
-    BK = a.B * KV,
-    TG = T * G;
+  const { T, KV, hd } = a;
+  const BK = a.B * KV;
   const P = x.pk ? x.pk.shape[2]! : 0,
     S = P + T;
-  const out = b.makeOutput([a.B * T, H * hd], "float32");
+  const out = b.makeOutput([a.B * T, a.H * hd], "float32");
   const keys = b.makeOutput([a.B, KV, S, hd], "float32");
   const values = b.makeOutput([a.B, KV, S, hd], "float32");
   const tmp = new Temps(b);
   try {
     const { qh, kh, vh } = foldQkv(b, tmp, x, a);
-    const scores = tmp.make([BK, TG, S]);
-    const o = tmp.make([BK, TG, hd]);
     // keys/values: per (batch, KV head), the P cached rows, then this call's T (tf.concat along the sequence axis)
     const F = new Float32Array(heap(b));
     for (const [all, cached, fresh] of [
@@ -697,18 +714,7 @@ function attentionCachedKernel(b: WasmBackend, x: Inputs, attrs: Record<string, 
         F.copyWithin(dst + (i * S + P) * hd, src + i * T * hd, src + (i + 1) * T * hd);
       }
     }
-    sgemm(b, qh, keys, scores, TG, S, hd, false, true, false, BK); // q·kᵀ
-    // ·1/√hd, and the causal mask where this call has several tokens (the composed path adds none for one token)
-    native().maskScale(heap(b), offsetOf(b, scores), BK * TG, T, G, S, P, Math.fround(1 / Math.sqrt(hd)));
-    const probs = tmp.adopt(
-      softmaxKernel()({
-        inputs: { logits: scores },
-        attrs: { dim: 2 },
-        backend: b as unknown as tf.KernelBackend,
-      }) as tf.TensorInfo,
-    );
-    sgemm(b, probs, values, o, TG, hd, S, false, false, false, BK); // probs·v
-    fold(b, o, out, a, H, null, true);
+    tmp.adopt(attend(b, tmp, qh, keys, values, out, a, P));
   } finally {
     tmp.free();
   }
