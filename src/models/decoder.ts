@@ -269,7 +269,7 @@ function attention(
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
-  if (fusedKernelsActive() && (keepKv || !past)) {
+  if (fusedKernelsActive()) {
     // One kernel (each way when training) on wasm with the native matmul (src/wasm-fused.ts); the same steps as
     // below. With a KV cache (generation, no gradient) the kernel also returns the extended cache.
     const [q2, k2, v2] = [l.q, l.k, l.v].map((lin) => project(s, x, lin, ctx.opts));
