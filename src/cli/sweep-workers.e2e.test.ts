@@ -19,17 +19,9 @@ import { sweepArgv } from "../testing/sweep-argv.ts";
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-workers-test-"));
 const dataDir = path.join(tmp, "datasets");
-const TINY = [
-  "--set",
-  "train.steps=3",
-  "--set",
-  "train.batchSize=4",
-  "--set",
-  "eval.limit=20",
-  "--only",
-  "model=random:d=64,L=2",
-];
-const TINY_ARGS: Partial<SweepArgs> = {
+/** A sweep's --set and --only lists: the worker processes get them as flags, runSweep calls as arguments. */
+type Cells = { set: string[]; only: string[] };
+const TINY_ARGS: Cells = {
   set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"],
   only: ["model=random:d=64,L=2"],
 };
@@ -39,10 +31,10 @@ interface Worker {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
 }
 
-function startWorker(resultsDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Worker {
+function startWorker(resultsDir: string, cells: Cells, extra: string[] = [], env = process.env): Worker {
   const proc = spawn(
     process.execPath,
-    sweepArgv({ extra: ["--no-report", "--results-dir", resultsDir, "--data-dir", dataDir, ...args] }),
+    sweepArgv({ ...cells, extra: ["--no-report", "--results-dir", resultsDir, "--data-dir", dataDir, ...extra] }),
     { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
@@ -122,7 +114,7 @@ async function singleWorkerReport(): Promise<Record<string, string>> {
 for (const n of [3, 5]) {
   test(`${n} concurrent workers on one results folder train every cell exactly once`, async () => {
     const results = path.join(tmp, `workers-${n}`);
-    const workers = Array.from({ length: n }, () => startWorker(results, TINY));
+    const workers = Array.from({ length: n }, () => startWorker(results, TINY_ARGS));
     const ends = await Promise.all(workers.map((w) => w.done));
     for (const e of ends) assert.equal(e.code, 0, e.out);
     const ids = runIds(results);
@@ -149,24 +141,18 @@ for (const n of [3, 5]) {
 }
 
 test("kill -9 mid-cell: after the lease another worker takes the claim over, resumes, and ends bit-identical", async () => {
-  const one = [
-    "--set",
-    "model=random:d=32,L=1,heads=2,kv=1",
-    "--set",
-    "train.steps=4000",
-    "--set",
-    "train.checkpointEvery=100",
-    "--set",
-    "train.batchSize=4",
-    "--set",
-    "eval.limit=10",
-    "--only",
-    "optimizer=stable-lora",
-    "--only",
-    "seed=0",
-  ];
+  const one: Cells = {
+    set: [
+      "model=random:d=32,L=1,heads=2,kv=1",
+      "train.steps=4000",
+      "train.checkpointEvery=100",
+      "train.batchSize=4",
+      "eval.limit=10",
+    ],
+    only: ["optimizer=stable-lora", "seed=0"],
+  };
   const results = path.join(tmp, "kill9");
-  const a = startWorker(results, [...one, "--lease", "2"]);
+  const a = startWorker(results, one, ["--lease", "2"]);
   // Wait for a checkpoint at step ≥ 100 and a heartbeat that reports a step, then kill -9 (no chance to release the
   // claim or write anything). A step of this decoder takes about a millisecond and the heartbeat beats every
   // lease/4 = 0.5 s, so the cell is long (4000 steps, seconds) to be caught mid-training on a fast machine too.
@@ -206,10 +192,6 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   );
   // --status: once the lease has passed, the cell shows as stale, with the dead worker's host, pid and step.
   await new Promise((r) => setTimeout(r, 2200));
-  const oneArgs: Partial<SweepArgs> = {
-    set: one.filter((_, i) => one[i - 1] === "--set"),
-    only: one.filter((_, i) => one[i - 1] === "--only"),
-  };
   const st = await quiet(() =>
     runSweep(
       {
@@ -220,7 +202,7 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
         status: true,
         json: true,
         lease: 2,
-        ...oneArgs,
+        ...one,
       },
       EXPERIMENTS,
     ),
@@ -233,7 +215,7 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
   assert.equal(status.cells[0]!.claim!.pid, a.proc.pid);
   assert.ok(status.cells[0]!.claim!.step > 0 && status.cells[0]!.claim!.heartbeatAgeSeconds > 2, st.err);
 
-  const b = startWorker(results, [...one, "--lease", "2"]);
+  const b = startWorker(results, one, ["--lease", "2"]);
   const eb = await b.done;
   assert.equal(eb.code, 0, eb.out);
   assert.match(eb.out, /resuming, was partial; took over a stale claim/);
@@ -258,20 +240,11 @@ test("kill -9 mid-cell: after the lease another worker takes the claim over, res
 });
 
 test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); the rerun finishes the cell", async () => {
-  const one = [
-    "--set",
-    "model=random:d=32,L=1,heads=2,kv=1",
-    "--set",
-    "train.steps=4000", // seconds: long enough to be mid-training when the signal comes
-    "--set",
-    "train.batchSize=4",
-    "--set",
-    "eval.limit=10",
-    "--only",
-    "optimizer=adamw",
-    "--only",
-    "seed=0",
-  ];
+  const one: Cells = {
+    // 4000 steps (seconds): long enough to be mid-training when the signal comes
+    set: ["model=random:d=32,L=1,heads=2,kv=1", "train.steps=4000", "train.batchSize=4", "eval.limit=10"],
+    only: ["optimizer=adamw", "seed=0"],
+  };
   const results = path.join(tmp, "sigterm");
   const w = startWorker(results, one);
   for (let i = 0; i < 1200; i++) {
@@ -345,7 +318,7 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
   fs.writeFileSync(bad, "");
   const before2 = snap();
   const r = await quiet(() =>
-    sweepExitCode({ ...base, only: [...TINY_ARGS.only!, "optimizer=lora-plus"] }, EXPERIMENTS),
+    sweepExitCode({ ...base, only: [...TINY_ARGS.only, "optimizer=lora-plus"] }, EXPERIMENTS),
   );
   assert.equal(r.value, 2, r.err);
   assert.match(r.err, /g000000\.json: the claim file is not valid JSON .* delete the file; no result was touched/);

@@ -40,6 +40,22 @@ function startCluster(): { skip?: string; startedHere: boolean } {
 
 const cluster = startCluster();
 
+/** `sweep quickstart --slurm --shards N` into tmp/results, tmp/reports and tmp/datasets; the finished sbatch call. */
+function submitSweep(tmp: string, cells: { set: string[]; only: string[] }, shards: number) {
+  const extra = [
+    "--results-dir",
+    path.join(tmp, "results"),
+    "--reports-dir",
+    path.join(tmp, "reports"),
+    "--data-dir",
+    path.join(tmp, "datasets"),
+    "--slurm",
+    "--shards",
+    String(shards),
+  ];
+  return spawnSync(process.execPath, sweepArgv({ ...cells, extra }), { cwd: REPO, env, encoding: "utf8" });
+}
+
 test(
   "sweep --slurm: a 3-task job array on a real Slurm trains every cell once and the report job runs after it",
   { skip: cluster.skip, timeout: 300_000 },
@@ -47,24 +63,10 @@ test(
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slurm-test-"));
     const results = path.join(tmp, "results"),
       reports = path.join(tmp, "reports");
-    const sub = spawnSync(
-      process.execPath,
-      sweepArgv({
-        set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"],
-        only: ["model=random:d=64,L=2"],
-        extra: [
-          "--results-dir",
-          results,
-          "--reports-dir",
-          reports,
-          "--data-dir",
-          path.join(tmp, "datasets"),
-          "--slurm",
-          "--shards",
-          "3",
-        ],
-      }),
-      { cwd: REPO, env, encoding: "utf8" },
+    const sub = submitSweep(
+      tmp,
+      { set: ["train.steps=3", "train.batchSize=4", "eval.limit=20"], only: ["model=random:d=64,L=2"] },
+      3,
     );
     assert.equal(sub.status, 0, sub.stderr);
     const jobId = sub.stdout.trim();
@@ -115,24 +117,13 @@ test(
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slurm-term-test-"));
     const results = path.join(tmp, "results");
     const steps = 4000; // about a millisecond each: SIGTERM, sent once 20 are logged, lands mid-training
-    const sub = spawnSync(
-      process.execPath,
-      sweepArgv({
+    const sub = submitSweep(
+      tmp,
+      {
         set: [`train.steps=${steps}`, "train.batchSize=4", "eval.limit=10", "model=random:d=32,L=1,heads=2,kv=1"],
         only: ["optimizer=adamw", "seed=0"],
-        extra: [
-          "--results-dir",
-          results,
-          "--reports-dir",
-          path.join(tmp, "reports"),
-          "--data-dir",
-          path.join(tmp, "datasets"),
-          "--slurm",
-          "--shards",
-          "1",
-        ],
-      }),
-      { cwd: REPO, env, encoding: "utf8" },
+      },
+      1,
     );
     assert.equal(sub.status, 0, sub.stderr);
     const task = `${sub.stdout.trim()}_0`;
