@@ -15,6 +15,7 @@ import { readJsonl, type MetricsRecord, type RunSummary } from "../results.ts";
 import { runSweep, sweepExitCode, type SweepArgs } from "./sweep.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
 import { sweepArgv } from "../testing/sweep-argv.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-workers-test-"));
@@ -75,18 +76,10 @@ async function report(resultsDir: string, name: string): Promise<Record<string, 
   );
 }
 
+/** runSweep in this process: its value and everything it printed (as `err`). */
 async function quiet<T>(f: () => Promise<T>): Promise<{ value: T; err: string }> {
-  const error = console.error,
-    log = console.log;
-  let err = "";
-  console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
-  console.log = (...x: unknown[]) => void (err += x.join(" ") + "\n");
-  try {
-    return { value: await f(), err };
-  } finally {
-    console.error = error;
-    console.log = log;
-  }
+  const c = await captureConsole(f);
+  return { value: c.value, err: c.all };
 }
 
 let single: Record<string, string> | undefined;

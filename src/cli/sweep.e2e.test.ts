@@ -11,6 +11,7 @@ import * as path from "node:path";
 import type { RunSummary } from "../results.ts";
 import { runSweep, type SweepArgs } from "./sweep.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sweep-cli-test-"));
 const dataDir = path.join(tmp, "datasets");
@@ -30,14 +31,8 @@ async function sweep(
   resultsDir: string,
   a: Partial<SweepArgs> = {},
 ): Promise<{ code: number; out: string; err: string }> {
-  const log = console.log,
-    error = console.error;
-  let out = "",
-    err = "";
-  console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
-  console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
-  try {
-    const code = await runSweep(
+  const c = await captureConsole(() =>
+    runSweep(
       {
         experiment: "quickstart",
         set: TINY_SET,
@@ -49,12 +44,9 @@ async function sweep(
         ...a,
       },
       EXPERIMENTS,
-    );
-    return { code, out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+    ),
+  );
+  return { code: c.value, out: c.out, err: c.err };
 }
 
 function runs(resultsDir: string): string[] {

@@ -5,24 +5,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runSweep, type SweepArgs } from "../cli/sweep.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 async function printed(a: Partial<SweepArgs>): Promise<string> {
-  const log = console.log,
-    error = console.error;
-  let out = "";
-  console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
-  console.error = () => {};
-  try {
-    const code = await runSweep(
+  const c = await captureConsole(() =>
+    runSweep(
       { experiment: "quickstart", backend: "wasm", "results-dir": "/shared/results", print: true, ...a },
       EXPERIMENTS,
-    );
-    assert.equal(code, 0);
-    return out;
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+    ),
+  );
+  assert.equal(c.value, 0);
+  return c.out;
 }
 
 test("--slurm --print: a job array, one task per shard, TERM 120 s before the limit, requeue, logs in results/<exp>/slurm/logs", async () => {

@@ -12,6 +12,7 @@ import { expandExperiment, configHash, type Experiment } from "../sweep.ts";
 import { runSweep, sweepExitCode, type SweepArgs } from "../cli/sweep.ts";
 import type { RunSummary } from "../results.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const exp: Experiment = {
   name: "t",
@@ -67,16 +68,8 @@ test("old-format results: refused until --migrate-ids renames them; then finishe
     only: ["model=random:d=64,L=2", "seed=0", "optimizer=adamw,stable-lora"],
   };
   const quiet = async <T>(f: () => Promise<T>) => {
-    const e = console.error,
-      l = console.log;
-    let out = "";
-    console.error = console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
-    try {
-      return { value: await f(), out };
-    } finally {
-      console.error = e;
-      console.log = l;
-    }
+    const c = await captureConsole(f);
+    return { value: c.value, out: c.all };
   };
   assert.equal((await quiet(() => runSweep(args, EXPERIMENTS))).value, 0);
   const root = path.join(results, "quickstart");

@@ -18,6 +18,7 @@ import { runTraining } from "./recipe.ts";
 import { useWebgpu } from "../webgpu-testing.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
 import { sweepArgv } from "../testing/sweep-argv.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "resume-test-"));
@@ -226,11 +227,8 @@ function start(resultsDir: string): {
 /** runSweep with SWEEP_ARGS' settings in this process, capturing its log. */
 async function sweepInProcess(resultsDir: string): Promise<{ code: number; err: string }> {
   const { runSweep } = await import("../cli/sweep.ts");
-  const error = console.error;
-  let err = "";
-  console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
-  try {
-    const code = await runSweep(
+  const c = await captureConsole(() =>
+    runSweep(
       {
         experiment: "quickstart",
         only: ONLY,
@@ -241,11 +239,9 @@ async function sweepInProcess(resultsDir: string): Promise<{ code: number; err: 
         "data-dir": dataDir,
       },
       EXPERIMENTS,
-    );
-    return { code, err };
-  } finally {
-    console.error = error;
-  }
+    ),
+  );
+  return { code: c.value, err: c.err };
 }
 
 function theRunDir(resultsDir: string): string {
