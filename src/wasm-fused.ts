@@ -374,7 +374,9 @@ function swiGluGradKernel(b: WasmBackend, inputs: Inputs): tf.TensorInfo[] {
  * y = x·Wt (+ bias) + s·(x·Aᵀ)·Bᵀ for x [N, in], a frozen Wt [in, out] (bias [out]) and LoRA A [r, in], B [out, r]:
  * one kernel forward (three sgemm calls, the adapter product accumulated into y), one backward giving dx, dA, dB
  * (the adapter's middle x·Aᵀ·s is recomputed, N·in·r FLOPs, instead of being kept). Values equal the composed
- * path: the same sgemm per product, C + (A·B) as tf.add forms it.
+ * path: the same sgemm per product, C + (A·B) as tf.add forms it. With `inputGrad` false (x depends on no trainable
+ * tensor, e.g. layer 0's q/k/v input) x is not a differentiable input and the backward skips dx, 2·N·in·(out + r)
+ * FLOPs.
  */
 export function fusedLoraLinear(
   x: tf.Tensor2D,
@@ -383,19 +385,25 @@ export function fusedLoraLinear(
   A: tf.Tensor2D,
   B: tf.Tensor2D,
   scaling: number,
+  inputGrad = true,
 ): tf.Tensor2D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xi, a, bb, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [xi, a, bb, save] = (inputGrad ? args : [x, ...args]) as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.GradSaveFunc,
+    ];
     save([xi]);
     const fwdInputs: Record<string, tf.Tensor> = { x: xi, Wt, A: a, B: bb };
     if (bias) fwdInputs.bias = bias;
     return {
       value: run("LoraLabLoraLinear", fwdInputs, { scaling }) as tf.Tensor2D,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, Wt, A: a, B: bb }, { scaling }) as tf.Tensor[],
+        run("LoraLabLoraLinearGrad", { dy, x: saved[0]!, Wt, A: a, B: bb }, { scaling, inputGrad }) as tf.Tensor[],
     };
   });
-  return f(x, A, B) as tf.Tensor2D;
+  return (inputGrad ? f(x, A, B) : f(A, B)) as tf.Tensor2D;
 }
 
 /** C = op(A)·op(B) (C += with accumulate) for heap tensors, `batch` products of [M, K]·[K, N], by the native sgemm. */
@@ -458,23 +466,24 @@ function loraLinearKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, 
 function loraLinearGradKernel(b: WasmBackend, inputs: Inputs, attrs: Record<string, unknown>): tf.TensorInfo[] {
   const { dy, x, Wt, A, B } = inputs as Record<"dy" | "x" | "Wt" | "A" | "B", tf.TensorInfo>;
   const s = attrs.scaling as number;
+  const inputGrad = attrs.inputGrad as boolean;
   const [N, inDim] = x.shape as [number, number];
   const outDim = Wt.shape[1]!;
   const r = A.shape[0]!;
-  const dx = b.makeOutput([N, inDim], "float32");
+  const dx = inputGrad ? b.makeOutput([N, inDim], "float32") : null;
   const dA = b.makeOutput([r, inDim], "float32");
   const dB = b.makeOutput([outDim, r], "float32");
   const dmid = b.makeOutput([N, r], "float32");
-  sgemm(b, dy, Wt, dx, N, inDim, outDim, false, true); // dx = dy·Wtᵀ
+  if (dx) sgemm(b, dy, Wt, dx, N, inDim, outDim, false, true); // dx = dy·Wtᵀ
   const mid = loraMid(b, x, A, s);
   sgemm(b, dy, mid, dB, outDim, r, N, true, false); // dB = dyᵀ·mid
   b.disposeData(mid.dataId, true);
   sgemm(b, dy, B, dmid, N, r, outDim, false, false); // dmid = dy·B
   native().scale(heap(b), offsetOf(b, dmid), offsetOf(b, dmid), N * r, s); // through the ·s
   sgemm(b, dmid, x, dA, r, inDim, N, true, false); // dA = dmidᵀ·x
-  sgemm(b, dmid, A, dx, N, inDim, r, false, false, true); // dx += dmid·A
+  if (dx) sgemm(b, dmid, A, dx, N, inDim, r, false, false, true); // dx += dmid·A
   b.disposeData(dmid.dataId, true);
-  return [dx, dA, dB];
+  return dx ? [dx, dA, dB] : [dA, dB];
 }
 
 // ---- Causal self-attention with RoPE and GQA (needs the native matmul) -----------------------------------------

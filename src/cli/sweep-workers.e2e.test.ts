@@ -258,7 +258,44 @@ test("SIGTERM: the worker checkpoints, releases its claim and exits 75 (retry); 
   assert.equal(summaryOf(results, id!).status, "success");
 });
 
-test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a claim that is not JSON → exit 2, nothing touched", async () => {
+test("--workers 2: one command starts a second worker process here; SIGTERM stops both at a checkpoint (exit 75), the rerun finishes every cell once", async () => {
+  const cells: Cells = {
+    // 2 × 4000 steps (seconds each): long enough for the second process to start and both to be mid-cell
+    set: ["model=random:d=32,L=1,heads=2,kv=1", "train.steps=4000", "train.batchSize=4", "eval.limit=10"],
+    only: ["optimizer=adamw"],
+  };
+  const results = path.join(tmp, "local-workers");
+  const w = startWorker(results, cells, ["--workers", "2"]);
+  let out = "";
+  w.proc.stderr!.on("data", (d) => (out += d));
+  // Both mid-cell: this process's and the helper's ("[w2] …") progress lines.
+  for (let i = 0; i < 1200 && !(/^ {2}\S+ {2}step \d+/m.test(out) && /^\[w2\] +\S+ {2}step \d+/m.test(out)); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  w.proc.kill("SIGTERM");
+  const e = await w.done;
+  assert.equal(e.code, 75, e.out);
+  assert.match(e.out, /2 workers on this machine \(this one and 1 more\), 1 matmul thread\(s\) each/);
+  const ids = runIds(results);
+  assert.equal(ids.length, 2, ids.join("\n"));
+  for (const id of ids) assert.equal(summaryOf(results, id).status, "interrupted", `${id}: checkpointed by its worker`);
+  assert.deepEqual(fs.readdirSync(path.join(results, "quickstart", ".claims")), [], "both claims released");
+  const again = startWorker(results, cells, ["--workers", "2"]);
+  const e2 = await again.done;
+  assert.equal(e2.code, 0, e2.out);
+  for (const id of ids) {
+    assert.equal(summaryOf(results, id).status, "success", id);
+    const steps = readJsonl<MetricsRecord>(path.join(results, "quickstart", id, "metrics.jsonl")).rows.map(
+      (r) => r.step,
+    );
+    assert.deepEqual(
+      steps,
+      Array.from({ length: 4000 }, (_, i) => i + 1),
+      `${id}: each step logged once`,
+    );
+  }
+});
+
+test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, --workers 0, a claim that is not JSON → exit 2, nothing touched", async () => {
   const results = path.join(tmp, "bad");
   const base: SweepArgs = {
     experiment: "quickstart",
@@ -290,6 +327,10 @@ test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, a 
       [{ slurm: true, force: true, print: true }, /--force cannot be combined with --slurm/],
       [{ k8s: true }, /--k8s only prints the manifest: add --print/],
       [{ experiment: "nosuchexperiment" }, /unknown experiment "nosuchexperiment"/],
+      [{ workers: "0" }, /--workers 0: must be a positive integer or "auto"/],
+      [{ workers: "two" }, /--workers two: must be a positive integer or "auto"/],
+      [{ workers: "2", force: true }, /--workers 2 cannot be combined with --force/],
+      [{ workers: "2", shard: "0/2" }, /--workers 2 cannot be combined with a shard/],
     ];
     for (const [args, re] of cases) {
       const r = await quiet(() => sweepExitCode({ ...base, ...args }, EXPERIMENTS));

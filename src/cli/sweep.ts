@@ -6,6 +6,7 @@
 // claims.ts), `--shard I/N` splits the cells statically, `--slurm`/`--k8s` launch workers on a cluster, `--status`
 // shows where a sweep stands. docs/scale-out.md has the design.
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import cliProgress from "cli-progress";
 import type { CommandModule } from "yargs";
@@ -30,7 +31,15 @@ import { arrayScript, reportScript, slurmPaths, EXIT_CONFIG, EXIT_RETRY, type Sl
 import { indexedJobManifest } from "../sweep/k8s.ts";
 import { findLegacyFolders, migrateFolder } from "../sweep/migrate.ts";
 import { preflight } from "../sweep/preflight.ts";
-import type { WorkerArgs } from "../sweep/worker-command.ts";
+import { workerSweepArgs, type WorkerArgs } from "../sweep/worker-command.ts";
+import {
+  AUTO_WORKERS_MAX,
+  parseWorkers,
+  startLocalWorkers,
+  threadsPerWorker,
+  type LocalWorkers,
+} from "../sweep/local-workers.ts";
+import { initBackend } from "../backend.ts";
 import { runTraining } from "../train/recipe.ts";
 import { loraStepFlops } from "../bench/flops.ts";
 import { MODEL_PRESETS } from "../models/presets.ts";
@@ -59,6 +68,7 @@ export interface SweepArgs {
   wait?: boolean;
   status?: boolean;
   json?: boolean;
+  workers?: string | number;
   slurm?: boolean;
   partition?: string;
   "gpus-per-task"?: number;
@@ -160,14 +170,63 @@ export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): P
   console.error(
     `${exp.name}${p.shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`,
   );
-  const { failures, aborted } = await trainPending(a, p, pending);
+  const helpers = await startHelpers(a, p, pending);
+  const { failures, aborted } = await trainPending(a, p, pending, helpers !== undefined);
+  const helperCodes = helpers ? await helpers.done : [];
   if (a.report !== false) await writeReport(a, p);
-  return aborted ? (aborted === "SIGTERM" ? EXIT_RETRY : 130) : failures > 0 ? 1 : 0;
+  if (aborted) return aborted === "SIGTERM" ? EXIT_RETRY : 130;
+  return failures > 0 || helperCodes.some((c) => c !== 0) ? 1 : 0;
 }
 
-/** Progress output: bars on a terminal, plain lines otherwise. */
-function progressOutput(total: number) {
-  const tty = Boolean(process.stderr.isTTY);
+/**
+ * --workers: start the other worker processes of this machine (src/sweep/local-workers.ts), or none (one worker,
+ * one cell left, a shard, --force; `auto` also on a GPU backend, which one process keeps busy).
+ */
+async function startHelpers(a: SweepArgs, p: SweepPlan, pending: readonly Cell[]): Promise<LocalWorkers | undefined> {
+  const asked = parseWorkersArg(a.workers);
+  if (asked !== "auto" && asked > 1 && (p.shardTxt || a.force))
+    throw new ConfigError(
+      `--workers ${asked} cannot be combined with ${a.force ? "--force" : "a shard"}: run ${a.force ? "--force" : "the shard"} with one worker`,
+    );
+  const auto = asked === "auto";
+  const n = Math.min(pending.length, auto ? Math.min(os.availableParallelism(), AUTO_WORKERS_MAX) : asked);
+  if (n <= 1 || (auto && (p.shardTxt || a.force))) return undefined;
+  const threads = threadsPerWorker(n);
+  process.env.LORA_LAB_NATIVE_MATMUL_THREADS ??= `${threads}`; // before this process's first product reads it
+  if (auto) {
+    const backend = await initBackend(pending[0]!.config.backend);
+    if (backend.name !== "wasm" && backend.name !== "cpu") return undefined;
+  }
+  console.error(
+    `${n} workers on this machine (this one and ${n - 1} more), ${process.env.LORA_LAB_NATIVE_MATMUL_THREADS} matmul thread(s) each`,
+  );
+  const args = workerSweepArgs(
+    {
+      experiment: p.exp.name,
+      set: asList(a.set),
+      only: asList(a.only),
+      backend: a.backend,
+      dataDir: a["data-dir"],
+      resultsDir: p.resultsDir,
+      seed: a.seed,
+      leaseSeconds: a.lease === undefined ? undefined : p.leaseSeconds,
+    },
+    ["--no-preflight", "--workers", "1"],
+  );
+  return startLocalWorkers(args, n - 1, threads, (line) => console.error(line));
+}
+
+function parseWorkersArg(v: SweepArgs["workers"]): number | "auto" {
+  try {
+    return parseWorkers(v);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
+
+/** Progress output: bars on a terminal, plain lines otherwise (and beside other workers' lines). */
+function progressOutput(total: number, plain: boolean) {
+  const tty = Boolean(process.stderr.isTTY) && !plain;
   const multi = tty
     ? new cliProgress.MultiBar(
         { clearOnComplete: false, hideCursor: true, format: "{bar} {value}/{total} {label}" },
@@ -182,17 +241,20 @@ function progressOutput(total: number) {
 
 /**
  * Claim and train the pending cells until none is left; cells other workers hold are waited for (or taken over once
- * their claim goes stale), unless --no-wait. Returns the number of failed cells and the abort reason, if any.
+ * their claim goes stale), unless --no-wait. With `helpers` (this machine's other workers, whose lines it prints
+ * too) the output is plain lines and the wait polls every 0.5 s. Returns the number of failed cells and the abort
+ * reason, if any.
  */
 async function trainPending(
   a: SweepArgs,
   p: SweepPlan,
   cells: readonly Cell[],
+  helpers = false,
 ): Promise<{ failures: number; aborted: string }> {
   const { exp, resultsDir, leaseSeconds } = p;
   const sweepStart = Date.now();
   const { signal, dispose } = installInterruptHandler();
-  const out = progressOutput(cells.length);
+  const out = progressOutput(cells.length, helpers);
   const task = workerTaskName();
   const counts = { done: 0, failures: 0, total: cells.length };
   let pending = [...cells];
@@ -222,7 +284,7 @@ async function trainPending(
     const note = `waiting for ${pending.length} cell(s) held by other workers (a claim older than the ${leaseSeconds}s lease is taken over)`;
     if (note !== lastWaitNote) out.log(note);
     lastWaitNote = note;
-    await sleep(Math.min(5, leaseSeconds / 4) * 1000, signal);
+    await sleep((helpers ? 0.5 : Math.min(5, leaseSeconds / 4)) * 1000, signal);
   }
   out.multi?.stop();
   dispose();
@@ -564,6 +626,10 @@ const sweepBuilder = (y: import("yargs").Argv) =>
       default: true,
       describe: "when only cells held by other workers are left, wait for them (--no-wait: exit)",
     })
+    .option("workers", {
+      type: "string",
+      describe: `worker processes on this machine sharing the cells and the cores (N, or auto: one per core on a CPU backend, at most ${AUTO_WORKERS_MAX}; default 1, the quickstart auto)`,
+    })
     .option("status", {
       type: "boolean",
       describe: "print done/running/stale/failed/diverged/to-do counts, workers and an ETA; run nothing",
@@ -614,7 +680,10 @@ export function sweepCommands(experiments: ExperimentRegistry): CommandModule<ob
       describe: "run the offline quickstart experiment (a few minutes on 2 CPU cores), then its report",
       builder: (y) => sweepBuilder(y) as never,
       handler: async (a) => {
-        process.exitCode = await sweepExitCode({ ...a, experiment: "quickstart" }, experiments);
+        process.exitCode = await sweepExitCode(
+          { ...a, experiment: "quickstart", workers: a.workers ?? "auto" },
+          experiments,
+        );
       },
     },
     {

@@ -111,10 +111,7 @@ async function scoreRows(
   const logprob = new Float32Array(rows.length);
   const greedy: boolean[] = [];
   const d = decoder.config.hiddenSize;
-  const hSel = tf.tidy(() => {
-    const h = decoder.hidden(batch.idsTensor()).reshape([batch.B * batch.T, d]) as tf.Tensor2D;
-    return tf.gather(h, tf.tensor1d(rows, "int32")) as tf.Tensor2D; // [M, d] (no gradient needed here)
-  });
+  const hSel = tf.tidy(() => decoder.hiddenAt(batch.idsTensor(), rows)); // [M, d]
   try {
     for (let s = 0; s < rows.length; s += chunk) {
       const e = Math.min(rows.length, s + chunk);

@@ -7,15 +7,7 @@
 // HF layout. GQA folds the G query heads that share a KV head into the row axis, so attention needs no tile or gather.
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./model-config.ts";
-import {
-  addSameShape,
-  constLeftMatMul,
-  frozenLinear,
-  frozenLinearT,
-  matMulT,
-  product,
-  type GradArgs,
-} from "./linear.ts";
+import { addSameShape, frozenLinear, frozenLinearT, gatherRows, matMulT, product, type GradArgs } from "./linear.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
 import {
   fusedAttention,
@@ -74,6 +66,12 @@ export interface Decoder {
   forward(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
   /** Hidden states after the final RMSNorm, [B, T, d]. */
   hidden(ids: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /**
+   * Hidden states after the final RMSNorm at the flat positions rows (b·T + t, distinct) only: [M, d], the rows of
+   * hidden() in the order given. The last layer runs attention at every position and the rest of the layer (o_proj,
+   * MLP, norms: all row by row) on these rows only, which is what scoring and the training loss read.
+   */
+  hiddenAt(ids: tf.Tensor2D, rows: readonly number[], opts?: ForwardOptions): tf.Tensor2D;
   /** lm_head on selected rows: h [M, d] → logits [M, V]. */
   logits(h: tf.Tensor2D): tf.Tensor2D;
   /** An empty KV cache for step(). */
@@ -93,6 +91,8 @@ export class WeightShapeError extends Error {
 
 interface Linear {
   readonly module: string;
+  /** Where its input is formed: 4·layer + 0 (q, k, v), 1 (o), 2 (gate, up), 3 (down). */
+  readonly stage: number;
   /** [in, out] */
   readonly Wt: tf.Tensor2D;
   /** [out] */
@@ -137,12 +137,12 @@ function loadWeights(c: ModelConfig, source: WeightSource): Weights {
     return f;
   };
   const vector = (name: string, n: number) => take(name, [n]) as tf.Tensor1D;
-  const linear = (module: string, inDim: number, outDim: number, hasBias: boolean): Linear => {
+  const linear = (module: string, stage: number, inDim: number, outDim: number, hasBias: boolean): Linear => {
     const W = take(`${module}.weight`, [outDim, inDim]);
     const Wt = tf.transpose(W) as tf.Tensor2D; // [in, out]
     owned.splice(owned.indexOf(W), 1, Wt);
     W.dispose();
-    return { module, Wt, bias: hasBias ? vector(`${module}.bias`, outDim) : undefined };
+    return { module, stage, Wt, bias: hasBias ? vector(`${module}.bias`, outDim) : undefined };
   };
   const d = c.hiddenSize;
   const qOut = c.numHeads * c.headDim;
@@ -152,16 +152,17 @@ function loadWeights(c: ModelConfig, source: WeightSource): Weights {
     const layers: Layer[] = [];
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
+      const st = 4 * i;
       layers.push({
         inputNorm: vector(`${p}.input_layernorm.weight`, d),
-        q: linear(`${p}.self_attn.q_proj`, d, qOut, c.qkvBias),
-        k: linear(`${p}.self_attn.k_proj`, d, kvOut, c.qkvBias),
-        v: linear(`${p}.self_attn.v_proj`, d, kvOut, c.qkvBias),
-        o: linear(`${p}.self_attn.o_proj`, qOut, d, c.oBias),
+        q: linear(`${p}.self_attn.q_proj`, st, d, qOut, c.qkvBias),
+        k: linear(`${p}.self_attn.k_proj`, st, d, kvOut, c.qkvBias),
+        v: linear(`${p}.self_attn.v_proj`, st, d, kvOut, c.qkvBias),
+        o: linear(`${p}.self_attn.o_proj`, st + 1, qOut, d, c.oBias),
         postNorm: vector(`${p}.post_attention_layernorm.weight`, d),
-        gate: linear(`${p}.mlp.gate_proj`, d, c.intermediateSize, c.mlpBias),
-        up: linear(`${p}.mlp.up_proj`, d, c.intermediateSize, c.mlpBias),
-        down: linear(`${p}.mlp.down_proj`, c.intermediateSize, d, c.mlpBias),
+        gate: linear(`${p}.mlp.gate_proj`, st + 2, d, c.intermediateSize, c.mlpBias),
+        up: linear(`${p}.mlp.up_proj`, st + 2, d, c.intermediateSize, c.mlpBias),
+        down: linear(`${p}.mlp.down_proj`, st + 3, c.intermediateSize, d, c.mlpBias),
       });
     }
     const finalNorm = vector("model.norm.weight", d);
@@ -185,6 +186,8 @@ interface State {
   /** Rows of the frozen embedding for ids [N] → [N, d]. */
   readonly embedLookup: (ids: tf.Tensor1D) => tf.Tensor2D;
   lora: Map<string, AttachedLora>;
+  /** The earliest stage (Linear.stage) with a LoRA pair: only later modules' inputs depend on a trainable factor. */
+  firstLoraStage: number;
   loraDropout: number;
   /** Each LoRA module's index (its dropout seed offset). */
   moduleIndex: Map<string, number>;
@@ -228,7 +231,9 @@ function project(s: State, x: tf.Tensor2D, lin: Linear, opts: ForwardOptions): t
   const dropout = opts.training === true && s.loraDropout > 0;
   if (pair && !dropout && fusedKernelsActive()) {
     opts.hooks?.onLoraInput?.(lin.module, x);
-    return fusedLoraLinear(x, lin.Wt, lin.bias, pair.A as tf.Tensor2D, pair.B as tf.Tensor2D, pair.scaling); // one kernel each way
+    // One kernel each way; dx only where x depends on a LoRA factor (the composed path's tape prunes it itself).
+    const inputGrad = lin.stage > s.firstLoraStage;
+    return fusedLoraLinear(x, lin.Wt, lin.bias, pair.A as tf.Tensor2D, pair.B as tf.Tensor2D, pair.scaling, inputGrad);
   }
   const y = frozenLinear(x, lin.Wt, lin.bias); // [N, out]
   if (!pair) return y;
@@ -255,8 +260,8 @@ function causalMask(T: number, offset: number, G: number): tf.Tensor2D {
 type KvPair = { k: tf.Tensor4D; v: tf.Tensor4D };
 
 /**
- * Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns o_proj's output
- * and, when `keepKv`, the keys and values for the cache.
+ * Self-attention with RoPE and GQA over the cached keys/values (if any) and this call's; returns the heads' outputs
+ * [B·T, H·hd] (o_proj's input) and, when `keepKv`, the keys and values for the cache.
  */
 function attention(
   s: State,
@@ -265,7 +270,7 @@ function attention(
   ctx: Ctx,
   past: KvPair | null,
   keepKv: boolean,
-): { out: tf.Tensor2D; kv: KvPair | null } {
+): { heads: tf.Tensor2D; kv: KvPair | null } {
   const { B, T } = ctx;
   const { numHeads: H, numKvHeads: KV, headDim: hd } = s.c;
   const G = s.G;
@@ -274,10 +279,9 @@ function attention(
     // below. With a KV cache (generation, no gradient) the kernel also returns the extended cache.
     const [q2, k2, v2] = [l.q, l.k, l.v].map((lin) => project(s, x, lin, ctx.opts));
     const shape = { B, T, H, KV, hd };
-    if (!keepKv)
-      return { out: project(s, fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, shape), l.o, ctx.opts), kv: null };
+    if (!keepKv) return { heads: fusedAttention(q2!, k2!, v2!, ctx.cos, ctx.sin, shape), kv: null };
     const [o, k, v] = fusedAttentionCached(q2!, k2!, v2!, ctx.cos, ctx.sin, past, shape);
-    return { out: project(s, o, l.o, ctx.opts), kv: { k, v } };
+    return { heads: o, kv: { k, v } };
   }
   const q = project(s, x, l.q, ctx.opts).reshape([B, T, H, hd]) as tf.Tensor4D;
   const k = project(s, x, l.k, ctx.opts).reshape([B, T, KV, hd]) as tf.Tensor4D;
@@ -297,7 +301,7 @@ function attention(
   const probs = tf.softmax(scores); // over keys
   const o = tf.matMul(probs, vh); // [B, KV, T·G, hd]
   const merged = tf.transpose(o.reshape([B, KV, T, G * hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
-  return { out: project(s, merged, l.o, ctx.opts), kv: keepKv ? { k: kh, v: vh } : null };
+  return { heads: merged, kv: keepKv ? { k: kh, v: vh } : null };
 }
 
 /** The SwiGLU MLP: down(SiLU(gate(x)) · up(x)). */
@@ -308,13 +312,17 @@ function mlp(s: State, x: tf.Tensor2D, l: Layer, opts: ForwardOptions): tf.Tenso
   return project(s, h as tf.Tensor2D, l.down, opts); // [N, d]
 }
 
-/** The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] and each layer's keys/values. */
+/**
+ * The stack on ids [B, T] at positions offset…; returns normed hidden [B·T, d] (with `rows`: at those flat positions
+ * only, [M, d]) and each layer's keys/values.
+ */
 function runStack(
   s: State,
   ids: tf.Tensor2D,
   offset: number,
   cache: KvCache | null,
   opts: ForwardOptions,
+  rows?: readonly number[],
 ): { h: tf.Tensor2D; ks: tf.Tensor4D[]; vs: tf.Tensor4D[] } {
   const { c, w } = s;
   const [B, T] = ids.shape;
@@ -331,10 +339,15 @@ function runStack(
   const vs: tf.Tensor4D[] = [];
   w.layers.forEach((l, i) => {
     const past = cache && cache.k[i] && cache.v[i] ? { k: cache.k[i]!, v: cache.v[i]! } : null;
+    // The last layer's keys and values need every position; from o_proj on each row is on its own, so only the rows
+    // asked for go on.
+    const keep = i === w.layers.length - 1 ? rows : undefined;
     // One tidy per layer frees its intermediates at once (what backward needs is saved by the tape).
     const [next, ...kv] = tf.tidy(() => {
       const a = attention(s, rmsNorm(x, l.inputNorm, c.rmsNormEps), l, ctx, past, cache !== null);
-      const h = addSameShape(x, a.out); // residuals: addSameShape keeps a.out and the MLP output out of the tape
+      const [res, heads] = keep ? [gatherRows(x, keep), gatherRows(a.heads, keep)] : [x, a.heads];
+      // residuals: addSameShape keeps the o_proj and MLP outputs out of the tape
+      const h = addSameShape(res, project(s, heads, l.o, ctx.opts));
       return [
         addSameShape(h, mlp(s, rmsNorm(h, l.postNorm, c.rmsNormEps), l, opts)),
         ...(a.kv ? [a.kv.k, a.kv.v] : []),
@@ -422,6 +435,7 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     G: config.numHeads / config.numKvHeads,
     embedLookup: frozenEmbedding(w.embed),
     lora: new Map(),
+    firstLoraStage: Infinity,
     loraDropout: 0,
     moduleIndex: new Map(),
   };
@@ -438,12 +452,15 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     lmHead: { weight: w.lmHeadW },
     attachLora(pairs, opts = {}) {
       s.lora = loraByModule(w.layers, pairs);
+      const stages = w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]);
+      s.firstLoraStage = Math.min(...stages.filter((m) => s.lora.has(m.module)).map((m) => m.stage));
       s.moduleIndex = new Map([...s.lora.keys()].map((m, i) => [m, i]));
       s.loraDropout = opts.dropout ?? 0;
     },
     removeLora() {
       const pairs = [...s.lora.values()];
       s.lora = new Map();
+      s.firstLoraStage = Infinity;
       s.moduleIndex = new Map();
       return pairs;
     },
@@ -451,6 +468,18 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
       checkIds(ids);
       const [B, T] = ids.shape;
       return tf.tidy(() => runStack(s, ids, 0, null, opts).h.reshape([B, T, d]) as tf.Tensor3D);
+    },
+    hiddenAt(ids, rows, opts = {}) {
+      checkIds(ids);
+      const N = ids.shape[0] * ids.shape[1];
+      if (
+        rows.length === 0 ||
+        new Set(rows).size !== rows.length ||
+        rows.some((r) => !(r >= 0 && r < N && Number.isInteger(r)))
+      )
+        throw new Error(`decoder.hiddenAt: rows must be distinct integers in [0, ${N}) (B·T), at least one`);
+      const all = rows.length === N && rows.every((r, i) => r === i);
+      return tf.tidy(() => runStack(s, ids, 0, null, opts, all ? undefined : rows).h);
     },
     forward(ids, opts = {}) {
       checkIds(ids);
@@ -477,13 +506,4 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     },
   };
   return decoder;
-}
-
-/** Rows of h [N, d] selected by index (a one-hot selection product, differentiable on wasm): → [M, d]. */
-export function selectRows(h: tf.Tensor2D, rows: ArrayLike<number>): tf.Tensor2D {
-  const N = h.shape[0];
-  const M = rows.length;
-  const S = new Float32Array(M * N);
-  for (let m = 0; m < M; m++) S[m * N + rows[m]!] = 1;
-  return tf.tidy(() => constLeftMatMul(tf.tensor2d(S, [M, N]), h));
 }

@@ -5,6 +5,7 @@
 // Custom gradients keep frozen weights out of autodiff and choose the cheaper layout for each gradient product.
 import * as tf from "@tensorflow/tfjs";
 import { nativeMatmulActive } from "../native-matmul.ts";
+import { fusedGatherRows, fusedKernelsActive } from "../wasm-fused.ts";
 
 /** tf.customGrad passes the inputs, then a save function, as one rest list. */
 export type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
@@ -84,16 +85,23 @@ export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return f(a, b) as tf.Tensor2D;
 }
 
-/** S·x for a constant left matrix S [M, N] (a row selection); gradient for x only: dx = Sᵀ·dy. */
-export function constLeftMatMul(S: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
-  const f = tf.customGrad((...args: GradArgs) => {
-    const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    save([S]);
-    return {
-      value: tf.matMul(S, x), // [M, d]
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => product(saved[0] as tf.Tensor2D, dy as tf.Tensor2D, true, false), // [N, d]
-    };
-  });
+/**
+ * Rows of x [N, d] at distinct indices rows [M] → [M, d], differentiable: a gather forward (the addon's row copy on
+ * wasm), a scatter of dy into zeros backward (tf.gather's own gradient, UnsortedSegmentSum, is missing on wasm; with
+ * distinct rows the scatter adds nothing, so both ways are exact copies).
+ */
+export function gatherRows(x: tf.Tensor2D, rows: ArrayLike<number>): tf.Tensor2D {
+  const [N, d] = x.shape;
+  const idx = Int32Array.from(rows);
+  const f = tf.customGrad((...args: GradArgs) => ({
+    value: tf.tidy(() => {
+      const ids = tf.tensor1d(idx, "int32");
+      return fusedKernelsActive()
+        ? fusedGatherRows(args[0] as tf.Tensor2D, ids)
+        : tf.gather(args[0] as tf.Tensor2D, ids);
+    }),
+    gradFunc: (dy: tf.Tensor) => tf.scatterND(tf.tensor2d(idx, [idx.length, 1], "int32"), dy, [N, d]), // [N, d]
+  }));
   return f(x) as tf.Tensor2D;
 }
 

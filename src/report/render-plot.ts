@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vega from "vega";
 import { compile } from "vega-lite";
-import { Resvg } from "@resvg/resvg-js";
+import { renderAsync } from "@resvg/resvg-js";
 import type { VlSpec } from "./plots.ts";
 
 const FONT_CANDIDATES = [
@@ -45,15 +45,15 @@ export async function specToSvg(spec: VlSpec): Promise<string> {
 }
 
 /** SVG → PNG at `zoom`× (default 2 for crisp text). */
-export function svgToPng(svg: string, zoom = 2): { png: Buffer; width: number; height: number } {
+export async function svgToPng(svg: string, zoom = 2): Promise<{ png: Buffer; width: number; height: number }> {
   const files = fontFiles();
-  const resvg = new Resvg(svg, {
+  // Off the main thread (libuv's pool), so the figures of a report render side by side.
+  const img = await renderAsync(svg, {
     fitTo: { mode: "zoom", value: zoom },
     font: files.length
       ? { loadSystemFonts: false, fontFiles: files, defaultFontFamily: "DejaVu Sans" }
       : { loadSystemFonts: true },
   });
-  const img = resvg.render();
   return { png: img.asPng(), width: img.width, height: img.height };
 }
 
@@ -66,7 +66,7 @@ export async function renderPlot(spec: VlSpec, dir: string, name: string): Promi
   fs.writeFileSync(specPath, JSON.stringify(spec, null, 1) + "\n");
   const svg = await specToSvg(spec);
   fs.writeFileSync(svgPath, svg);
-  const { png, width, height } = svgToPng(svg);
+  const { png, width, height } = await svgToPng(svg);
   fs.writeFileSync(pngPath, png);
   return { name, svg, specPath, svgPath, pngPath, pngWidth: width, pngHeight: height };
 }

@@ -222,14 +222,15 @@ async function renderFigures(dir: string, axes: ReturnType<typeof describeRuns>,
       warnings.push(`plot ${name} could not be rendered: ${(e as Error).message}`);
     }
   }
-  for (const job of plotJobs(axes.runs, t.blocks, t.over, t.width, t.claims)) {
-    try {
-      const r = await renderPlot(job.spec, path.join(dir, "plots"), job.name);
-      figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.svg, section: job.section });
-    } catch (e) {
-      warnings.push(`plot ${job.name} could not be rendered: ${(e as Error).message}`);
-    }
-  }
+  // All at once: each one's PNG rasterises off the main thread while the next one's SVG is laid out.
+  const jobs = plotJobs(axes.runs, t.blocks, t.over, t.width, t.claims);
+  const rendered = await Promise.allSettled(jobs.map((job) => renderPlot(job.spec, path.join(dir, "plots"), job.name)));
+  rendered.forEach((r, i) => {
+    const job = jobs[i]!;
+    if (r.status === "fulfilled")
+      figures.push({ name: job.name, title: job.title, caption: job.caption, svg: r.value.svg, section: job.section });
+    else warnings.push(`plot ${job.name} could not be rendered: ${(r.reason as Error).message}`);
+  });
   return { glanceFigure, figures };
 }
 

@@ -4,7 +4,7 @@
 // its claim and exits 75 (EX_TEMPFAIL); the script then requeues its task, which resumes from the checkpoint.
 // See docs/scale-out.md.
 import * as path from "node:path";
-import { REPO_ROOT, shellQuote, workerSweepArgs, type WorkerArgs } from "./worker-command.ts";
+import { runTsArgv, shellQuote, workerSweepArgs, type WorkerArgs } from "./worker-command.ts";
 
 /** Exit code of a worker stopped by SIGTERM after checkpointing: run it again (sysexits.h EX_TEMPFAIL). */
 export const EXIT_RETRY = 75;
@@ -41,10 +41,7 @@ export function slurmPaths(resultsDir: string, experiment: string, stamp: string
 
 /** `node --import <tsx> <repo>/experiments/run.ts` with absolute paths (valid on any node sharing the filesystem). */
 function runTs(): string {
-  const loader = import.meta.resolve("tsx");
-  return [process.execPath, "--import", loader, path.join(REPO_ROOT, "experiments", "run.ts")]
-    .map(shellQuote)
-    .join(" ");
+  return runTsArgv().map(shellQuote).join(" ");
 }
 
 function header(lines: string[], o: SlurmOptions, logsDir: string, name: string, logName: string): string[] {

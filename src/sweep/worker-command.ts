@@ -31,6 +31,11 @@ export function workerSweepArgs(a: WorkerArgs, extra: readonly string[] = []): s
   return out;
 }
 
+/** `node --import <tsx> <repo>/experiments/run.ts` as an argv, with absolute paths. */
+export function runTsArgv(): string[] {
+  return [process.execPath, "--import", import.meta.resolve("tsx"), path.join(REPO_ROOT, "experiments", "run.ts")];
+}
+
 /** POSIX shell quoting. */
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;

@@ -1,11 +1,11 @@
 // The LoRA training loss on a token batch (src/models/batch.ts): mean cross-entropy over every
 // continuation token of the batch (token-weighted, no label smoothing; docs/evaluation.md §1).
-// Logits are never materialised for all B·T positions: the continuation rows of the hidden states are selected with
-// a one-hot product, and lm_head + cross-entropy run fused in row chunks whose backward recomputes the logits
+// Logits are never materialised for all B·T positions: the decoder's last layer runs past attention on the
+// continuation rows only (Decoder.hiddenAt), and lm_head + cross-entropy run fused in row chunks whose backward recomputes the logits
 // (Qwen's 151,936-token vocabulary would otherwise take 1.2 GB for 8×256 tokens). No tf.gather of target
 // log-probs (its gradient, UnsortedSegmentSum, is missing on wasm): targets enter through oneHot products.
 import * as tf from "@tensorflow/tfjs";
-import { selectRows, type Decoder, type ForwardOptions } from "../models/decoder.ts";
+import type { Decoder, ForwardOptions } from "../models/decoder.ts";
 import { product, type GradArgs } from "../models/linear.ts";
 import { continuationRows, lmHeadChunkRows, type TokenBatch } from "../models/batch.ts";
 
@@ -14,9 +14,7 @@ export function continuationLoss(decoder: Decoder, batch: TokenBatch, opts: Forw
   const { rows, targets } = continuationRows(batch);
   if (rows.length === 0) throw new Error("continuationLoss: the batch has no continuation tokens (mask is all zero)");
   return tf.tidy(() => {
-    const d = decoder.config.hiddenSize;
-    const h = decoder.hidden(batch.idsTensor(), opts).reshape([batch.B * batch.T, d]) as tf.Tensor2D;
-    const hSel = rows.length === batch.B * batch.T ? h : selectRows(h, rows); // [M, d]
+    const hSel = decoder.hiddenAt(batch.idsTensor(), rows, opts); // [M, d]
     return lmHeadCrossEntropy(hSel, decoder.lmHead, Int32Array.from(targets));
   });
 }
