@@ -175,7 +175,9 @@ export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): P
   const helperCodes = helpers ? await helpers.done : [];
   if (a.report !== false) await writeReport(a, p);
   if (aborted) return aborted === "SIGTERM" ? EXIT_RETRY : 130;
-  return failures > 0 || helperCodes.some((c) => c !== 0) ? 1 : 0;
+  // A helper stopped by a signal (75, 130, killed) left its cell to this process, which has finished it by now.
+  const helperFailed = helperCodes.some((c) => c !== null && c !== 0 && c !== EXIT_RETRY && c !== 130);
+  return failures > 0 || helperFailed ? 1 : 0;
 }
 
 /**
@@ -192,10 +194,14 @@ async function startHelpers(a: SweepArgs, p: SweepPlan, pending: readonly Cell[]
   const n = Math.min(pending.length, auto ? Math.min(os.availableParallelism(), AUTO_WORKERS_MAX) : asked);
   if (n <= 1 || (auto && (p.shardTxt || a.force))) return undefined;
   const threads = threadsPerWorker(n);
+  const userThreads = process.env.LORA_LAB_NATIVE_MATMUL_THREADS;
   process.env.LORA_LAB_NATIVE_MATMUL_THREADS ??= `${threads}`; // before this process's first product reads it
   if (auto) {
     const backend = await initBackend(pending[0]!.config.backend);
-    if (backend.name !== "wasm" && backend.name !== "cpu") return undefined;
+    if (backend.name !== "wasm" && backend.name !== "cpu") {
+      if (userThreads === undefined) delete process.env.LORA_LAB_NATIVE_MATMUL_THREADS;
+      return undefined;
+    }
   }
   console.error(
     `${n} workers on this machine (this one and ${n - 1} more), ${process.env.LORA_LAB_NATIVE_MATMUL_THREADS} matmul thread(s) each`,
@@ -211,7 +217,8 @@ async function startHelpers(a: SweepArgs, p: SweepPlan, pending: readonly Cell[]
       seed: a.seed,
       leaseSeconds: a.lease === undefined ? undefined : p.leaseSeconds,
     },
-    ["--no-preflight", "--workers", "1"],
+    // --no-wait: a helper with nothing left to claim exits at once; this process waits for the cells still held.
+    ["--no-preflight", "--no-wait", "--workers", "1"],
   );
   return startLocalWorkers(args, n - 1, threads, (line) => console.error(line));
 }

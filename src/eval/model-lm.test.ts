@@ -1,5 +1,6 @@
 // The decoder as an lm-eval LanguageModel: batched loglikelihood equals a per-request full-logits computation, in
-// input order, with isGreedy; generateUntil stops at (and strips) stop strings. (The `score` command that wraps it:
+// input order, with isGreedy; requests sharing a context (a question's choices, run once through the KV cache) score
+// as one forward each would; generateUntil stops at (and strips) stop strings. (The `score` command that wraps it:
 // src/cli/score.e2e.test.ts.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import type { Tokenizer } from "../models/tokenizer.ts";
 import { Rng } from "../util/rng.ts";
 import { encodePair } from "../models/batch.ts";
 import { createLanguageModel } from "./model-lm.ts";
+import { sharedContextGroups } from "./shared-context.ts";
 
 const tok = createCharTokenizer();
 const config = customConfig({
@@ -91,6 +93,65 @@ test("loglikelihood: batched, sorted, padded = per-request full forward, in inpu
     d.dispose();
   }
 });
+
+for (const backend of ["wasm", "cpu"] as const) {
+  test(`loglikelihood, a question's choices sharing one context run (KV cache) = one forward per request (${backend})`, async () => {
+    await initBackend(backend);
+    const d = buildDecoder(config, randomWeights(config, new Rng(5), 0.3));
+    try {
+      const reqs = [
+        { context: "the capital of france is", continuation: " paris" },
+        { context: "2+2=", continuation: "4" }, // single-token continuations: no continuation step
+        { context: "the capital of france is", continuation: " rome" },
+        { context: "a question of its own", continuation: " answered" }, // no shared context
+        { context: "the capital of france is ", continuation: "a town" }, // the trailing space moves: shared
+        { context: "2+2=", continuation: "5" },
+        { context: "q: 1+1? a:", continuation: " 2" }, // same length as another group's context, other ids
+        { context: "q: 2+1? a:", continuation: " 3" },
+        { context: "q: 1+1? a:", continuation: " two" },
+        { context: "q: 2+1? a:", continuation: " three, or 3" },
+        { context: "a context long enough to be cut", continuation: " on the left" }, // over maxLength: per request
+        { context: "a context long enough to be cut", continuation: " as well, also cut" },
+      ];
+      const enc = reqs.map((r) => encodePair(tok, r.context, r.continuation));
+      assert.deepEqual(
+        sharedContextGroups(enc, 40),
+        [
+          [1, 5],
+          [6, 8],
+          [7, 9],
+          [0, 2, 4],
+        ],
+        "groups by context ids (fitting whole), shortest context first",
+      );
+      const lm = createLanguageModel(d, tok, { batchSize: 5, maxLength: 40 });
+      const perRequest = createLanguageModel(d, tok, { batchSize: 5, maxLength: 40, shareContexts: false });
+      const before = tf.memory().numTensors;
+      const progress: number[] = [];
+      const got = await lm.loglikelihood(reqs, { onProgress: (done) => progress.push(done) });
+      assert.equal(tf.memory().numTensors, before, "scoring leaked tensors");
+      assert.equal(progress.at(-1), reqs.length);
+      const want = await perRequest.loglikelihood(reqs);
+      reqs.forEach((r, i) => {
+        const tol = 1e-5 * Math.max(1, Math.abs(want[i]!.logprob));
+        assert.ok(
+          Math.abs(got[i]!.logprob - want[i]!.logprob) < tol,
+          `${i}: ${got[i]!.logprob} vs ${want[i]!.logprob}`,
+        );
+        assert.equal(got[i]!.isGreedy, want[i]!.isGreedy, `${i}: isGreedy`);
+        if (i < 10) {
+          const ref = naive(d, tok, r.context, r.continuation);
+          assert.ok(
+            Math.abs(got[i]!.logprob - ref.logprob) < 1e-4 * Math.max(1, Math.abs(ref.logprob)),
+            `${i} vs naive`,
+          );
+        }
+      });
+    } finally {
+      d.dispose();
+    }
+  });
+}
 
 test("generateUntil: greedy text cut at the first stop string", async () => {
   await initBackend("wasm");

@@ -7,11 +7,12 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
 import type { Decoder } from "../models/decoder.ts";
 import { generateGreedy } from "../models/generate.ts";
-import { readMany } from "../util/read.ts";
 import { loadModel } from "../models/load.ts";
 import type { Tokenizer } from "../models/tokenizer.ts";
 import { disposePairs, loadAdapter } from "../lora/lora.ts";
-import { batchFromSequences, continuationRows, encodePair, lmHeadChunkRows } from "../models/batch.ts";
+import { batchFromSequences, continuationRows, encodePair } from "../models/batch.ts";
+import { scoreHidden } from "./score-hidden.ts";
+import { scoreSharedContexts, sharedContextGroups } from "./shared-context.ts";
 import type { GenerateRequest, LanguageModel, LoglikelihoodRequest, LoglikelihoodResult } from "./types.ts";
 
 export interface ModelLmOptions {
@@ -19,6 +20,11 @@ export interface ModelLmOptions {
   batchSize?: number;
   /** Longest sequence fed to the model (default: the model's max_position_embeddings). */
   maxLength?: number;
+  /**
+   * Run a context shared by several requests (a question's choices) once, through the KV cache
+   * (src/eval/shared-context.ts); default true. false: one full forward per request, as lm-eval does.
+   */
+  shareContexts?: boolean;
 }
 
 export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts: ModelLmOptions = {}): LanguageModel {
@@ -39,9 +45,21 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
         throw new Error(`request ${i + 1}: ${(e as Error).message}`);
       }
     });
-    // Longest first (lm-eval's order): the first batch shows at once whether memory suffices.
-    const order = encoded.map((_, i) => i).sort((a, b) => total(encoded[b]!) - total(encoded[a]!) || a - b);
     const results: LoglikelihoodResult[] = new Array(requests.length);
+    let done = 0;
+    const progress = async (n: number) => {
+      done += n;
+      o.onProgress?.(done, requests.length);
+      await new Promise((r) => setImmediate(r)); // let progress output and signals through
+    };
+    const groups = opts.shareContexts === false ? [] : sharedContextGroups(encoded, maxLength);
+    for (const [i, r] of await scoreSharedContexts(decoder, encoded, groups, bs, progress)) results[i] = r;
+    const shared = new Set(groups.flat());
+    // The rest longest first (lm-eval's order): the first batch shows at once whether memory suffices.
+    const order = encoded
+      .map((_, i) => i)
+      .filter((i) => !shared.has(i))
+      .sort((a, b) => total(encoded[b]!) - total(encoded[a]!) || a - b);
     for (let s = 0; s < order.length; s += bs) {
       const idx = order.slice(s, s + bs);
       const batch = batchFromSequences(
@@ -62,8 +80,7 @@ export function createLanguageModel(decoder: Decoder, tokenizer: Tokenizer, opts
         }
         results[reqIndex] = { logprob: lp, isGreedy };
       });
-      o.onProgress?.(Math.min(s + bs, order.length), order.length);
-      await new Promise((r) => setImmediate(r)); // let progress output and signals through
+      await progress(idx.length);
     }
     return results;
   }
@@ -100,33 +117,17 @@ function total(e: { context: readonly number[]; continuation: readonly number[] 
   return e.context.length + e.continuation.length;
 }
 
-/** log p(target) and argmax == target for every masked position of the batch (in index order); one read per chunk. */
+/** log p(target) and argmax == target for every masked position of the batch (in index order). */
 async function scoreRows(
   decoder: Decoder,
   batch: ReturnType<typeof batchFromSequences>,
 ): Promise<{ logprob: Float32Array; greedy: boolean[] }> {
   const { rows, targets } = continuationRows(batch);
-  const V = decoder.config.vocabSize;
-  const chunk = lmHeadChunkRows(V);
-  const logprob = new Float32Array(rows.length);
-  const greedy: boolean[] = [];
-  const d = decoder.config.hiddenSize;
-  const hSel = tf.tidy(() => decoder.hiddenAt(batch.idsTensor(), rows)); // [M, d]
-  try {
-    for (let s = 0; s < rows.length; s += chunk) {
-      const e = Math.min(rows.length, s + chunk);
-      const [lp, am] = await readMany(() => {
-        const logits = decoder.logits(tf.slice(hSel, [s, 0], [e - s, d])); // [m, V]
-        const target = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(targets.slice(s, e), "int32"), V)), 1);
-        return [tf.sub(target, tf.logSumExp(logits, 1)), tf.argMax(logits, 1)];
-      });
-      logprob.set(lp!, s);
-      for (let k = s; k < e; k++) greedy.push(am![k - s] === targets[k]);
-    }
-  } finally {
-    hSel.dispose();
-  }
-  return { logprob, greedy };
+  return scoreHidden(
+    decoder,
+    tf.tidy(() => decoder.hiddenAt(batch.idsTensor(), rows)),
+    targets,
+  ); // [M, d]
 }
 
 export interface LoadedLanguageModel extends LanguageModel {

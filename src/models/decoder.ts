@@ -78,6 +78,8 @@ export interface Decoder {
   newCache(): KvCache;
   /** Run the new tokens ids [B, T] after the cached ones; appends their keys/values; returns hidden [B, T, d]. */
   step(ids: tf.Tensor2D, cache: KvCache): tf.Tensor3D;
+  /** step(), returning the hidden states at the flat positions rows of this call's ids only, [M, d] (see hiddenAt). */
+  stepAt(ids: tf.Tensor2D, cache: KvCache, rows: readonly number[]): tf.Tensor2D;
   /** Free every weight and the attached LoRA variables. */
   dispose(): void;
 }
@@ -366,6 +368,18 @@ function checkIds(ids: tf.Tensor): asserts ids is tf.Tensor2D {
   if (ids.rank !== 2) throw new Error(`decoder: ids must be [B, T], got shape [${ids.shape.join(", ")}]`);
 }
 
+/** Checks flat row indices into ids [B, T]; returns them, or undefined when they are every row in order. */
+function checkRows(ids: tf.Tensor2D, rows: readonly number[], what: string): readonly number[] | undefined {
+  const N = ids.shape[0] * ids.shape[1];
+  if (
+    rows.length === 0 ||
+    new Set(rows).size !== rows.length ||
+    rows.some((r) => !(r >= 0 && r < N && Number.isInteger(r)))
+  )
+    throw new Error(`decoder.${what}: rows must be distinct integers in [0, ${N}) (B·T), at least one`);
+  return rows.length === N && rows.every((r, i) => r === i) ? undefined : rows;
+}
+
 /** Index the pairs by module, refusing modules this model lacks and duplicates. */
 function loraByModule(layers: readonly Layer[], pairs: readonly AttachedLora[]): Map<string, AttachedLora> {
   const known = new Set(layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((m) => m.module)));
@@ -397,12 +411,15 @@ function emptyCache(numLayers: number): KvCache {
   return cache;
 }
 
-/** Run ids after the cached tokens; the cache takes this call's keys/values. Returns hidden [B, T, d]. */
-function cachedStep(s: State, ids: tf.Tensor2D, cache: KvCache): tf.Tensor3D {
+/**
+ * Run ids after the cached tokens; the cache takes this call's keys/values. Returns hidden [B, T, d], or [M, d] at
+ * `rows` (flat positions of ids).
+ */
+function cachedStep(s: State, ids: tf.Tensor2D, cache: KvCache, rows?: readonly number[]): tf.Tensor {
   const [B, T] = ids.shape;
   const out = tf.tidy(() => {
-    const r = runStack(s, ids, cache.length, cache, {});
-    return [r.h.reshape([B, T, s.c.hiddenSize]), ...r.ks, ...r.vs];
+    const r = runStack(s, ids, cache.length, cache, {}, rows);
+    return [rows ? r.h : r.h.reshape([B, T, s.c.hiddenSize]), ...r.ks, ...r.vs];
   });
   const L = s.w.layers.length;
   for (let i = 0; i < L; i++) {
@@ -413,7 +430,7 @@ function cachedStep(s: State, ids: tf.Tensor2D, cache: KvCache): tf.Tensor3D {
     cache.v[i] = tf.keep(out[1 + L + i] as tf.Tensor4D);
   }
   cache.length += T;
-  return out[0] as tf.Tensor3D;
+  return out[0]!;
 }
 
 /** Build the decoder from HF-named weights. A Map is consumed (its tensors are owned, transposed or disposed). */
@@ -471,15 +488,8 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     },
     hiddenAt(ids, rows, opts = {}) {
       checkIds(ids);
-      const N = ids.shape[0] * ids.shape[1];
-      if (
-        rows.length === 0 ||
-        new Set(rows).size !== rows.length ||
-        rows.some((r) => !(r >= 0 && r < N && Number.isInteger(r)))
-      )
-        throw new Error(`decoder.hiddenAt: rows must be distinct integers in [0, ${N}) (B·T), at least one`);
-      const all = rows.length === N && rows.every((r, i) => r === i);
-      return tf.tidy(() => runStack(s, ids, 0, null, opts, all ? undefined : rows).h);
+      const keep = checkRows(ids, rows, "hiddenAt");
+      return tf.tidy(() => runStack(s, ids, 0, null, opts, keep).h);
     },
     forward(ids, opts = {}) {
       checkIds(ids);
@@ -496,7 +506,12 @@ export function buildDecoder(config: ModelConfig, weights: Map<string, tf.Tensor
     },
     step(ids, cache) {
       checkIds(ids);
-      return cachedStep(s, ids, cache);
+      return cachedStep(s, ids, cache) as tf.Tensor3D;
+    },
+    stepAt(ids, cache, rows) {
+      checkIds(ids);
+      const keep = checkRows(ids, rows, "stepAt");
+      return (keep ? cachedStep(s, ids, cache, keep) : cachedStep(s, ids, cache).reshape([-1, d])) as tf.Tensor2D;
     },
     dispose() {
       for (const t of w.owned) t.dispose();

@@ -86,9 +86,9 @@ export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Rows of x [N, d] at distinct indices rows [M] → [M, d], differentiable: a gather forward (the addon's row copy on
- * wasm), a scatter of dy into zeros backward (tf.gather's own gradient, UnsortedSegmentSum, is missing on wasm; with
- * distinct rows the scatter adds nothing, so both ways are exact copies).
+ * Rows of x [N, d] at indices rows [M] → [M, d]: a gather (the addon's row copy on wasm; tfjs-wasm's GatherV2 is
+ * slow). Differentiable when the rows are distinct: the backward scatters dy into zeros (tf.gather's own gradient,
+ * UnsortedSegmentSum, is missing on wasm; with distinct rows the scatter adds nothing, so both ways are exact copies).
  */
 export function gatherRows(x: tf.Tensor2D, rows: ArrayLike<number>): tf.Tensor2D {
   const [N, d] = x.shape;

@@ -158,6 +158,16 @@ export function randomWeightSource(
   rng: Rng,
   std = 0.02,
 ): (name: string, shape: readonly number[]) => tf.Tensor {
+  const values = randomWeightValues(config, rng, std);
+  return (name, shape) => tf.tensor(values(name, shape), [...shape], "float32");
+}
+
+/** randomWeightSource's values, as arrays. */
+export function randomWeightValues(
+  config: ModelConfig,
+  rng: Rng,
+  std = 0.02,
+): (name: string, shape: readonly number[]) => Float32Array {
   void config;
   const a = std * Math.sqrt(3); // U(−a, a) has standard deviation std
   return (name, shape) => {
@@ -165,6 +175,6 @@ export function randomWeightSource(
     const data = new Float32Array(n);
     if (name.endsWith("norm.weight")) data.fill(1);
     else if (!name.endsWith(".bias")) for (let i = 0; i < n; i++) data[i] = (2 * rng.uniform() - 1) * a;
-    return tf.tensor(data, [...shape], "float32");
+    return data;
   };
 }

@@ -15,7 +15,8 @@ export const AUTO_WORKERS_MAX = 4;
 
 /** --workers as given: a positive integer, or "auto" (one per core on a CPU backend, at most AUTO_WORKERS_MAX). */
 export function parseWorkers(v: string | number | undefined): number | "auto" {
-  if (v === undefined || v === "auto") return v === "auto" ? "auto" : 1;
+  if (v === undefined) return 1;
+  if (v === "auto") return "auto";
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`--workers ${v}: must be a positive integer or "auto"`);
   return n;
