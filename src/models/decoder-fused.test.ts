@@ -17,6 +17,7 @@ import { generateGreedy } from "./generate.ts";
 import { buildDecoder, type AttachedLora, type Decoder } from "./decoder.ts";
 import { customConfig, randomWeightSource } from "./presets.ts";
 import { applyRope, ropeInvFreq, ropeTables, rotateHalfMatrix } from "./rope.ts";
+import { maxRel } from "../testing/max-rel.ts";
 
 const config = customConfig({
   modelType: "qwen2",
@@ -92,16 +93,6 @@ function lossAndGrads(
   } finally {
     setFusedKernels(was);
   }
-}
-
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let num = 0,
-    den = 1e-30;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
 }
 
 function compare(what: string): void {

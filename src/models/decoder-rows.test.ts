@@ -14,6 +14,7 @@ import { Rng } from "../util/rng.ts";
 import { fusedKernelsActive } from "../wasm-fused.ts";
 import { buildDecoder, type Decoder } from "./decoder.ts";
 import { customConfig, randomWeightSource } from "./presets.ts";
+import { maxRel } from "../testing/max-rel.ts";
 
 const config = customConfig({
   modelType: "qwen2",
@@ -68,16 +69,6 @@ function valuesAndGrads(decoder: Decoder, vars: tf.Variable[], rowsOf: RowsOf): 
     const { grads } = tf.variableGrads(() => tf.sum(tf.mul(rowsOf(decoder, ids, true), w)), vars);
     return [h, ...vars.map((v) => grads[v.name]!.dataSync() as Float32Array)];
   });
-}
-
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let num = 0,
-    den = 1e-30;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
 }
 
 function compareAll(path: string): void {
