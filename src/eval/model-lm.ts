@@ -2,7 +2,7 @@
 // loglikelihood = Σ log p(continuation token | prefix), batched longest-first with right padding, isGreedy = every
 // continuation token is the argmax; generate_until = greedy decoding (KV cache) cut at the first stop string.
 // Only continuation rows of the hidden states go through lm_head, in chunks, so a 151,936-token vocabulary never
-// needs B·T·V floats.
+// needs B·T·V floats. Requests that share their context (a question's choices) run it once (src/eval/shared-context.ts).
 import * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend.ts";
 import type { Decoder } from "../models/decoder.ts";
@@ -123,11 +123,8 @@ async function scoreRows(
   batch: ReturnType<typeof batchFromSequences>,
 ): Promise<{ logprob: Float32Array; greedy: boolean[] }> {
   const { rows, targets } = continuationRows(batch);
-  return scoreHidden(
-    decoder,
-    tf.tidy(() => decoder.hiddenAt(batch.idsTensor(), rows)),
-    targets,
-  ); // [M, d]
+  const h = tf.tidy(() => decoder.hiddenAt(batch.idsTensor(), rows)); // [M, d]
+  return scoreHidden(decoder, h, targets);
 }
 
 export interface LoadedLanguageModel extends LanguageModel {

@@ -1,8 +1,8 @@
 // The LoRA training loss on a token batch (src/models/batch.ts): mean cross-entropy over every
 // continuation token of the batch (token-weighted, no label smoothing; docs/evaluation.md §1).
 // Logits are never materialised for all B·T positions: the decoder's last layer runs past attention on the
-// continuation rows only (Decoder.hiddenAt), and lm_head + cross-entropy run fused in row chunks whose backward recomputes the logits
-// (Qwen's 151,936-token vocabulary would otherwise take 1.2 GB for 8×256 tokens). No tf.gather of target
+// continuation rows only (Decoder.hiddenAt), and lm_head + cross-entropy run fused in row chunks whose backward
+// recomputes the logits (Qwen's 151,936-token vocabulary would otherwise take 1.2 GB for 8×256 tokens). No tf.gather of target
 // log-probs (its gradient, UnsortedSegmentSum, is missing on wasm): targets enter through oneHot products.
 import * as tf from "@tensorflow/tfjs";
 import type { Decoder, ForwardOptions } from "../models/decoder.ts";
