@@ -684,7 +684,7 @@ export function sweepCommands(experiments: ExperimentRegistry): CommandModule<ob
   return [
     {
       command: "$0",
-      describe: "run the offline quickstart experiment (a few minutes on 2 CPU cores), then its report",
+      describe: "run the offline quickstart experiment (about a minute on 2 CPU cores), then its report",
       builder: (y) => sweepBuilder(y) as never,
       handler: async (a) => {
         process.exitCode = await sweepExitCode(
