@@ -12,6 +12,7 @@ import { runSweep } from "../src/cli/sweep.ts";
 import { paperModel } from "../src/report/paper.ts";
 import { miniQa } from "./mini-qa.ts";
 import { EXPERIMENTS } from "./index.ts";
+import { captureConsole } from "../src/testing/capture-console.ts";
 
 const QWEN_TINY = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -39,27 +40,20 @@ test("mini-qa --set model=<local folder>: every cell trains that folder; the dry
     cells[0]!.runId,
   );
   assert.equal(paperModel(local), "qwen2-0.5b", "the report matches Table 1 by the folder name");
-  const log = console.log;
-  let out = "";
-  console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
-  try {
-    assert.equal(
-      await runSweep(
-        {
-          experiment: "mini-qa",
-          set,
-          only: ["optimizer=adamw,stable-lora"],
-          "dry-run": true,
-          backend: "auto",
-          "results-dir": path.join(tmp, "results"),
-        },
-        EXPERIMENTS,
-      ),
-      0,
-    );
-  } finally {
-    console.log = log;
-  }
+  const { value: code, out } = await captureConsole(() =>
+    runSweep(
+      {
+        experiment: "mini-qa",
+        set,
+        only: ["optimizer=adamw,stable-lora"],
+        "dry-run": true,
+        backend: "auto",
+        "results-dir": path.join(tmp, "results"),
+      },
+      EXPERIMENTS,
+    ),
+  );
+  assert.equal(code, 0);
   assert.match(out, /mini-qa: 30 cells \(30 new\); estimated \d+[smh]/, "a finite estimate from the folder's shape");
   fs.rmSync(tmp, { recursive: true, force: true });
 });

@@ -12,6 +12,7 @@ import { readJsonl, type MetricsRecord, type RunSummary } from "../src/results.t
 import { expandExperiment } from "../src/sweep.ts";
 import { quickstart, QUICKSTART_WIDTHS } from "./quickstart.ts";
 import { EXPERIMENTS } from "./index.ts";
+import { captureConsole } from "../src/testing/capture-console.ts";
 
 test("quickstart expands to widths × optimizers × lr scalings × seeds, offline", () => {
   const cells = expandExperiment(quickstart);
@@ -40,12 +41,8 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "quickstart-test-"));
   const results = path.join(tmp, "results"),
     reports = path.join(tmp, "reports");
-  const error = console.error;
-  let err = "";
-  console.error = (...x: unknown[]) => void (err += x.join(" ") + "\n");
-  let code: number;
-  try {
-    code = await runSweep(
+  const { value: code, err } = await captureConsole(() =>
+    runSweep(
       {
         experiment: "quickstart",
         // The same key twice selects two values (model ids hold commas, so "model=a,b" cannot).
@@ -57,10 +54,8 @@ test("a tiny quickstart sweep runs end to end and writes its report", async () =
         "data-dir": path.join(tmp, "datasets"),
       },
       EXPERIMENTS,
-    );
-  } finally {
-    console.error = error;
-  }
+    ),
+  );
   assert.equal(code, 0, err);
   const runs = fs.readdirSync(path.join(results, "quickstart")).filter((d) => !d.startsWith("."));
   assert.equal(runs.length, 12, runs.join("\n"));

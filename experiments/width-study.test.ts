@@ -9,6 +9,7 @@ import { widthStudy, WIDTH_STUDY_BUDGET_SECONDS, WIDTH_STUDY_WIDTHS } from "./wi
 import { scaledLr, widthCellSeconds, widthOf } from "./width-scaling.ts";
 import { runSweep } from "../src/cli/sweep.ts";
 import { EXPERIMENTS } from "./index.ts";
+import { captureConsole } from "../src/testing/capture-console.ts";
 
 test("width-study: widths 64..1024, η ∝ n^−e for e ∈ {0, ½, 1}, AdamW and Stable-LoRA, 3 seeds, s fixed", () => {
   const cells = expandExperiment(widthStudy);
@@ -59,20 +60,13 @@ test("width-study --dry-run: the estimated time fits the 30-minute budget", asyn
     total >= WIDTH_STUDY_BUDGET_SECONDS / 3,
     `estimated ${Math.round(total)} s: the study uses the budget it is given`,
   );
-  const log = console.log;
-  let out = "";
-  console.log = (...x: unknown[]) => void (out += x.join(" ") + "\n");
-  try {
-    assert.equal(
-      await runSweep(
-        { experiment: "width-study", "dry-run": true, backend: "auto", "results-dir": "/nonexistent-results" },
-        EXPERIMENTS,
-      ),
-      0,
-    );
-  } finally {
-    console.log = log;
-  }
+  const { value: code, out } = await captureConsole(() =>
+    runSweep(
+      { experiment: "width-study", "dry-run": true, backend: "auto", "results-dir": "/nonexistent-results" },
+      EXPERIMENTS,
+    ),
+  );
+  assert.equal(code, 0);
   const m = /width-study: 78 cells \(78 new\); estimated (?:(\d+)h)?(\d+)m/.exec(out);
   assert.ok(m, out.slice(-300));
   assert.ok(Number(m[1] ?? 0) * 60 + Number(m[2]) <= 30, `the printed estimate fits 30 minutes: ${m[0]}`);

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { evalCommand, formatMetricsTable, defaultSamplesPath } from "./eval.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const shared = path.resolve(repoRoot, "../shared");
@@ -27,11 +28,8 @@ test(
   async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-evalcli-"));
     const samplesFile = path.join(out, "samples.jsonl");
-    const printed: string[] = [];
-    const log = console.log;
-    console.log = (...xs: unknown[]) => void printed.push(xs.join(" "));
-    try {
-      await (evalCommand.handler as (a: unknown) => Promise<void>)({
+    const { out: stdout } = await captureConsole(() =>
+      (evalCommand.handler as (a: unknown) => Promise<void>)({
         model,
         task: "arc_easy",
         limit: 50,
@@ -42,10 +40,9 @@ test(
         "results-dir": out,
         seed: 0,
         "batch-size": 16,
-      });
-    } finally {
-      console.log = log;
-    }
+      }),
+    );
+    const printed = stdout.split("\n").slice(0, -1);
     assert.equal(printed.length, 1, "exactly one line on stdout");
     const result = JSON.parse(printed[0]!) as { task: string; n: number; metrics: Record<string, number> };
     assert.equal(result.task, "arc_easy");
@@ -161,18 +158,7 @@ test(
         seed: 0,
         "batch-size": 16,
       };
-      const log = console.log,
-        error = console.error;
-      let err = "";
-      console.log = () => {};
-      console.error = (...xs: unknown[]) => void (err += xs.join(" ") + "\n");
-      try {
-        await (evalCommand.handler as (a: unknown) => Promise<void>)(args);
-      } finally {
-        console.log = log;
-        console.error = error;
-      }
-      return err;
+      return (await captureConsole(() => (evalCommand.handler as (a: unknown) => Promise<void>)(args))).err;
     };
     const warned = await run(path.join(dir, "renamed"));
     assert.match(

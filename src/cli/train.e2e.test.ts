@@ -9,18 +9,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { RunSummary } from "../results.ts";
 import { trainCommand } from "./train.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "train-cli-test-"));
 
 async function train(out: string, extra: Record<string, unknown> = {}): Promise<{ out: string; err: string }> {
-  const log = console.log,
-    error = console.error;
-  let o = "",
-    e = "";
-  console.log = (...x: unknown[]) => void (o += x.join(" ") + "\n");
-  console.error = (...x: unknown[]) => void (e += x.join(" ") + "\n");
-  try {
-    await (trainCommand.handler as (a: unknown) => Promise<void>)({
+  const c = await captureConsole(() =>
+    (trainCommand.handler as (a: unknown) => Promise<void>)({
       model: "random:d=32,L=1,heads=2,kv=1",
       task: "synthetic",
       optimizer: "adamw",
@@ -32,12 +27,9 @@ async function train(out: string, extra: Record<string, unknown> = {}): Promise<
       backend: "wasm",
       "data-dir": path.join(tmp, "datasets"),
       ...extra,
-    });
-    return { out: o, err: e };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+    }),
+  );
+  return { out: c.out, err: c.err };
 }
 
 test("train: a finished --out folder is left alone on rerun; a different config there is refused", async () => {

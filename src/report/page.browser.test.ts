@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { renderReport } from "./render.ts";
 import { runSweep } from "../cli/sweep.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "results");
@@ -123,12 +124,8 @@ test("a tiny real quickstart report shows the claims table in Chromium", { timeo
     return;
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lora-lab-qs-page-"));
-  const error = console.error;
-  let log = "";
-  console.error = (...x: unknown[]) => void (log += x.join(" ") + "\n");
-  let code: number;
-  try {
-    code = await runSweep(
+  const { value: code, err: log } = await captureConsole(() =>
+    runSweep(
       {
         experiment: "quickstart",
         only: ["model=random:d=64,L=2", "model=random:d=128,L=2", "optimizer=adamw,stable-lora", "seed=0"],
@@ -139,10 +136,8 @@ test("a tiny real quickstart report shows the claims table in Chromium", { timeo
         "data-dir": path.join(tmp, "datasets"),
       },
       EXPERIMENTS,
-    );
-  } finally {
-    console.error = error;
-  }
+    ),
+  );
   assert.equal(code, 0, log);
   const claims = JSON.parse(fs.readFileSync(path.join(tmp, "reports", "quickstart", "claims.json"), "utf8")) as {
     claims: { id: string; verdict: string }[];

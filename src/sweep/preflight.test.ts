@@ -9,6 +9,7 @@ import { sweepExitCode } from "../cli/sweep.ts";
 import { preflight } from "./preflight.ts";
 import { resolveRunConfig } from "../config.ts";
 import { EXPERIMENTS } from "../../experiments/index.ts";
+import { captureConsole } from "../testing/capture-console.ts";
 
 const arcRow = (id: string, key: string) =>
   JSON.stringify({
@@ -26,12 +27,8 @@ test("every problem at once, before the first cell; nothing is created", async (
     [arcRow("a", "A"), arcRow("b", "E")].join("\n"),
   );
   const results = path.join(tmp, "results");
-  const err: string[] = [];
-  const e0 = console.error;
-  console.error = (...x: unknown[]) => void err.push(x.join(" "));
-  let code: number;
-  try {
-    code = await sweepExitCode(
+  const { value: code, err: msg } = await captureConsole(() =>
+    sweepExitCode(
       {
         experiment: "quickstart",
         backend: "wasm",
@@ -42,11 +39,8 @@ test("every problem at once, before the first cell; nothing is created", async (
         set: ["model=" + path.join(tmp, "no-model"), 'eval.tasks=["arc_easy"]', "train.steps=2"],
       },
       EXPERIMENTS,
-    );
-  } finally {
-    console.error = e0;
-  }
-  const msg = err.join("\n");
+    ),
+  );
   assert.equal(code, 2, msg);
   assert.match(msg, /preflight: 2 problem\(s\)/);
   assert.match(msg, /model .*no-model: model folder .*no-model does not exist/);
