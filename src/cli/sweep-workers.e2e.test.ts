@@ -27,6 +27,16 @@ const TINY_ARGS: Cells = {
   only: ["model=random:d=64,L=2"],
 };
 
+/** runSweep's arguments for the TINY_ARGS cells in `resultsDir`, on wasm, without the report. */
+const tinySweep = (resultsDir: string): SweepArgs => ({
+  experiment: "quickstart",
+  backend: "wasm",
+  report: false,
+  "results-dir": resultsDir,
+  "data-dir": dataDir,
+  ...TINY_ARGS,
+});
+
 interface Worker {
   proc: ChildProcess;
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
@@ -86,19 +96,7 @@ let single: Record<string, string> | undefined;
 async function singleWorkerReport(): Promise<Record<string, string>> {
   if (single) return single;
   const results = path.join(tmp, "single");
-  const r = await quiet(() =>
-    runSweep(
-      {
-        experiment: "quickstart",
-        backend: "wasm",
-        report: false,
-        "results-dir": results,
-        "data-dir": dataDir,
-        ...TINY_ARGS,
-      },
-      EXPERIMENTS,
-    ),
-  );
+  const r = await quiet(() => runSweep(tinySweep(results), EXPERIMENTS));
   assert.equal(r.value, 0, r.err);
   single = await report(results, "single");
   return single;
@@ -297,14 +295,7 @@ test("--workers 2: one command starts a second worker process here; SIGTERM stop
 
 test("bad input: --shard 3/3, --shard a/b, --lease 0, --slurm without sbatch, --workers 0, a claim that is not JSON → exit 2, nothing touched", async () => {
   const results = path.join(tmp, "bad");
-  const base: SweepArgs = {
-    experiment: "quickstart",
-    backend: "wasm",
-    report: false,
-    "results-dir": results,
-    "data-dir": dataDir,
-    ...TINY_ARGS,
-  };
+  const base = tinySweep(results);
   const r0 = await quiet(() =>
     runSweep({ ...base, only: ["model=random:d=64,L=2", "optimizer=adamw", "seed=0"] }, EXPERIMENTS),
   );
