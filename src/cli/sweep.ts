@@ -207,20 +207,25 @@ async function startHelpers(a: SweepArgs, p: SweepPlan, pending: readonly Cell[]
     `${n} workers on this machine (this one and ${n - 1} more), ${process.env.LORA_LAB_NATIVE_MATMUL_THREADS} matmul thread(s) each`,
   );
   const args = workerSweepArgs(
-    {
-      experiment: p.exp.name,
-      set: asList(a.set),
-      only: asList(a.only),
-      backend: a.backend,
-      dataDir: a["data-dir"],
-      resultsDir: p.resultsDir,
-      seed: a.seed,
-      leaseSeconds: a.lease === undefined ? undefined : p.leaseSeconds,
-    },
+    workerArgs(a, p.exp.name, p.leaseSeconds),
     // --no-wait: a helper with nothing left to claim exits at once; this process waits for the cells still held.
     ["--no-preflight", "--no-wait", "--workers", "1"],
   );
   return startLocalWorkers(args, n - 1, threads, (line) => console.error(line));
+}
+
+/** What every worker this command starts (here, on Slurm, on Kubernetes) is given: this command's cells and folders. */
+function workerArgs(a: SweepArgs, experiment: string, leaseSeconds: number): WorkerArgs {
+  return {
+    experiment,
+    set: asList(a.set),
+    only: asList(a.only),
+    backend: a.backend,
+    dataDir: a["data-dir"],
+    resultsDir: a["results-dir"],
+    seed: a.seed,
+    leaseSeconds: a.lease === undefined ? undefined : leaseSeconds,
+  };
 }
 
 function parseWorkersArg(v: SweepArgs["workers"]): number | "auto" {
@@ -451,16 +456,7 @@ async function launch(a: SweepArgs, experiment: string, nCells: number, leaseSec
     throw new ConfigError(`--shards ${a.shards}: must be a positive integer`);
   if (shards > nCells)
     console.error(`note: ${shards} shards for ${nCells} cells: ${shards - nCells} task(s) will have nothing to do`);
-  const w: WorkerArgs = {
-    experiment,
-    set: asList(a.set),
-    only: asList(a.only),
-    backend: a.backend,
-    dataDir: a["data-dir"],
-    resultsDir: a["results-dir"],
-    seed: a.seed,
-    leaseSeconds: a.lease === undefined ? undefined : leaseSeconds,
-  };
+  const w = workerArgs(a, experiment, leaseSeconds);
   if (a.k8s) {
     if (!a.print)
       throw new ConfigError("--k8s only prints the manifest: add --print (and apply it with kubectl apply -f)");
