@@ -217,3 +217,53 @@ test(
     }
   },
 );
+
+test(
+  "a transposed B with few rows (the operand-swapped path) gives bit for bit what the same B stored row-major gives",
+  { skip },
+  () => {
+    if (typeof addon === "string") return;
+    // matmul.cc gemmSwapped: for few rows (M ≤ 256, K ≥ 2.5·M − 100) and op(B) = stored Bᵀ it computes
+    // Cᵀ = op(B)ᵀ·op(A)ᵀ, which keeps each element's FMA chain over k; the row-major B takes the normal packed path.
+    // The swapped shapes cross partial MR/NR tiles, K > KC (256), accumulate, transposed A and a two-thread split
+    // over N; [64, 96] on two threads (M ≥ each thread's N) and [600, 50] take the normal path on both sides.
+    const rng = new Rng(12);
+    for (const [M, N, K, tA, acc, threads] of [
+      [5, 40, 64, false, false, 1],
+      [7, 33, 300, false, true, 1],
+      [37, 70, 96, true, false, 1],
+      [90, 300, 600, false, true, 2],
+      [64, 96, 257, true, true, 2],
+      [130, 300, 600, false, true, 2],
+      [600, 50, 40, false, false, 2],
+    ] as const) {
+      const sizes = [M * K, K * N, K * N, M * N, M * N];
+      const heap = new ArrayBuffer(4 * sizes.reduce((a, b) => a + b));
+      const offsets = sizes.map((_, i) => 4 * sizes.slice(0, i).reduce((a, b) => a + b, 0));
+      const [A, B, Bt, C1, C2] = sizes.map((n, i) => new Float32Array(heap, offsets[i], n)) as [
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+      ];
+      for (const x of [A, B, C1]) for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) Bt[j * K + k] = B[k * N + j]!;
+      C2.set(C1);
+      const before = Float64Array.from(C1);
+      const [a, b, bt, c1, c2] = offsets as [number, number, number, number, number];
+      addon.sgemm(heap, a, b, c1, 1, 1, M, N, K, tA, false, threads, acc);
+      addon.sgemm(heap, a, bt, c2, 1, 1, M, N, K, tA, true, threads, acc);
+      const what = `M ${M} N ${N} K ${K} tA ${tA} acc ${acc} threads ${threads}`;
+      for (let i = 0; i < M * N; i++) if (!Object.is(C1[i], C2[i])) assert.fail(`${what}: [${i}] ${C2[i]} vs ${C1[i]}`);
+      // and both are the product (float64 reference), so a shared indexing error cannot pass
+      for (const i of [0, N - 1, (M - 1) * N, M * N - 1, Math.floor((M * N) / 2)]) {
+        const r = Math.floor(i / N),
+          j = i % N;
+        let v = acc ? before[i]! : 0;
+        for (let k = 0; k < K; k++) v += A[tA ? k * M + r : r * K + k]! * B[k * N + j]!;
+        assert.ok(Math.abs(C2[i]! - v) <= 1e-4 * Math.sqrt(K), `${what}: [${r}, ${j}] ${C2[i]} vs ${v}`);
+      }
+    }
+  },
+);

@@ -62,47 +62,55 @@ void packA(const View& A, long i0, long mc, long k0, long kc, float* dst) {
 
 // Packs rows [k0, k0+kc) × cols [j0, j0+nc) of B into panels of NR columns: dst[panel][k][NR], zero-padded.
 void packB(const View& B, long k0, long kc, long j0, long nc, float* dst) {
-  for (long jp = 0; jp < nc; jp += NR) {
-    const int nr = static_cast<int>(std::min<long>(NR, nc - jp));
-    if (B.cs == 1) {
-      for (long k = 0; k < kc; ++k) {
-        const float* src = B.p + (k0 + k) * B.rs + j0 + jp;
-        float* d = dst + k * NR;
-        int j = 0;
-        for (; j < nr; ++j) d[j] = src[j];
+  if (B.cs == 1) {
+    // Row-major B: stream each source row once, copying its NR-wide pieces into the panels (k outer keeps the reads
+    // sequential; a panel-outer loop strides through B once per panel).
+    const long full = nc / NR;
+    const long rest = nc - full * NR;
+    for (long k = 0; k < kc; ++k) {
+      const float* src = B.p + (k0 + k) * B.rs + j0;
+      for (long jp = 0; jp < full; ++jp) std::memcpy(dst + jp * kc * NR + k * NR, src + jp * NR, NR * sizeof(float));
+      if (rest > 0) {
+        float* d = dst + full * kc * NR + k * NR;
+        long j = 0;
+        for (; j < rest; ++j) d[j] = src[full * NR + j];
         for (; j < NR; ++j) d[j] = 0.f;
       }
-    } else {
-      for (int j = 0; j < NR; ++j) {
-        if (j < nr) {
-          const float* src = B.p + (j0 + jp + j) * B.cs + k0 * B.rs;
-          for (long k = 0; k < kc; ++k) dst[k * NR + j] = src[k * B.rs];
-        } else {
-          for (long k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
-        }
+    }
+    return;
+  }
+  for (long jp = 0; jp < nc; jp += NR) {
+    const int nr = static_cast<int>(std::min<long>(NR, nc - jp));
+    for (int j = 0; j < NR; ++j) {
+      if (j < nr) {
+        const float* src = B.p + (j0 + jp + j) * B.cs + k0 * B.rs;
+        for (long k = 0; k < kc; ++k) dst[k * NR + j] = src[k * B.rs];
+      } else {
+        for (long k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
       }
     }
     dst += kc * NR;
   }
 }
 
-// Writes (accumulate=false) or adds (true) the mr×nr valid part of an MR×NR tile into C (row stride ldc).
-inline void storeTile(const float* tile, float* C, long ldc, int mr, int nr, bool accumulate) {
+// Writes (accumulate=false) or adds (true) the mr×nr valid part of an MR×NR tile into C, whose element (r, j) is
+// C[r * crs + j * ccs] (crs = ldc, ccs = 1 for a row-major C; crs = 1, ccs = ldc for its transpose).
+inline void storeTile(const float* tile, float* C, long crs, long ccs, int mr, int nr, bool accumulate) {
   for (int r = 0; r < mr; ++r) {
-    float* c = C + r * ldc;
+    float* c = C + r * crs;
     const float* t = tile + r * NR;
     if (accumulate)
-      for (int j = 0; j < nr; ++j) c[j] += t[j];
+      for (int j = 0; j < nr; ++j) c[j * ccs] += t[j];
     else
-      for (int j = 0; j < nr; ++j) c[j] = t[j];
+      for (int j = 0; j < nr; ++j) c[j * ccs] = t[j];
   }
 }
 
 // Microkernels compute an MR×NR tile = A(MR×kc) · Bp(kc×NR) where A's element (r, k) is Ap[r * ars + k * acs]:
 // packed A has ars = 1, acs = MR; unpacked ("direct") A is read in place with its own strides, rows past mr clamped.
 // Portable microkernel (the compiler vectorises the NR loop).
-void kernelPortable(long kc, const float* Ap, long ars, long acs, const float* Bp, float* C, long ldc, int mr, int nr,
-                    bool accumulate) {
+void kernelPortable(long kc, const float* Ap, long ars, long acs, const float* Bp, float* C, long crs, long ccs, int mr,
+                    int nr, bool accumulate) {
   float acc[MR * NR] = {0};
   for (long k = 0; k < kc; ++k) {
     const float* a = Ap + k * acs;
@@ -112,14 +120,15 @@ void kernelPortable(long kc, const float* Ap, long ars, long acs, const float* B
       for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
     }
   }
-  storeTile(acc, C, ldc, mr, nr, accumulate);
+  storeTile(acc, C, crs, ccs, mr, nr, accumulate);
 }
 
 #if LL_X86
 // AVX2+FMA microkernel: 6×16 tile in 12 ymm accumulators.
 template <bool kPacked>
 __attribute__((target("avx2,fma"))) inline void kernelAvx2T(long kc, const float* Ap, long ars, long acs, const float* Bp,
-                                                            float* C, long ldc, int mr, int nr, bool accumulate) {
+                                                            float* C, long crs, long ccs, int mr, int nr,
+                                                            bool accumulate) {
   // Row pointers for the direct case (rows past mr read row 0: valid memory, results discarded).
   const float* a0 = Ap;
   const float* a1 = Ap + (mr > 1 ? 1 : 0) * ars;
@@ -155,9 +164,9 @@ __attribute__((target("avx2,fma"))) inline void kernelAvx2T(long kc, const float
     c51 = _mm256_fmadd_ps(ar, b1, c51);
   }
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (mr == MR && nr == NR) {
+  if (mr == MR && nr == NR && ccs == 1) {
     for (int r = 0; r < MR; ++r) {
-      float* c = C + r * ldc;
+      float* c = C + r * crs;
       if (accumulate) {
         _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), acc[r][0]));
         _mm256_storeu_ps(c + 8, _mm256_add_ps(_mm256_loadu_ps(c + 8), acc[r][1]));
@@ -173,19 +182,19 @@ __attribute__((target("avx2,fma"))) inline void kernelAvx2T(long kc, const float
     _mm256_store_ps(tile + r * NR, acc[r][0]);
     _mm256_store_ps(tile + r * NR + 8, acc[r][1]);
   }
-  storeTile(tile, C, ldc, mr, nr, accumulate);
+  storeTile(tile, C, crs, ccs, mr, nr, accumulate);
 }
 
 __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* Ap, long ars, long acs, const float* Bp, float* C,
-                                                    long ldc, int mr, int nr, bool accumulate) {
+                                                    long crs, long ccs, int mr, int nr, bool accumulate) {
   if (ars == 1 && acs == MR)
-    kernelAvx2T<true>(kc, Ap, ars, acs, Bp, C, ldc, mr, nr, accumulate);
+    kernelAvx2T<true>(kc, Ap, ars, acs, Bp, C, crs, ccs, mr, nr, accumulate);
   else
-    kernelAvx2T<false>(kc, Ap, ars, acs, Bp, C, ldc, mr, nr, accumulate);
+    kernelAvx2T<false>(kc, Ap, ars, acs, Bp, C, crs, ccs, mr, nr, accumulate);
 }
 #endif
 
-using Kernel = void (*)(long, const float*, long, long, const float*, float*, long, int, int, bool);
+using Kernel = void (*)(long, const float*, long, long, const float*, float*, long, long, int, int, bool);
 
 Kernel pickKernel() {
   // LORA_LAB_NATIVE_MATMUL_ISA=portable forces the portable microkernel (to test it on an AVX2 machine).
@@ -274,6 +283,44 @@ void gemmSmallM(const View& A, const View& B, float* C, long ldc, long K, long i
   }
 }
 
+// Operand swap: with few rows and a transposed B (B.rs == 1, e.g. dx = dy·W with W stored [in,out] read as
+// op(B) = Wᵀ), packing B costs more than the products it feeds. Computing Cᵀ = op(B)ᵀ·op(A)ᵀ instead reads the big
+// operand in place as the microkernel's direct rows and packs only the small one; the tile is stored transposed,
+// a fixed cost per tile that a short k loop does not repay. Measured on one thread (docs/cpu-kernels.md §2c), the
+// swap wins 1.5–2× at M ≤ 32 and 1.1–1.2× at M = 64 from K ≈ 96; it breaks even near K = 128 at M = 96, near
+// K = 384 at M = 192, and loses at M = 384 up to K = 384: hence M ≤ 256 and K ≥ 2.5·M − 100. Every element still
+// gets the same FMA chain over k (a·b = b·a), so results are bit-identical to the normal path.
+bool swapOperands(const View& B, long M, long N, long K) {
+  return M <= 256 && 2 * K >= 5 * M - 200 && N > 2 * NR && M < N && B.rs == 1 && B.cs != 1;
+}
+
+bool gemmSwapped(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0,
+                 long j1, bool accumulateC) {
+  const View At{B.p, B.cs, B.rs};  // op(B)ᵀ: its rows are C's columns
+  const View Bt{A.p, A.cs, A.rs};  // op(A)ᵀ: its columns are C's rows
+  const long kcMax = std::min(KC, K);
+  const long ncMax = std::min(NC, ((i1 - i0 + NR - 1) / NR) * NR);
+  float* Bp = ws.get(0, static_cast<size_t>(kcMax * ncMax));
+  if (!Bp) return false;
+  for (long ic = i0; ic < i1; ic += NC) {
+    const long nc = std::min(NC, i1 - ic);
+    for (long pc = 0; pc < K; pc += KC) {
+      const long kc = std::min(KC, K - pc);
+      const bool accumulate = accumulateC || pc > 0;
+      packB(Bt, pc, kc, ic, nc, Bp);
+      for (long jr = j0; jr < j1; jr += MR) {
+        const int mr = static_cast<int>(std::min<long>(MR, j1 - jr));
+        const float* a = At.p + jr * At.rs + pc * At.cs;
+        for (long ir = 0; ir < nc; ir += NR) {
+          const int nr = static_cast<int>(std::min<long>(NR, nc - ir));
+          kKernel(kc, a, At.rs, At.cs, Bp + (ir / NR) * kc * NR, C + (ic + ir) * ldc + jr, 1, ldc, mr, nr, accumulate);
+        }
+      }
+    }
+  }
+  return true;
+}
+
 // C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1] (accumulateC: C += …); C is row-major with row stride ldc.
 // With accumulateC and K ≤ KC each element gets C + (its whole dot product), i.e. exactly tf.add(C, A·B).
 // Returns false on OOM.
@@ -289,6 +336,7 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
     gemmSmallM(A, B, C, ldc, K, i0, i1, j0, j1, accumulateC);
     return true;
   }
+  if (swapOperands(B, i1 - i0, j1 - j0, K)) return gemmSwapped(ws, A, B, C, ldc, K, i0, i1, j0, j1, accumulateC);
   const long kcMax = std::min(KC, K);
   const long ncMax = std::min(NC, ((j1 - j0 + NR - 1) / NR) * NR);
   const long mcMax = std::min(MC, ((i1 - i0 + MR - 1) / MR) * MR);
@@ -314,9 +362,9 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
             const int mr = static_cast<int>(std::min<long>(MR, mc - ir));
             float* c = C + (ic + ir) * ldc + jc + jr;
             if (direct)
-              kKernel(kc, A.p + (ic + ir) * A.rs + pc * A.cs, A.rs, A.cs, bp, c, ldc, mr, nr, accumulate);
+              kKernel(kc, A.p + (ic + ir) * A.rs + pc * A.cs, A.rs, A.cs, bp, c, ldc, 1, mr, nr, accumulate);
             else
-              kKernel(kc, Ap + (ir / MR) * kc * MR, 1, MR, bp, c, ldc, mr, nr, accumulate);
+              kKernel(kc, Ap + (ir / MR) * kc * MR, 1, MR, bp, c, ldc, 1, mr, nr, accumulate);
           }
         }
       }
