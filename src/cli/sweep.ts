@@ -26,6 +26,7 @@ import { RUN_FILES, removeTempFiles, runDir, writeFileAtomic, type RunSummary } 
 import { checkLease, DEFAULT_LEASE_SECONDS, tryClaim, type Claim } from "../sweep/claims.ts";
 import { startHeartbeat } from "../sweep/heartbeat.ts";
 import { selectShard, shardCells } from "../sweep/shard.ts";
+import { longestFirst } from "../sweep/order.ts";
 import { sweepStatus, formatStatus } from "../sweep/status.ts";
 import { arrayScript, reportScript, slurmPaths, EXIT_CONFIG, EXIT_RETRY, type SlurmOptions } from "../sweep/slurm.ts";
 import { indexedJobManifest } from "../sweep/k8s.ts";
@@ -149,7 +150,7 @@ export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): P
   const status = new Map(cells.map((c) => [c.runId, cellStatus(resultsDir, exp.name, c)]));
   if (a["dry-run"]) {
     if (note) console.error(`note: ${note}`);
-    printPlan(exp.name + p.shardTxt, cells, status, exp.estimateSeconds ?? estimateFromFlops);
+    printPlan(exp.name + p.shardTxt, cells, status, cellEstimate(exp));
     return 0;
   }
   // A folder under a cell's id written by another config is refused before anything runs (finished cells too: the
@@ -157,9 +158,9 @@ export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): P
   for (const c of cells) if (status.get(c.runId) !== "new") assertSameConfig(runDir(resultsDir, exp.name, c.runId), c);
   if (note) throw new ConfigError(note);
 
-  const pending = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
-  if (pending.length && a.preflight !== false) {
-    const problems = await preflight(pending.map((c) => c.config));
+  const toRun = cells.filter((c) => a.force || !isFinished(status.get(c.runId)!));
+  if (toRun.length && a.preflight !== false) {
+    const problems = await preflight(toRun.map((c) => c.config));
     if (problems.length) {
       throw new ConfigError(
         `preflight: ${problems.length} problem(s) with what the cells to run read; nothing was started:\n  ` +
@@ -167,6 +168,8 @@ export async function runSweep(a: SweepArgs, experiments: ExperimentRegistry): P
       );
     }
   }
+  const estimate = cellEstimate(exp);
+  const pending = longestFirst(toRun, (c) => estimate(c.config));
   console.error(
     `${exp.name}${p.shardTxt}: ${cells.length} cells, ${cells.length - pending.length} finished, ${pending.length} to run`,
   );
@@ -558,14 +561,26 @@ function estimateFromFlops(cfg: Cell["config"]): number {
   return (cfg.train.steps * f.step) / (WASM_GFLOPS * 1e9);
 }
 
+/** The experiment's time estimate for a cell, else its FLOPs' (NaN when neither can say, never a throw). */
+function cellEstimate(exp: Experiment): (cfg: Cell["config"]) => number {
+  const estimate = exp.estimateSeconds ?? estimateFromFlops;
+  return (cfg) => {
+    try {
+      return estimate(cfg);
+    } catch {
+      return NaN; // e.g. a width experiment's estimate on a model that is not a random:… spec
+    }
+  };
+}
+
 function printPlan(
   name: string,
   cells: readonly Cell[],
   status: Map<string, string>,
-  estimate?: (c: Cell["config"]) => number,
+  estimate: (c: Cell["config"]) => number,
 ): void {
   const rows = cells.map((c, i) => {
-    const est = estimate ? estimate(c.config) : NaN;
+    const est = estimate(c.config);
     return [String(i + 1), c.runId, status.get(c.runId)!, Number.isFinite(est) ? formatDuration(est) : "?"];
   });
   const w = [0, 1, 2, 3].map((j) =>
