@@ -223,7 +223,7 @@ test(
   { skip },
   () => {
     if (typeof addon === "string") return;
-    // matmul.cc gemmSwapped: for few rows (M ≤ 256, K ≥ 2.5·M − 100) and op(B) = stored Bᵀ it computes
+    // matmul.cc swapOperands: for few rows (M ≤ 256, K ≥ 2.5·M − 100) and op(B) = stored Bᵀ it computes
     // Cᵀ = op(B)ᵀ·op(A)ᵀ, which keeps each element's FMA chain over k; the row-major B takes the normal packed path.
     // The swapped shapes cross partial MR/NR tiles, K > KC (256), accumulate, transposed A and a two-thread split
     // over N; [64, 96] on two threads (M ≥ each thread's N) and [600, 50] take the normal path on both sides.

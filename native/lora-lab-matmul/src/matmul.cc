@@ -294,27 +294,44 @@ bool swapOperands(const View& B, long M, long N, long K) {
   return M <= 256 && 2 * K >= 5 * M - 200 && N > 2 * NR && M < N && B.rs == 1 && B.cs != 1;
 }
 
-bool gemmSwapped(Workspace& ws, const View& A, const View& B, float* C, long ldc, long K, long i0, long i1, long j0,
-                 long j1, bool accumulateC) {
-  const View At{B.p, B.cs, B.rs};  // op(B)ᵀ: its rows are C's columns
-  const View Bt{A.p, A.cs, A.rs};  // op(A)ᵀ: its columns are C's rows
+// The blocked product C[i0:i1, j0:j1] = op(A)[i0:i1, :] · op(B)[:, j0:j1] (+= with accumulateC), C's element (i, j)
+// at C[i * crs + j * ccs]: B packed in KC×NC blocks, A packed in MC×KC blocks or, with `direct`, read in place.
+// Returns false on OOM.
+bool gemmPacked(Workspace& ws, const View& A, const View& B, float* C, long crs, long ccs, long K, long i0, long i1,
+                long j0, long j1, bool accumulateC, bool direct) {
   const long kcMax = std::min(KC, K);
-  const long ncMax = std::min(NC, ((i1 - i0 + NR - 1) / NR) * NR);
+  const long ncMax = std::min(NC, ((j1 - j0 + NR - 1) / NR) * NR);
+  const long mcMax = std::min(MC, ((i1 - i0 + MR - 1) / MR) * MR);
   float* Bp = ws.get(0, static_cast<size_t>(kcMax * ncMax));
-  if (!Bp) return false;
-  for (long ic = i0; ic < i1; ic += NC) {
-    const long nc = std::min(NC, i1 - ic);
+  float* Ap = direct ? nullptr : ws.get(1, static_cast<size_t>(kcMax * mcMax));
+  if (!Bp || (!direct && !Ap)) return false;
+  for (long jc = j0; jc < j1; jc += NC) {
+    const long nc = std::min(NC, j1 - jc);
     for (long pc = 0; pc < K; pc += KC) {
       const long kc = std::min(KC, K - pc);
       const bool accumulate = accumulateC || pc > 0;
-      packB(Bt, pc, kc, ic, nc, Bp);
-      for (long jr = j0; jr < j1; jr += MR) {
-        const int mr = static_cast<int>(std::min<long>(MR, j1 - jr));
-        const float* a = At.p + jr * At.rs + pc * At.cs;
-        for (long ir = 0; ir < nc; ir += NR) {
-          const int nr = static_cast<int>(std::min<long>(NR, nc - ir));
-          kKernel(kc, a, At.rs, At.cs, Bp + (ir / NR) * kc * NR, C + (ic + ir) * ldc + jr, 1, ldc, mr, nr, accumulate);
-        }
+      packB(B, pc, kc, jc, nc, Bp);
+      for (long ic = i0; ic < i1; ic += MC) {
+        const long mc = std::min(MC, i1 - ic);
+        if (!direct) packA(A, ic, mc, pc, kc, Ap);
+        const auto tile = [&](long ir, long jr) {
+          const int mr = static_cast<int>(std::min<long>(MR, mc - ir));
+          const int nr = static_cast<int>(std::min<long>(NR, nc - jr));
+          const float* bp = Bp + (jr / NR) * kc * NR;
+          float* c = C + (ic + ir) * crs + (jc + jr) * ccs;
+          if (direct)
+            kKernel(kc, A.p + (ic + ir) * A.rs + pc * A.cs, A.rs, A.cs, bp, c, crs, ccs, mr, nr, accumulate);
+          else
+            kKernel(kc, Ap + (ir / MR) * kc * MR, 1, MR, bp, c, crs, ccs, mr, nr, accumulate);
+        };
+        // Packed A: each B micro-panel stays in L1 while the A panels stream from L2. Direct A: its MR rows stay in
+        // L1 while the packed B panels stream (A read in place is the big operand there, read once).
+        if (direct)
+          for (long ir = 0; ir < mc; ir += MR)
+            for (long jr = 0; jr < nc; jr += NR) tile(ir, jr);
+        else
+          for (long jr = 0; jr < nc; jr += NR)
+            for (long ir = 0; ir < mc; ir += MR) tile(ir, jr);
       }
     }
   }
@@ -336,41 +353,12 @@ bool gemmBlock(Workspace& ws, const View& A, const View& B, float* C, long ldc, 
     gemmSmallM(A, B, C, ldc, K, i0, i1, j0, j1, accumulateC);
     return true;
   }
-  if (swapOperands(B, i1 - i0, j1 - j0, K)) return gemmSwapped(ws, A, B, C, ldc, K, i0, i1, j0, j1, accumulateC);
-  const long kcMax = std::min(KC, K);
-  const long ncMax = std::min(NC, ((j1 - j0 + NR - 1) / NR) * NR);
-  const long mcMax = std::min(MC, ((i1 - i0 + MR - 1) / MR) * MR);
+  // Swapped: Cᵀ[j0:j1, i0:i1] = op(B)ᵀ · op(A)ᵀ, op(B)ᵀ read in place, stored through C's transposed strides.
+  if (swapOperands(B, i1 - i0, j1 - j0, K))
+    return gemmPacked(ws, View{B.p, B.cs, B.rs}, View{A.p, A.cs, A.rs}, C, 1, ldc, K, j0, j1, i0, i1, accumulateC, true);
   // With at most two column panels, each packed A panel would be used once or twice: packing it costs as much as
   // the products, so the microkernel reads A in place instead (narrow outputs such as x·Aᵀ with N = r).
-  const bool direct = j1 - j0 <= 2 * NR;
-  float* Bp = ws.get(0, static_cast<size_t>(kcMax * ncMax));
-  float* Ap = ws.get(1, static_cast<size_t>(kcMax * mcMax));
-  if (!Bp || !Ap) return false;
-  for (long jc = j0; jc < j1; jc += NC) {
-    const long nc = std::min(NC, j1 - jc);
-    for (long pc = 0; pc < K; pc += KC) {
-      const long kc = std::min(KC, K - pc);
-      const bool accumulate = accumulateC || pc > 0;
-      packB(B, pc, kc, jc, nc, Bp);
-      for (long ic = i0; ic < i1; ic += MC) {
-        const long mc = std::min(MC, i1 - ic);
-        if (!direct) packA(A, ic, mc, pc, kc, Ap);
-        for (long jr = 0; jr < nc; jr += NR) {
-          const int nr = static_cast<int>(std::min<long>(NR, nc - jr));
-          const float* bp = Bp + (jr / NR) * kc * NR;
-          for (long ir = 0; ir < mc; ir += MR) {
-            const int mr = static_cast<int>(std::min<long>(MR, mc - ir));
-            float* c = C + (ic + ir) * ldc + jc + jr;
-            if (direct)
-              kKernel(kc, A.p + (ic + ir) * A.rs + pc * A.cs, A.rs, A.cs, bp, c, ldc, 1, mr, nr, accumulate);
-            else
-              kKernel(kc, Ap + (ir / MR) * kc * MR, 1, MR, bp, c, ldc, 1, mr, nr, accumulate);
-          }
-        }
-      }
-    }
-  }
-  return true;
+  return gemmPacked(ws, A, B, C, ldc, 1, K, i0, i1, j0, j1, accumulateC, j1 - j0 <= 2 * NR);
 }
 
 struct Problem {
